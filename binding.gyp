@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "lmdb_addon",
+      "sources": ["native/lmdb_addon.c"],
+      "libraries": ["-llmdb"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages the build, the tests and the demos need. Idempotent; skips apt when all are present.
+set -euo pipefail
+PKGS=(liblmdb-dev lmdb-utils python3-lmdb protobuf-compiler radosgw ceph-mon ceph-osd)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,35 @@
+import type { Readable } from 'node:stream';
+
+/** One object as a listing reports it. */
+export interface ObjectInfo {
+  name: string;
+  size: number;
+  lastModified: Date;
+}
+
+/**
+ * Where snapshot objects live. Names are flat (no directories); every backend refuses names
+ * that could escape its namespace. Every call takes an optional AbortSignal so shutdown and
+ * timeouts stop work at any point.
+ */
+export interface Storage {
+  /** Every object whose name starts with prefix, sorted by name. */
+  list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
+  /** The object's bytes as a stream; rejects with NotFoundError when absent. */
+  loadStream(name: string, signal?: AbortSignal): Promise<Readable>;
+  /** The object's bytes in memory; rejects with NotFoundError when absent. */
+  load(name: string, signal?: AbortSignal): Promise<Buffer>;
+  /** Stores the object atomically: readers see the old object, nothing, or the whole new one. */
+  store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void>;
+  /** Removes the object; removing an absent object is not an error. */
+  delete(name: string, signal?: AbortSignal): Promise<void>;
+  /** Releases connections, timers and file handles. */
+  close(): Promise<void>;
+}
+
+export class NotFoundError extends Error {
+  constructor(readonly objectName: string) {
+    super(`object not found: ${objectName}`);
+    this.name = 'NotFoundError';
+  }
+}
