@@ -20,4 +20,5 @@ started_ceph=1
 # shellcheck disable=SC1091
 source "$LS_TEST_WORKDIR/ceph/env.sh"   # exports LS_S3_ENDPOINT, LS_S3_ACCESS_KEY, LS_S3_SECRET_KEY
 
-node --test --test-concurrency=2 dist/test/
+mapfile -t tests < <(find dist/test -name "*.test.js" | sort)
+node --test --test-concurrency=2 "${tests[@]}"

@@ -1,4 +1,125 @@
+/**
+ * The `lightningstream` command line (commander).
+ *
+ * Adding a command: create `src/cli/<name>.ts` exporting
+ *
+ *     export function register(program: Command, contexts: ContextFactory): void {
+ *       program.command('stats').description('...').option(...)
+ *         .action(contexts.action(async (ctx, opts, cmd) => { ... return 0; }));
+ *     }
+ *
+ * and add its `register` to COMMANDS below. `contexts.action` loads the config (with `--instance` and the
+ * log flags applied), creates the logger and the AbortSignal (SIGINT/SIGTERM/--timeout), then runs the body;
+ * its return value is the exit code. Use `contexts.actionWithoutConfig` for commands that need no config.
+ * Subcommands of `snapshots` register on the `snapshots` parent in snapshots.ts.
+ *
+ * Errors: a thrown error prints one line `lightningstream: <message>` on stderr (with --debug, the stack
+ * too) and exits 1; usage errors (unknown command/option, bad flag value) exit 2; `--timeout` exits 75.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { LOG_FORMATS, LOG_LEVELS, LOG_TIMESTAMPS, parseDuration, registerStorageOptionsValidator } from '../config/index.js';
+import { parseStorageOptions, STORAGE_TYPES } from '../storage/index.js';
+import { createContextFactory, EXIT_ERROR, EXIT_OK, EXIT_USAGE, type ContextFactory, type RunState } from './context.js';
+import * as checkconfig from './checkconfig.js';
+import * as snapshots from './snapshots.js';
+import * as version from './version.js';
+import * as sync from './sync.js';
+
+export type RegisterCommand = (program: Command, contexts: ContextFactory) => void;
+
+/** Every top-level command, one file each. */
+const COMMANDS: RegisterCommand[] = [
+  version.register,
+  checkconfig.register,
+  snapshots.register,
+  sync.register,
+  // sync.register, receive.register, dump.register, stats.register, dropShadow.register, ...
+];
+
+function durationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function intArg(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('expected an integer');
+  return Number(value);
+}
+
+// Storage options are checked when the config loads, so a bad key fails before anything starts.
+for (const type of STORAGE_TYPES) {
+  registerStorageOptionsValidator(type, (options) => {
+    parseStorageOptions(type, options);
+  });
+}
+
+export function buildProgram(state: RunState): Command {
+  const program = new Command('lightningstream')
+    .description('This tool syncs one or more LMDB databases with an S3 bucket')
+    .version(version.packageVersion(), '-v, --version', 'Print the version number')
+    .option('-c, --config <file>', 'Config file', 'lightningstream.yaml')
+    .option('-i, --instance <name>', 'Instance name, defaults to hostname. MUST be unique for each instance')
+    .option('--debug', 'Enable debug logging')
+    .addOption(new Option('--log-level <level>', 'Log level (default: info)').choices(LOG_LEVELS))
+    .addOption(new Option('--log-format <format>', 'Log format (default: human)').choices(LOG_FORMATS))
+    .addOption(new Option('--log-timestamp <timestamp>', 'Log timestamp (default: short)').choices(LOG_TIMESTAMPS))
+    .option('--log-config', 'Log the evaluated configuration on startup')
+    .option('--timeout <duration>', 'Timeout for command execution, e.g. 30s (exit code 75)', durationArg)
+    .option('--minimum-pid <pid>', 'Accepted for compatibility with the Go implementation; no effect', intArg)
+    .exitOverride()
+    .configureOutput({ outputError: () => {} }) // main() prints the one-line error itself
+    .showSuggestionAfterError(true);
+  const contexts = createContextFactory(state);
+  for (const register of COMMANDS) register(program, contexts);
+  // Subcommands inherit the error handling and output settings.
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => {} });
+  return program;
+}
+
+let debugRequested = false;
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code) || err.exitCode === 0) {
+      return EXIT_OK;
+    }
+    const message = err.message.replace(/^error: /, '').split('\n')[0];
+    process.stderr.write(`lightningstream: ${message} (see --help)\n`);
+    return EXIT_USAGE;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`lightningstream: ${message.split('\n').join(' ')}\n`);
+  if (debugRequested && err instanceof Error) {
+    const inner = err.cause instanceof Error ? err.cause : err;
+    process.stderr.write(`${inner.stack ?? ''}\n`);
+  }
+  return EXIT_ERROR;
+}
+
+let processHandlersInstalled = false;
+
+function installProcessHandlers(): void {
+  if (processHandlersInstalled) return;
+  processHandlersInstalled = true;
+  // A stray rejection from a command must still end in one readable line, not a dump.
+  process.on('unhandledRejection', (reason) => {
+    process.exit(report(reason));
+  });
+}
+
+/** Runs the CLI with `argv` as in process.argv (node, script, args...); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  void argv;
-  return 0;
+  installProcessHandlers();
+  debugRequested = argv.includes('--debug');
+  const state: RunState = { exitCode: EXIT_OK };
+  try {
+    const program = buildProgram(state);
+    await program.parseAsync(argv, { from: 'node' });
+    return state.exitCode;
+  } catch (err) {
+    return report(err);
+  }
 }

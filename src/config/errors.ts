@@ -5,3 +5,11 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** The YAML text itself could not be parsed; `key` is the position (`line 3, column 5`). */
+export class ConfigSyntaxError extends ConfigError {
+  constructor(readonly line: number, readonly column: number, problem: string) {
+    super(`line ${line}, column ${column}`, problem);
+    this.name = 'ConfigSyntaxError';
+  }
+}

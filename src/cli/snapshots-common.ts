@@ -1,0 +1,153 @@
+/**
+ * What the `snapshots` subcommands share: opening the configured storage, naming a missing snapshot in
+ * one clear line, writing to stdout without loading everything in memory (and stopping quietly when the
+ * reader of a pipe goes away, as `| head` does), and UTC time formatting.
+ */
+import type { Readable } from 'node:stream';
+import { requireStorage } from '../config/index.js';
+import { createStorage, NotFoundError, type Storage, type StorageType } from '../storage/index.js';
+import type { CommandContext } from './context.js';
+import { createProgress, type Progress } from './progress.js';
+
+/** Runs fn with the configured storage, closing it afterwards. */
+export async function withStorage<T>(ctx: CommandContext, fn: (storage: Storage) => Promise<T>): Promise<T> {
+  const { type, options } = requireStorage(ctx.config);
+  const storage = await createStorage(type as StorageType, options, { logger: ctx.logger });
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** The snapshot's bytes as a stream; a missing object is `snapshot NAME: not found`. */
+export async function loadSnapshotStream(storage: Storage, name: string, signal: AbortSignal): Promise<Readable> {
+  try {
+    return await storage.loadStream(name, signal);
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new Error(`snapshot ${name}: not found`, { cause: err });
+    throw err;
+  }
+}
+
+/** Calls fn for every chunk of the stream, counting them in a progress display labelled `label`. */
+export async function copyChunks(
+  stream: AsyncIterable<Buffer | string>,
+  label: string,
+  total: number | undefined,
+  fn: (chunk: Buffer) => Promise<unknown> | unknown,
+): Promise<number> {
+  const progress: Progress = createProgress({ label, total });
+  try {
+    for await (const chunk of stream) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      await fn(buf);
+      progress.add(buf.length);
+    }
+  } finally {
+    progress.done();
+  }
+  return progress.bytes;
+}
+
+/** The reader of stdout went away (EPIPE): the command stops and exits 0, like a tool killed by SIGPIPE but quietly. */
+export class BrokenPipeError extends Error {
+  constructor() {
+    super('stdout closed');
+    this.name = 'BrokenPipeError';
+  }
+}
+
+interface Writable {
+  write(chunk: string | Buffer): boolean;
+  once(event: 'drain' | 'error', fn: (...args: unknown[]) => void): unknown;
+  on(event: 'error', fn: (err: NodeJS.ErrnoException) => void): unknown;
+  off(event: 'drain' | 'error', fn: (...args: unknown[]) => void): unknown;
+}
+
+/**
+ * Buffered writing to stdout that respects backpressure: text collects up to 64 KiB, then one write,
+ * waiting for 'drain' when the stream asks for it. EPIPE becomes a BrokenPipeError.
+ */
+export class Output {
+  private parts: string[] = [];
+  private size = 0;
+  private failure: NodeJS.ErrnoException | undefined;
+
+  constructor(private readonly stream: Writable = process.stdout as unknown as Writable, private readonly flushAt = 64 << 10) {
+    stream.on('error', (err) => {
+      this.failure ??= err;
+    });
+  }
+
+  /** Adds text; returns a promise only when a flush was needed (await it). */
+  print(text: string): Promise<void> | undefined {
+    this.parts.push(text);
+    this.size += text.length;
+    return this.size >= this.flushAt ? this.flush() : undefined;
+  }
+
+  async flush(): Promise<void> {
+    if (this.size === 0) return;
+    const text = this.parts.join('');
+    this.parts = [];
+    this.size = 0;
+    await this.writeRaw(text);
+  }
+
+  /** Writes bytes unbuffered (after any pending text). */
+  async writeBytes(chunk: Buffer): Promise<void> {
+    await this.flush();
+    await this.writeRaw(chunk);
+  }
+
+  private async writeRaw(chunk: string | Buffer): Promise<void> {
+    this.check();
+    if (!this.stream.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.stream.off('drain', done);
+          this.stream.off('error', done);
+          resolve();
+        };
+        this.stream.once('drain', done);
+        this.stream.once('error', done);
+      });
+    }
+    this.check();
+  }
+
+  private check(): void {
+    const err = this.failure;
+    if (!err) return;
+    if (err.code === 'EPIPE') throw new BrokenPipeError();
+    throw err;
+  }
+}
+
+/** Runs a command body that writes to `out`, flushing at the end; a closed pipe ends it with exit code 0. */
+export async function withOutput(body: (out: Output) => Promise<number | void>): Promise<number> {
+  const out = new Output();
+  try {
+    const code = (await body(out)) ?? 0;
+    await out.flush();
+    return code;
+  } catch (err) {
+    if (err instanceof BrokenPipeError) return 0;
+    throw err;
+  }
+}
+
+export const NS_PER_SECOND = 1_000_000_000n;
+
+/** UTC calendar parts of a time in nanoseconds since the epoch (negative allowed): `2026-11-26`, `08:51:01`, 9-digit fraction. */
+export function utcParts(ns: bigint): { date: string; time: string; nanos: string } {
+  let seconds = ns / NS_PER_SECOND;
+  let frac = ns % NS_PER_SECOND;
+  if (frac < 0n) {
+    frac += NS_PER_SECOND;
+    seconds -= 1n;
+  }
+  const iso = new Date(Number(seconds) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
+  return { date: iso.slice(0, 10), time: iso.slice(11, 19), nanos: String(frac).padStart(9, '0') };
+}

@@ -1,0 +1,53 @@
+/**
+ * `lightningstream sync` and `lightningstream receive`: the daemon. Both run every configured LMDB (or
+ * those named by --only-db) in this process; `receive` merges remote snapshots and never writes any.
+ */
+import type { Command } from 'commander';
+import { runSync } from '../sync/runner.js';
+import { startStatusServer } from '../status/server.js';
+import type { CommandContext, ContextFactory } from './context.js';
+
+interface SyncFlags {
+  onlyOnce?: boolean;
+  onlyDb?: string[];
+  waitForMarkerFile?: string;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function addSyncOptions(cmd: Command): Command {
+  return cmd
+    .option('--only-once', 'Only do a single run and exit')
+    .option('--only-db <name>', 'Only sync this LMDB (repeatable)', collect)
+    .option('--wait-for-marker-file <name>', 'Wait until this file exists in the LMDB directory before starting');
+}
+
+async function run(ctx: CommandContext, flags: SyncFlags, receiveOnly: boolean): Promise<number> {
+  const { config } = ctx;
+  let stopStatus: (() => Promise<void>) | undefined;
+  try {
+    await runSync(config, ctx.instance(), ctx.logger, {
+      receiveOnly,
+      onlyOnce: Boolean(flags.onlyOnce) || config.onlyOnce,
+      onlyDbs: flags.onlyDb ?? [],
+      waitForMarkerFile: flags.waitForMarkerFile,
+    }, ctx.signal, async (syncRun) => {
+      if (config.http.address) stopStatus = await startStatusServer(syncRun, ctx.logger);
+    });
+  } catch (err) {
+    if (!ctx.signal.aborted) throw err;
+  } finally {
+    await stopStatus?.();
+  }
+  if (ctx.signal.aborted) ctx.logger.info('stopped');
+  return 0;
+}
+
+export function register(program: Command, contexts: ContextFactory): void {
+  addSyncOptions(program.command('sync').description('Continuous two-way sync of the LMDBs with the storage'))
+    .action(contexts.action((ctx, flags: SyncFlags) => run(ctx, flags, false)));
+  addSyncOptions(program.command('receive').description('Only receive: merge remote snapshots, never write any'))
+    .action(contexts.action((ctx, flags: SyncFlags) => run(ctx, flags, true)));
+}

@@ -1,0 +1,105 @@
+import type { Readable } from 'node:stream';
+import type { ObjectInfo } from './storage.js';
+
+/** Minimal logger the backends use; any structured logger with these methods fits. */
+export interface StorageLogger {
+  debug?(msg: string, fields?: Record<string, unknown>): void;
+  info?(msg: string, fields?: Record<string, unknown>): void;
+  warn?(msg: string, fields?: Record<string, unknown>): void;
+  error?(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface StorageContext {
+  logger?: StorageLogger;
+}
+
+/** A name the storage refuses (it could escape the backend's namespace or clash with its own files). */
+export class InvalidNameError extends Error {
+  constructor(readonly objectName: string, problem: string) {
+    super(`invalid object name ${JSON.stringify(objectName)}: ${problem}`);
+    this.name = 'InvalidNameError';
+  }
+}
+
+/** Any operation on a backend after close(). */
+export class StorageClosedError extends Error {
+  constructor(backend: string) {
+    super(`${backend} storage is closed`);
+    this.name = 'StorageClosedError';
+  }
+}
+
+/**
+ * The name rules every backend applies: names are flat and non-empty; '/', '\\', '..' and NUL are
+ * refused so that no backend can be made to reach outside its namespace.
+ */
+export function checkObjectName(name: string): void {
+  if (typeof name !== 'string' || name === '') throw new InvalidNameError(String(name), 'empty');
+  if (name.includes('/')) throw new InvalidNameError(name, "contains '/'");
+  if (name.includes('\\')) throw new InvalidNameError(name, "contains '\\'");
+  if (name.includes('..')) throw new InvalidNameError(name, "contains '..'");
+  if (name.includes('\0')) throw new InvalidNameError(name, 'contains NUL');
+}
+
+/** Orders names by Unicode code point, which is the byte order of their UTF-8 form (as Go sorts). */
+export function compareNames(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca !== cb) {
+      // Surrogates (astral code points) sort above every BMP code unit in UTF-8 order.
+      const sa = ca >= 0xd800 && ca <= 0xdfff;
+      const sb = cb >= 0xd800 && cb <= 0xdfff;
+      if (sa !== sb) return sa ? 1 : -1;
+      return ca < cb ? -1 : 1;
+    }
+  }
+  return a.length - b.length;
+}
+
+export function sortObjects(list: ObjectInfo[]): ObjectInfo[] {
+  return list.sort((x, y) => compareNames(x.name, y.name));
+}
+
+/** Rejects with the signal's reason when it is aborted (a DOMException named AbortError by default). */
+export function checkAborted(signal: AbortSignal | undefined): void {
+  signal?.throwIfAborted();
+}
+
+/**
+ * Feeds every chunk of a stream to fn, in order; aborting the signal destroys the stream and rejects
+ * with the signal's reason.
+ */
+export async function forEachChunk(
+  stream: Readable,
+  signal: AbortSignal | undefined,
+  fn: (chunk: Buffer) => void | Promise<void>,
+): Promise<void> {
+  checkAborted(signal);
+  const onAbort = (): void => {
+    stream.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const chunk of stream) {
+      await fn(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+    }
+  } catch (err) {
+    checkAborted(signal);
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  checkAborted(signal);
+}
+
+/** Reads a whole stream into one Buffer. */
+export async function readAll(stream: Readable, signal?: AbortSignal): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await forEachChunk(stream, signal, (chunk) => {
+    chunks.push(chunk);
+  });
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,70 @@
+import { addAbortSignal, Readable } from 'node:stream';
+import { checkAborted, checkObjectName, readAll, sortObjects, StorageClosedError } from './common.js';
+import { OptionReader } from './options.js';
+import { NotFoundError, type ObjectInfo, type Storage } from './storage.js';
+
+/** The memory backend has no options. */
+export type MemoryOptions = Record<string, never>;
+
+export function parseMemoryOptions(raw: unknown, path = 'storage.options'): MemoryOptions {
+  new OptionReader(raw, path).allowOnly([]);
+  return {};
+}
+
+interface MemoryObject {
+  data: Buffer;
+  lastModified: Date;
+}
+
+/** Objects in a Map of this process: for tests and demos. */
+export class MemoryStorage implements Storage {
+  private readonly objects = new Map<string, MemoryObject>();
+  private closed = false;
+
+  constructor(_options: MemoryOptions = {}) {}
+
+  async list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
+    this.check(signal);
+    const out: ObjectInfo[] = [];
+    for (const [name, obj] of this.objects) {
+      if (name.startsWith(prefix)) out.push({ name, size: obj.data.length, lastModified: obj.lastModified });
+    }
+    return sortObjects(out);
+  }
+
+  async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
+    const stream = Readable.from([await this.load(name, signal)], { objectMode: false });
+    return signal ? addAbortSignal(signal, stream) : stream;
+  }
+
+  async load(name: string, signal?: AbortSignal): Promise<Buffer> {
+    this.check(signal, name);
+    const obj = this.objects.get(name);
+    if (!obj) throw new NotFoundError(name);
+    return Buffer.from(obj.data);
+  }
+
+  async store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {
+    this.check(signal, name);
+    // Copy (or collect) first and publish in one step: readers never see a partial object.
+    const bytes = Buffer.isBuffer(data) ? Buffer.from(data) : await readAll(data, signal);
+    this.check(signal);
+    this.objects.set(name, { data: bytes, lastModified: new Date() });
+  }
+
+  async delete(name: string, signal?: AbortSignal): Promise<void> {
+    this.check(signal, name);
+    this.objects.delete(name);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.objects.clear();
+  }
+
+  private check(signal: AbortSignal | undefined, name?: string): void {
+    if (this.closed) throw new StorageClosedError('memory');
+    checkAborted(signal);
+    if (name !== undefined) checkObjectName(name);
+  }
+}

@@ -1,0 +1,157 @@
+import type { KVBatch } from '../lmdb/batch.js';
+import type { Dbi, Txn } from '../lmdb/index.js';
+import type { EntryBatch } from '../snapshot/batch.js';
+import { FLAG_DELETED } from '../snapshot/batch.js';
+import { HEADER_SIZE, writeHeader } from '../lmdb/header.js';
+import { readHeaderFields } from './header-fields.js';
+import type { KeyComparator } from './key-order.js';
+import { remoteWins } from './merge-rule.js';
+import { PutBuffer } from './put-buffer.js';
+
+export interface MergeOptions {
+  compare: KeyComparator;
+  /** The id of the write txn the merge runs in: written into every header we write. */
+  txnId: number;
+  /** Add one empty 8-byte extension block to every header (header_extra_padding_block). */
+  paddingBlock: boolean;
+  /** Deleted remote entries older than this (ns since epoch) are not added when absent locally. */
+  tombstoneCutoffNano?: bigint;
+  /** Names the DBI in errors. */
+  dbiName: string;
+  /**
+   * Start-up bookkeeping: keys (see coverageKey) written locally since our own last snapshot. A key is
+   * removed when this snapshot holds the same entry or a winning one: it is then saved in the bucket.
+   */
+  unsaved?: Set<string>;
+}
+
+/** The identity of a key in MergeOptions.unsaved. */
+export function coverageKey(dbiName: string, buf: Buffer, off: number, len: number): string {
+  return `${dbiName}\0${buf.toString('latin1', off, off + len)}`;
+}
+
+export interface MergeStats {
+  remoteEntries: number;
+  written: number;
+  /** Local entries the snapshot does not have (they are left alone). */
+  localOnly: number;
+  /** Entries present on both sides whose timestamp or value differ. */
+  differing: number;
+}
+
+/**
+ * Merges one DBI of a remote snapshot into a local DBI whose values carry native headers:
+ * a merge-join of the (sorted) snapshot entries against a bulk scan of the local DBI, inside
+ * the caller's write txn. Keys absent from the snapshot are left alone.
+ */
+export class DbiMerger {
+  readonly stats: MergeStats = { remoteEntries: 0, written: 0, localOnly: 0, differing: 0 };
+  private readonly local: Iterator<KVBatch>;
+  private localBatch: KVBatch | undefined;
+  private localIdx = 0;
+  private localDone = false;
+  private readonly out = new PutBuffer();
+  private readonly cutoffHi: number;
+  private readonly cutoffLo: number;
+  private readonly fields = { tsHi: 0, tsLo: 0, flags: 0, valOff: 0, valLen: 0 };
+
+  constructor(private readonly txn: Txn, private readonly dbi: Dbi, private readonly opts: MergeOptions) {
+    this.local = txn.scan(dbi)[Symbol.iterator]();
+    const cutoff = opts.tombstoneCutoffNano ?? 0n;
+    this.cutoffHi = Number(cutoff >> 32n);
+    this.cutoffLo = Number(cutoff & 0xffffffffn);
+  }
+
+  add(batch: EntryBatch): void {
+    const { compare } = this.opts;
+    for (let i = 0; i < batch.count; i++) {
+      this.stats.remoteEntries++;
+      const rKeyOff = batch.keyOff[i]!;
+      const rKeyLen = batch.keyLen[i]!;
+      // Advance the local side to the first key >= the remote key.
+      let cmp = 1;
+      for (;;) {
+        const lb = this.currentLocal();
+        if (!lb) break;
+        const li = this.localIdx;
+        cmp = compare(lb.buf, lb.keyOff[li]!, lb.keyLen[li]!, batch.buf, rKeyOff, rKeyLen);
+        if (cmp >= 0) break;
+        this.localIdx++;
+        this.stats.localOnly++;
+      }
+      const rTsHi = batch.tsHi[i]!;
+      const rTsLo = batch.tsLo[i]!;
+      const rFlags = batch.flags[i]!;
+      if (cmp === 0) {
+        const lb = this.localBatch!;
+        const li = this.localIdx;
+        const f = readHeaderFields(lb.buf, lb.valOff[li]!, lb.valLen[li]!, this.fields, this.opts.dbiName);
+        const rValOff = batch.valOff[i]!;
+        const rValLen = batch.valLen[i]!;
+        const take = remoteWins(rTsHi, rTsLo, batch.buf, rValOff, rValLen, f.tsHi, f.tsLo, lb.buf, f.valOff, f.valLen);
+        const differs = take || f.tsHi !== rTsHi || f.tsLo !== rTsLo || (f.flags & FLAG_DELETED) !== (rFlags & FLAG_DELETED) ||
+          lb.buf.compare(batch.buf, rValOff, rValOff + rValLen, f.valOff, f.valOff + f.valLen) !== 0;
+        if (differs) this.stats.differing++;
+        const unsaved = this.opts.unsaved;
+        if (unsaved && unsaved.size > 0 && (take || !differs)) {
+          unsaved.delete(coverageKey(this.opts.dbiName, batch.buf, rKeyOff, rKeyLen));
+        }
+        this.localIdx++;
+        if (!take) continue;
+      } else if ((rFlags & FLAG_DELETED) !== 0 && this.olderThanCutoff(rTsHi, rTsLo)) {
+        continue;
+      }
+      this.put(batch, i);
+    }
+  }
+
+  /** Flushes the remaining writes and counts the local entries after the snapshot's last key. */
+  finish(): MergeStats {
+    this.flush();
+    for (let lb = this.currentLocal(); lb; lb = this.currentLocal()) {
+      this.stats.localOnly += lb.count - this.localIdx;
+      this.localIdx = lb.count;
+    }
+    return this.stats;
+  }
+
+  private olderThanCutoff(hi: number, lo: number): boolean {
+    return hi < this.cutoffHi || (hi === this.cutoffHi && lo < this.cutoffLo);
+  }
+
+  private currentLocal(): KVBatch | undefined {
+    while (!this.localDone && (!this.localBatch || this.localIdx >= this.localBatch.count)) {
+      const next = this.local.next();
+      if (next.done) {
+        this.localDone = true;
+        this.localBatch = undefined;
+      } else {
+        this.localBatch = next.value;
+        this.localIdx = 0;
+      }
+    }
+    return this.localDone ? undefined : this.localBatch;
+  }
+
+  private put(batch: EntryBatch, i: number): void {
+    const keyLen = batch.keyLen[i]!;
+    const valLen = batch.valLen[i]!;
+    const headerLen = HEADER_SIZE + (this.opts.paddingBlock ? 8 : 0);
+    const deleted = (batch.flags[i]! & FLAG_DELETED) !== 0;
+    const bodyLen = deleted ? 0 : valLen;
+    const { keyAt, valAt } = this.out.reserve(keyLen, headerLen + bodyLen);
+    const buf = this.out.buf;
+    batch.buf.copy(buf, keyAt, batch.keyOff[i]!, batch.keyOff[i]! + keyLen);
+    writeHeader(buf, valAt, batch.tsHi[i]!, batch.tsLo[i]!, this.opts.txnId, batch.flags[i]! & FLAG_DELETED,
+      this.opts.paddingBlock ? 1 : 0);
+    if (bodyLen > 0) batch.buf.copy(buf, valAt + headerLen, batch.valOff[i]!, batch.valOff[i]! + bodyLen);
+    this.stats.written++;
+    if (this.out.full) this.flush();
+  }
+
+  private flush(): void {
+    if (this.out.count === 0) return;
+    this.txn.putBatch(this.dbi, this.out);
+    this.out.reset();
+  }
+}

@@ -1,0 +1,46 @@
+import type { Dbi, Env, Txn } from '../lmdb/index.js';
+import type { DbiSource } from '../snapshot/types.js';
+import type { DbiMerger } from './merger.js';
+
+/** DBIs whose name starts with this are Lightning Stream's own: never synced as data. */
+export const SYNC_DBI_PREFIX = '_sync';
+
+/**
+ * What differs between native mode (the application writes native headers) and shadow mode
+ * (Lightning Stream keeps headers in `_sync_shadow_<dbi>` DBIs): which DBIs a snapshot is read from,
+ * where a remote DBI is merged into, and what happens around it.
+ */
+export interface SyncMode {
+  readonly kind: 'native' | 'shadow';
+  /** Checks the local DBIs can be synced in this mode; throws a clear error otherwise. */
+  validate(env: Env): void;
+  /**
+   * Runs before a snapshot is taken (shadow mode: brings the shadows up to date in a short write txn).
+   * initial: the start-up pass, where data without a shadow entry gets timestamp 1.
+   */
+  prepareSnapshot(signal: AbortSignal, opts: { initial: boolean }): Promise<void>;
+  /** Opens the handles of every DBI a snapshot reads; called before its read txn begins (LMDB rule). */
+  openSnapshotDbis(): void;
+  /** The DBIs of a snapshot, read from a read txn; entries is the total entry count. */
+  snapshotSources(txn: Txn): { sources: DbiSource[]; entries: number };
+  /** The merger for one remote DBI inside the load's write txn; flags/transform when already known. */
+  mergeTarget(txn: Txn, dbiName: string, flags: number | undefined, transform: string | undefined,
+    txnId: number, snapshotName: string, unsaved?: Set<string>): DbiMerger;
+  /**
+   * Keys (coverageKey) whose entries were written after txn `sinceTxnId` (our own last snapshot): what a
+   * restarted instance may hold that no snapshot has yet.
+   */
+  writtenSince(txn: Txn, sinceTxnId: number): Set<string>;
+  /** Checks a remote DBI's final flags and transform (they may arrive after its entries). */
+  checkDbiEnd(dbiName: string, flags: number, transform: string, snapshotName: string): void;
+  /** Whether a synced DBI other than these has entries (used to tell the LMDB equals a snapshot). */
+  hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean;
+  /** Runs after a load merged changes, in the same write txn (shadow mode: rewrite application DBIs). */
+  afterMerge(txn: Txn, txnId: number): void;
+}
+
+export function listDataDbis(env: Env): string[] {
+  return env.listDbis().filter((name) => !name.startsWith(SYNC_DBI_PREFIX));
+}
+
+export type { Dbi };

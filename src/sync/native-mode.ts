@@ -1,0 +1,98 @@
+import type { Env, Txn } from '../lmdb/index.js';
+import { formatDbiFlags } from '../config/dbiflags.js';
+import type { DbiSource } from '../snapshot/types.js';
+import { bytewiseCompare } from './key-order.js';
+import { coverageKey, DbiMerger } from './merger.js';
+import { HEADER_SIZE, headerTxnId } from '../lmdb/header.js';
+import { listDataDbis, type SyncMode } from './mode.js';
+import { nativeDbiSource } from './native-source.js';
+
+export interface NativeModeOptions {
+  dbName: string;
+  paddingBlock: boolean;
+  tombstoneCutoffNano: () => bigint | undefined;
+}
+
+/** schema_tracks_changes: true — every value of every DBI carries a native header. */
+export class NativeMode implements SyncMode {
+  readonly kind = 'native' as const;
+
+  constructor(private readonly env: Env, private readonly opts: NativeModeOptions) {}
+
+  validate(env: Env): void {
+    for (const name of listDataDbis(env)) {
+      const dbi = env.openDbi(name);
+      if (dbi && dbi.flags !== 0) throw this.flagsError(name, dbi.flags, `local LMDB ${this.opts.dbName}`);
+    }
+  }
+
+  async prepareSnapshot(): Promise<void> {}
+
+
+  openSnapshotDbis(): void {
+    for (const name of listDataDbis(this.env)) this.env.openDbi(name);
+  }
+
+  snapshotSources(txn: Txn): { sources: DbiSource[]; entries: number } {
+    const sources: DbiSource[] = [];
+    let entries = 0;
+    for (const name of listDataDbis(this.env)) {
+      const dbi = this.env.cachedDbi(name);
+      if (!dbi) continue; // created after openSnapshotDbis: in the next snapshot
+      if (dbi.flags !== 0) throw this.flagsError(name, dbi.flags, `local LMDB ${this.opts.dbName}`);
+      entries += txn.stat(dbi).entries;
+      sources.push(nativeDbiSource(txn, dbi, name));
+    }
+    return { sources, entries };
+  }
+
+  mergeTarget(txn: Txn, dbiName: string, flags: number | undefined, transform: string | undefined,
+    txnId: number, snapshotName: string, unsaved?: Set<string>): DbiMerger {
+    this.checkDbiEnd(dbiName, flags ?? 0, transform ?? '', snapshotName);
+    const dbi = txn.openDbi(dbiName, { create: true, flags: 0 })!;
+    if (dbi.flags !== 0) throw this.flagsError(dbiName, dbi.flags, `local LMDB ${this.opts.dbName}`);
+    return new DbiMerger(txn, dbi, {
+      compare: bytewiseCompare, txnId, paddingBlock: this.opts.paddingBlock,
+      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName, unsaved,
+    });
+  }
+
+  checkDbiEnd(dbiName: string, flags: number, transform: string, snapshotName: string): void {
+    if (flags !== 0) throw this.flagsError(dbiName, flags, `snapshot ${snapshotName}`);
+    if (transform !== '') {
+      throw new Error(`snapshot ${snapshotName}: DBI ${dbiName} uses transform "${transform}", ` +
+        'which only shadow mode (schema_tracks_changes: false) can load');
+    }
+  }
+
+  writtenSince(txn: Txn, sinceTxnId: number): Set<string> {
+    const out = new Set<string>();
+    for (const name of listDataDbis(this.env)) {
+      const dbi = this.env.cachedDbi(name);
+      if (!dbi) continue;
+      for (const kv of txn.scan(dbi)) {
+        for (let i = 0; i < kv.count; i++) {
+          if (kv.valLen[i]! >= HEADER_SIZE && headerTxnId(kv.buf, kv.valOff[i]!) > sinceTxnId) {
+            out.add(coverageKey(name, kv.buf, kv.keyOff[i]!, kv.keyLen[i]!));
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean {
+    return listDataDbis(this.env).some((name) => {
+      if (dbiNames.has(name)) return false;
+      const dbi = txn.openDbi(name);
+      return dbi !== null && txn.stat(dbi).entries > 0;
+    });
+  }
+
+  afterMerge(): void {}
+
+  private flagsError(dbiName: string, flags: number, where: string): Error {
+    return new Error(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, which native mode ` +
+      '(schema_tracks_changes: true) does not support; use schema_tracks_changes: false (with dupsort_hack for DUPSORT)');
+  }
+}

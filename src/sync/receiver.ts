@@ -1,0 +1,170 @@
+import type { Storage, ObjectInfo } from '../storage/storage.js';
+import { NotFoundError } from '../storage/storage.js';
+import { parseSnapshotName } from '../snapshot/name.js';
+import type { Logger } from '../log/logger.js';
+import { withRetry, errorMessage, type RetryPolicy } from './retry.js';
+import type { Semaphore } from './semaphore.js';
+
+export interface RemoteSnapshot {
+  name: string;
+  instance: string;
+  /** The name's timestamp as nanoseconds since the epoch. */
+  timestampNano: bigint;
+  size: number;
+  lastModified: Date;
+}
+
+/** A downloaded snapshot waiting to be merged; release() frees its slot in the download budget. */
+export interface ReadyUpdate {
+  snapshot: RemoteSnapshot;
+  data: Buffer;
+  release(): void;
+}
+
+export interface ReceiverOptions {
+  storage: Storage;
+  db: string;
+  ownInstance: string;
+  log: Logger;
+  retry: RetryPolicy;
+  /** Shared by every LMDB of the process: at most memory_downloaded_snapshots held at once. */
+  downloads: Semaphore;
+  /** Called whenever a new update became ready, so the sync loop can wake up early. */
+  onReady: () => void;
+}
+
+/**
+ * Watches the storage for snapshots of one LMDB: lists them, keeps the newest per instance, and
+ * downloads new ones concurrently per instance. Only the newest snapshot of an instance matters:
+ * an update still waiting to be merged is replaced when a newer one arrives.
+ */
+export class Receiver {
+  private readonly prefix: string;
+  private readonly invalidNames = new Set<string>();
+  private readonly corruptNames = new Set<string>();
+  private readonly lastNotified = new Map<string, string>();
+  private readonly downloading = new Set<string>();
+  private readonly ready = new Map<string, ReadyUpdate>();
+  /** Newest valid snapshot per instance, as of the last listing. */
+  latestByInstance = new Map<string, RemoteSnapshot>();
+  listedOnce = false;
+  lastListAt: Date | undefined;
+  lastListError: string | undefined;
+
+  constructor(private readonly opts: ReceiverOptions) {
+    this.prefix = `${opts.db}__`;
+  }
+
+  get hasSnapshots(): boolean {
+    return this.latestByInstance.size > 0;
+  }
+
+  seenInstances(): string[] {
+    return [...this.latestByInstance.keys()];
+  }
+
+  /** Lists the storage once and starts downloads of new snapshots (own instance only when includeOwn). */
+  async pollOnce(includeOwn: boolean, signal: AbortSignal): Promise<void> {
+    let objects: ObjectInfo[];
+    try {
+      objects = await this.opts.storage.list(this.prefix, signal);
+    } catch (err) {
+      this.lastListError = errorMessage(err);
+      throw err;
+    }
+    this.lastListError = undefined;
+    this.lastListAt = new Date();
+    const latest = new Map<string, RemoteSnapshot>();
+    for (const obj of objects) {
+      if (this.invalidNames.has(obj.name) || this.corruptNames.has(obj.name)) continue;
+      const parsed = parseSnapshotName(obj.name);
+      if (!parsed.ok) {
+        this.invalidNames.add(obj.name);
+        this.opts.log.warn('skipping object with an invalid snapshot name', { object: obj.name, reason: parsed.error });
+        continue;
+      }
+      if (parsed.value.db !== this.opts.db) continue;
+      const snap: RemoteSnapshot = {
+        name: obj.name, instance: parsed.value.instance, timestampNano: parsed.value.timestamp,
+        size: obj.size, lastModified: obj.lastModified,
+      };
+      const prev = latest.get(snap.instance);
+      if (!prev || prev.name < snap.name) latest.set(snap.instance, snap);
+    }
+    this.latestByInstance = latest;
+    this.listedOnce = true;
+    for (const [instance, snap] of latest) {
+      if (!includeOwn && instance === this.opts.ownInstance) continue;
+      if (this.lastNotified.get(instance) === snap.name) continue;
+      this.lastNotified.set(instance, snap.name);
+      this.startDownload(instance, signal);
+    }
+  }
+
+  /** Takes the next downloaded update to merge, if any (only `onlyInstance`'s when given). */
+  next(onlyInstance?: string): ReadyUpdate | undefined {
+    if (onlyInstance !== undefined) {
+      const update = this.ready.get(onlyInstance);
+      this.ready.delete(onlyInstance);
+      return update;
+    }
+    for (const [instance, update] of this.ready) {
+      this.ready.delete(instance);
+      return update;
+    }
+    return undefined;
+  }
+
+  get pendingDownloads(): number {
+    return this.downloading.size;
+  }
+
+  /** A snapshot that failed to decode: never tried again; the instance's previous one may be used instead. */
+  markCorrupt(name: string): void {
+    this.corruptNames.add(name);
+  }
+
+  /** Allows a snapshot that failed to merge for a local reason (e.g. LMDB full) to be fetched again. */
+  forget(instance: string): void {
+    this.lastNotified.delete(instance);
+  }
+
+  private startDownload(instance: string, signal: AbortSignal): void {
+    if (this.downloading.has(instance)) return; // the loop below fetches the newest when done
+    this.downloading.add(instance);
+    void this.downloadLoop(instance, signal).finally(() => this.downloading.delete(instance));
+  }
+
+  private async downloadLoop(instance: string, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const snap = this.latestByInstance.get(instance);
+      if (!snap || signal.aborted) return;
+      const queued = this.ready.get(instance);
+      if (queued && queued.snapshot.name >= snap.name) return;
+      let release: (() => void) | undefined;
+      try {
+        release = await this.opts.downloads.acquire(signal);
+        const started = Date.now();
+        const data = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
+          () => this.opts.storage.load(snap.name, signal));
+        this.opts.log.debug('snapshot downloaded', { snapshot: snap.name, bytes: data.length, ms: Date.now() - started });
+        const old = this.ready.get(instance);
+        old?.release();
+        this.ready.set(instance, { snapshot: snap, data, release });
+        release = undefined;
+        this.opts.onReady();
+      } catch (err) {
+        release?.();
+        if (signal.aborted) return;
+        if (err instanceof NotFoundError) {
+          this.opts.log.info('snapshot disappeared before download', { snapshot: snap.name });
+        } else {
+          this.opts.log.error('snapshot download failed', { snapshot: snap.name, error: errorMessage(err) });
+        }
+        this.lastNotified.delete(instance); // try again at the next listing
+        return;
+      }
+      if (this.latestByInstance.get(instance)?.name === snap.name) return;
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import { hostname } from 'node:os';
+import type { Config } from '../config/config.js';
+import { requireStorage } from '../config/config.js';
+import type { Env } from '../lmdb/index.js';
+import type { Logger } from '../log/logger.js';
+import { DEFAULT_GENERATION, validateDbName } from '../snapshot/name.js';
+import { createStorage } from '../storage/index.js';
+import type { Storage } from '../storage/storage.js';
+import { AsyncMutex } from './async-mutex.js';
+import type { LmdbSyncContext } from './context.js';
+import type { SyncMode } from './mode.js';
+import { NativeMode } from './native-mode.js';
+import { openConfiguredEnv, waitForMarkerFile } from './open-lmdb.js';
+import { Semaphore } from './semaphore.js';
+import { ShadowMode } from './shadow-mode.js';
+import { Syncer } from './syncer.js';
+
+export interface RunOptions {
+  receiveOnly: boolean;
+  onlyOnce: boolean;
+  onlyDbs: string[];
+  waitForMarkerFile?: string;
+}
+
+/** One configured LMDB while the sync runs. */
+export interface RunningLmdb {
+  name: string;
+  env: Env;
+  syncer: Syncer;
+  ctx: LmdbSyncContext;
+}
+
+/** What a running `sync`/`receive` exposes (status page, metrics, health, sweeper). */
+export interface SyncRun {
+  config: Config;
+  instance: string;
+  storage: Storage;
+  lmdbs: RunningLmdb[];
+}
+
+export function selectLmdbs(config: Config, onlyDbs: string[]): string[] {
+  const names = Object.keys(config.lmdbs);
+  if (names.length === 0) throw new Error('config: lmdbs: no LMDB configured');
+  for (const name of onlyDbs) {
+    if (!config.lmdbs[name]) throw new Error(`--only-db ${name}: no such LMDB in the config (have: ${names.join(', ')})`);
+  }
+  const selected = onlyDbs.length > 0 ? names.filter((n) => onlyDbs.includes(n)) : names;
+  for (const name of selected) {
+    const problem = validateDbName(name);
+    if (problem) throw new Error(`config: lmdbs.${name}: invalid LMDB name: ${problem}`);
+  }
+  return selected;
+}
+
+/**
+ * Runs `sync` (or `receive`) for every selected LMDB in this process until the signal aborts or, with
+ * only-once, every LMDB finished its pass. A fatal error in one LMDB stops the others.
+ */
+export async function runSync(
+  config: Config, instance: string, log: Logger, opts: RunOptions, signal: AbortSignal,
+  onStarted?: (run: SyncRun) => void | Promise<void>,
+): Promise<void> {
+  const storageConfig = requireStorage(config);
+  const names = selectLmdbs(config, opts.onlyDbs);
+  const storage = await createStorage(storageConfig.type as 'fs', storageConfig.options, { logger: log.with({ component: 'storage' }) });
+  const downloads = new Semaphore(config.memoryDownloadedSnapshots);
+  const decompressions = new Semaphore(config.memoryDecompressedSnapshots);
+  const retry = { intervalMs: config.storageRetryInterval, count: config.storageRetryCount, forever: config.storageRetryForever };
+  const lmdbs: RunningLmdb[] = [];
+  const inner = new AbortController();
+  const onAbort = () => inner.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (const name of names) {
+      const lc = config.lmdbs[name]!;
+      const dbLog = log.with({ db: name });
+      if (opts.waitForMarkerFile) await waitForMarkerFile(lc, opts.waitForMarkerFile, dbLog, signal);
+      const env = openConfiguredEnv(name, lc);
+      const writeLock = new AsyncMutex();
+      const cutoff = tombstoneCutoff(config);
+      const mode: SyncMode = lc.schemaTracksChanges
+        ? new NativeMode(env, { dbName: name, paddingBlock: lc.headerExtraPaddingBlock, tombstoneCutoffNano: cutoff })
+        : new ShadowMode(env, { dbName: name, lmdb: lc, writeLock, log: dbLog, tombstoneCutoffNano: cutoff });
+      const ctx: LmdbSyncContext = {
+        dbName: name, env, instance, generation: DEFAULT_GENERATION, hostname: hostname(), storage, log: dbLog,
+        retry, writeLock, mode,
+      };
+      const syncer = new Syncer(ctx, {
+        receiveOnly: opts.receiveOnly, onlyOnce: opts.onlyOnce, lmdbPollMs: config.lmdbPollInterval,
+        storagePollMs: config.storagePollInterval, forceSnapshotMs: config.storageForceSnapshotInterval,
+        downloads, decompressions,
+      });
+      lmdbs.push({ name, env, syncer, ctx });
+    }
+    await onStarted?.({ config, instance, storage, lmdbs });
+    await Promise.all(lmdbs.map(async (l) => {
+      try {
+        await l.syncer.run(inner.signal);
+      } catch (err) {
+        if (!inner.signal.aborted) {
+          inner.abort(err);
+          throw err;
+        }
+      }
+    }));
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    inner.abort(new Error('sync stopped'));
+    for (const l of lmdbs) l.env.close();
+    await storage.close();
+  }
+}
+
+/** Deletion markers older than this are not re-added from remote snapshots (only with the sweeper on). */
+function tombstoneCutoff(config: Config): () => bigint | undefined {
+  if (!config.sweeper.enabled) return () => undefined;
+  const retentionMs = config.sweeper.retentionDays * 86_400_000;
+  const cutoffMs = config.sweeper.retentionLoadCutoffDuration || retentionMs / 100;
+  return () => BigInt(Math.floor(Date.now() - retentionMs - cutoffMs)) * 1_000_000n;
+}

@@ -1,0 +1,173 @@
+// The behaviour every Storage backend must have, run against each backend by its own test file.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { describe, it, beforeEach, afterEach } from 'node:test';
+import { InvalidNameError, NotFoundError, type Storage } from '../../src/storage/index.js';
+import { readAll } from '../../src/storage/common.js';
+
+export interface ContractOptions {
+  /** A fresh, empty storage for each test. */
+  open: () => Promise<Storage>;
+  /** Per-test timeout in ms (a real S3 server's first calls can take seconds). */
+  timeout?: number;
+}
+
+/** A stream that yields the chunks with a pause between them. */
+export function slowStream(chunks: Buffer[], delayMs: number): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const c of chunks) {
+        await new Promise((r) => setTimeout(r, delayMs));
+        yield c;
+      }
+    })(),
+  );
+}
+
+export async function expectAbort(p: Promise<unknown>): Promise<void> {
+  await assert.rejects(p, (err: Error) => {
+    assert.equal(err.name, 'AbortError', `expected an AbortError, got ${err.name}: ${err.message}`);
+    return true;
+  });
+}
+
+export function storageContract(label: string, opts: ContractOptions): void {
+  describe(`${label}: Storage contract`, { timeout: opts.timeout ?? 30_000 }, () => {
+    let s: Storage;
+    beforeEach(async () => {
+      s = await opts.open();
+    });
+    afterEach(async () => {
+      await s.close();
+    });
+
+    it('lists nothing when empty', async () => {
+      assert.deepEqual(await s.list(''), []);
+      assert.deepEqual(await s.list('main__'), []);
+    });
+
+    it('stores a Buffer and loads it back, as a Buffer and as a stream', async () => {
+      const data = randomBytes(70_000);
+      await s.store('main__a__20260101-000000-000000000__G-0.pb.gz', data);
+      assert.deepEqual(await s.load('main__a__20260101-000000-000000000__G-0.pb.gz'), data);
+      const stream = await s.loadStream('main__a__20260101-000000-000000000__G-0.pb.gz');
+      assert.deepEqual(await readAll(stream), data);
+    });
+
+    it('lists by prefix, sorted by name, with size and lastModified', async () => {
+      const before = Date.now() - 5 * 60_000; // tolerate a server clock slightly behind ours
+      for (const name of ['shard__b__2', 'main__b__1', 'shard__a__9', 'main__a__1', 'mainx__z', 'shard__a__10']) {
+        await s.store(name, Buffer.from(name));
+      }
+      const all = await s.list('');
+      assert.deepEqual(
+        all.map((o) => o.name),
+        ['main__a__1', 'main__b__1', 'mainx__z', 'shard__a__10', 'shard__a__9', 'shard__b__2'],
+      );
+      const shard = await s.list('shard__');
+      assert.deepEqual(shard.map((o) => o.name), ['shard__a__10', 'shard__a__9', 'shard__b__2']);
+      assert.deepEqual(shard.map((o) => o.size), [12, 11, 11]);
+      for (const o of all) {
+        assert.ok(o.lastModified instanceof Date);
+        assert.ok(o.lastModified.getTime() > before && o.lastModified.getTime() < Date.now() + 5 * 60_000);
+      }
+      assert.deepEqual((await s.list('main__')).map((o) => o.name), ['main__a__1', 'main__b__1']);
+      assert.deepEqual(await s.list('nothing'), []);
+    });
+
+    it('stores a stream of unknown length', async () => {
+      const chunks = Array.from({ length: 20 }, (_, i) => Buffer.alloc(10_000 + i, i));
+      await s.store('streamed', Readable.from(chunks));
+      assert.deepEqual(await s.load('streamed'), Buffer.concat(chunks));
+      assert.equal((await s.list('streamed'))[0]?.size, Buffer.concat(chunks).length);
+    });
+
+    it('stores and loads an empty object', async () => {
+      await s.store('empty', Buffer.alloc(0));
+      assert.equal((await s.load('empty')).length, 0);
+      assert.deepEqual(await s.list('empty'), [{ ...(await s.list('empty'))[0]!, name: 'empty', size: 0 }]);
+    });
+
+    it('overwrites an object', async () => {
+      await s.store('obj', Buffer.from('first version'));
+      await s.store('obj', Readable.from([Buffer.from('second')]));
+      assert.equal((await s.load('obj')).toString(), 'second');
+      const list = await s.list('');
+      assert.equal(list.length, 1);
+      assert.equal(list[0]!.size, 6);
+    });
+
+    it('does not keep a reference to the stored Buffer', async () => {
+      const data = Buffer.from('original');
+      await s.store('copy', data);
+      data.fill(0);
+      assert.equal((await s.load('copy')).toString(), 'original');
+    });
+
+    it('deletes objects; deleting an absent object is fine', async () => {
+      await s.store('gone', Buffer.from('x'));
+      await s.store('kept', Buffer.from('y'));
+      await s.delete('gone');
+      await s.delete('gone');
+      await s.delete('never-existed');
+      assert.deepEqual((await s.list('')).map((o) => o.name), ['kept']);
+      await assert.rejects(s.load('gone'), NotFoundError);
+    });
+
+    it('rejects loads of absent objects with NotFoundError', async () => {
+      await assert.rejects(s.load('missing'), (err: unknown) => {
+        assert.ok(err instanceof NotFoundError);
+        assert.equal(err.objectName, 'missing');
+        return true;
+      });
+      await assert.rejects(s.loadStream('missing'), NotFoundError);
+    });
+
+    it('refuses names that could escape the namespace', async () => {
+      for (const bad of ['', 'a/b', '/abs', '..', 'a..b', '../x', 'a\\b', 'nul\0byte']) {
+        await assert.rejects(s.store(bad, Buffer.from('x')), InvalidNameError, `store ${JSON.stringify(bad)}`);
+        await assert.rejects(s.load(bad), InvalidNameError, `load ${JSON.stringify(bad)}`);
+        await assert.rejects(s.loadStream(bad), InvalidNameError, `loadStream ${JSON.stringify(bad)}`);
+        await assert.rejects(s.delete(bad), InvalidNameError, `delete ${JSON.stringify(bad)}`);
+      }
+      assert.deepEqual(await s.list(''), []);
+    });
+
+    it('honours an already aborted signal on every call', async () => {
+      await s.store('x', Buffer.from('x'));
+      const signal = AbortSignal.abort();
+      await expectAbort(s.list('', signal));
+      await expectAbort(s.load('x', signal));
+      await expectAbort(s.loadStream('x', signal));
+      await expectAbort(s.store('y', Buffer.from('y'), signal));
+      await expectAbort(s.delete('x', signal));
+      assert.deepEqual((await s.list('')).map((o) => o.name), ['x']);
+    });
+
+    it('aborts a streamed store midway without leaving an object', async () => {
+      const ac = new AbortController();
+      const chunks = Array.from({ length: 50 }, () => randomBytes(1024));
+      const p = s.store('aborted', slowStream(chunks, 20), ac.signal);
+      setTimeout(() => ac.abort(), 150);
+      await expectAbort(p);
+      assert.deepEqual(await s.list(''), []);
+      await assert.rejects(s.load('aborted'), NotFoundError);
+    });
+
+    it('aborts a stream being read', async () => {
+      const data = randomBytes(4 << 20);
+      await s.store('big', data);
+      const ac = new AbortController();
+      const stream = await s.loadStream('big', ac.signal);
+      ac.abort();
+      await assert.rejects(readAll(stream));
+    });
+
+    it('refuses calls after close', async () => {
+      await s.close();
+      await assert.rejects(s.list(''), /closed/);
+      await assert.rejects(s.store('x', Buffer.from('x')), /closed/);
+    });
+  });
+}
