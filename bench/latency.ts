@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cluster } from '../src/demo/cluster.js';
 import { parseSnapshotName } from '../src/snapshot/name.js';
-import { GO_LATENCY_MS, TARGET_P50_MS, WriteClock, sleep, summarize } from '../src/demo/measure.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GO_LATENCY_MS, TARGET_P50_MS, WriteClock, summarize } from '../src/demo/measure.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -150,14 +151,14 @@ async function main(): Promise<number> {
           }
         }
         cluster.checkAlive();
-        await sleep(CHECK_EVERY, signal);
+        await sleep(CHECK_EVERY, undefined, { signal });
       }
     };
     const watching = watch();
     watching.catch(() => {}); // awaited below
     try {
       for (let n = 1; n <= COUNT; n++) {
-        await Promise.race([sleep(MIN_GAP + random() * (MAX_GAP - MIN_GAP), signal), watching]);
+        await Promise.race([sleep(MIN_GAP + random() * (MAX_GAP - MIN_GAP), undefined, { signal }), watching]);
         const key = `bench:${String(n).padStart(4, '0')}`;
         const timestamp = clock.next();
         a.write([{ key, value: `value ${n}`, timestamp }]);

@@ -7,7 +7,6 @@ import type { Readable } from 'node:stream';
 import { requireStorage } from '../config/index.js';
 import { createStorage, NotFoundError, type Storage, type StorageType } from '../storage/index.js';
 import type { CommandContext } from './context.js';
-import { createProgress, type Progress } from './progress.js';
 
 /** Runs fn with the configured storage, closing it afterwards. */
 export async function withStorage<T>(ctx: CommandContext, fn: (storage: Storage) => Promise<T>): Promise<T> {
@@ -28,26 +27,6 @@ export async function loadSnapshotStream(storage: Storage, name: string, signal:
     if (err instanceof NotFoundError) throw new Error(`snapshot ${name}: not found`, { cause: err });
     throw err;
   }
-}
-
-/** Calls fn for every chunk of the stream, counting them in a progress display labelled `label`. */
-export async function copyChunks(
-  stream: AsyncIterable<Buffer | string>,
-  label: string,
-  total: number | undefined,
-  fn: (chunk: Buffer) => Promise<unknown> | unknown,
-): Promise<number> {
-  const progress: Progress = createProgress({ label, total });
-  try {
-    for await (const chunk of stream) {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      await fn(buf);
-      progress.add(buf.length);
-    }
-  } finally {
-    progress.done();
-  }
-  return progress.bytes;
 }
 
 /** The reader of stdout went away (EPIPE): the command stops and exits 0, like a tool killed by SIGPIPE but quietly. */

@@ -9,7 +9,8 @@ import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { CommandContext, ContextFactory } from './context.js';
-import { copyChunks, loadSnapshotStream, withOutput, withStorage } from './snapshots-common.js';
+import { createProgress } from './progress.js';
+import { loadSnapshotStream, withOutput, withStorage } from './snapshots-common.js';
 
 interface GetFlags {
   output?: string;
@@ -23,6 +24,26 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+/** Calls fn for every chunk of the stream, counting them in a progress display labelled `label`. */
+async function copyChunks(
+  stream: AsyncIterable<Buffer | string>,
+  label: string,
+  total: number | undefined,
+  fn: (chunk: Buffer) => Promise<unknown> | unknown,
+): Promise<number> {
+  const progress = createProgress({ label, total });
+  try {
+    for await (const chunk of stream) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      await fn(buf);
+      progress.add(buf.length);
+    }
+  } finally {
+    progress.done();
+  }
+  return progress.bytes;
+}
+
 async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
   for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
 }
@@ -33,17 +54,22 @@ async function get(ctx: CommandContext, name: string, flags: GetFlags): Promise<
   if (!toStdout && (await isDirectory(target))) target = join(target, basename(name));
   return withStorage(ctx, async (storage) => {
     const stream = await loadSnapshotStream(storage, name, ctx.signal);
+    // The size, for the percentage of the progress line (only drawn on a terminal).
+    const size = process.stderr.isTTY ? (await storage.list(name, ctx.signal)).find((o) => o.name === name)?.size : undefined;
     if (toStdout) {
       return withOutput(async (out) => {
-        await copyChunks(stream, name, undefined, (chunk) => out.writeBytes(chunk));
+        await copyChunks(stream, name, size, (chunk) => out.writeBytes(chunk));
       });
     }
     const tmp = join(dirname(target), `.${basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx', 0o666);
+    const fh = await open(tmp, 'wx', 0o666).catch((err: Error) => {
+      stream.destroy();
+      throw new Error(`cannot write ${target}: ${err.message}`, { cause: err });
+    });
     let renamed = false;
     try {
       try {
-        await copyChunks(stream, name, undefined, (chunk) => writeAll(fh, chunk));
+        await copyChunks(stream, name, size, (chunk) => writeAll(fh, chunk));
         await fh.sync();
       } finally {
         await fh.close();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { AppDb } from './store.js';
-import { sleep } from './measure.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The repository root (this file is dist/src/demo/cluster.js once built). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -155,7 +155,7 @@ export class Cluster {
         const late = this.instances.filter((i) => !i.ready);
         throw new ClusterError(`not ready after ${Math.round(timeoutMs / 1000)} s: ${late.map((i) => i.name).join(', ')}`, late[0]);
       }
-      await sleep(50, signal);
+      await sleep(50, undefined, { signal });
     }
   }
 

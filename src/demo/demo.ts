@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { startCeph, stopCeph } from './ceph.js';
 import { Cluster, ClusterError, type Instance, type StorageSpec } from './cluster.js';
@@ -17,7 +18,8 @@ import { colourWanted, createStyle, pad, seconds } from './term.js';
 
 const NAMES = ['alpha', 'beta', 'gamma'] as const;
 const BUCKET = 'lightningstream-demo';
-const USAGE = `usage: node dist/src/demo/demo.js [--s3] [--timeout SECONDS] [--keep]
+const USAGE = `usage: npm run demo -- [--s3] [--timeout SECONDS] [--keep]
+   or: node dist/src/demo/demo.js [--s3] [--timeout SECONDS] [--keep]
 
   --s3               use a private Ceph radosgw (started and stopped in the work directory)
                      instead of a shared local directory
@@ -30,8 +32,6 @@ interface Options {
   timeoutMs: number;
   keep: boolean;
 }
-
-class UsageError extends Error {}
 
 function parseOptions(argv: string[]): Options | 'help' {
   const { values } = parseArgs({
@@ -46,7 +46,7 @@ function parseOptions(argv: string[]): Options | 'help' {
   });
   if (values.help) return 'help';
   const timeout = Number(values.timeout);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout: expected a positive number of seconds, got ${values.timeout}`);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new Error(`--timeout: expected a positive number of seconds, got ${values.timeout}`);
   return { s3: values.s3, timeoutMs: timeout * 1000, keep: values.keep };
 }
 
@@ -68,10 +68,14 @@ async function story(cluster: Cluster, watcher: DemoWatcher, deadline: number, s
     for (const w of writes) {
       w.at = at;
       watcher.expect(w);
-      out(`  ${who(name)}  ${pad(st.bold('writes'), 10)}  ${pad(describe(w), 34)}  ${st.dim(`ts ${formatTime(w.timestamp)}`)}`);
+      out(`  ${who(name)}  ${pad(st.bold('writes'), 8)}  ${pad(describe(w), 34)}  ${st.dim(`ts ${formatTime(w.timestamp)}`)}`);
     }
   };
-  const heading = (title: string): void => {
+  // A random pause before each step: commits land at random moments relative to the sync
+  // processes' poll ticks (right after the previous step arrived they would not), and a reader
+  // can follow.
+  const heading = async (title: string): Promise<void> => {
+    await sleep(300 + Math.random() * 1000, undefined, { signal });
     step++;
     out();
     out(st.bold(`${step}. ${title}`));
@@ -80,19 +84,19 @@ async function story(cluster: Cluster, watcher: DemoWatcher, deadline: number, s
     await watcher.waitConverged(deadline, `step ${step}`, signal);
   };
 
-  heading('alpha writes three users (one commit)');
+  await heading('alpha writes three users (one commit)');
   commit('alpha', [['user:1', 'Ada'], ['user:2', 'Grace'], ['user:3', 'Linus']]);
   await settle();
 
-  heading('beta updates user:2');
+  await heading('beta updates user:2');
   commit('beta', [['user:2', 'Grace Hopper']]);
   await settle();
 
-  heading('gamma deletes user:3 (a timestamped deletion marker)');
+  await heading('gamma deletes user:3 (a timestamped deletion marker)');
   commit('gamma', [['user:3', null]]);
   await settle();
 
-  heading('all three write at the same moment, each its own key and the same key "color"');
+  await heading('all three write at the same moment, each its own key and the same key "color"');
   commit('gamma', [['visits:gamma', '1'], ['color', 'blue']]);
   commit('alpha', [['visits:alpha', '1'], ['color', 'red']]);
   commit('beta', [['visits:beta', '1'], ['color', 'green']]);
@@ -112,6 +116,7 @@ async function run(opts: Options, signal: AbortSignal): Promise<number> {
   let cephStarted = false;
   let cluster: Cluster | undefined;
   let ok = false;
+  let cleanupOk = true;
   out(st.bold(`Lightning Stream demo: ${NAMES.length} instances syncing through ${opts.s3 ? 'S3 (a private Ceph radosgw)' : 'a shared directory (fs storage)'}`));
   out(`  work dir   ${dir}`);
   try {
@@ -167,21 +172,22 @@ async function run(opts: Options, signal: AbortSignal): Promise<number> {
   } catch (err) {
     if (signal.aborted) {
       out();
-      out(st.yellow('interrupted: stopping the instances'));
+      out(st.yellow('interrupted: cleaning up'));
     } else {
       out();
       out(`${st.red(st.bold('demo FAILED:'))} ${(err as Error).message}`);
       if (cluster) showLogs(cluster, err instanceof ClusterError ? err.instance : undefined);
     }
   } finally {
+    // Stop everything; a problem here (an unclean exit, Ceph left running) fails the run.
     if (cluster) {
       await cluster.stop();
-      const bad = cluster.instances.filter((i) => !i.stoppedCleanly);
       const status = cluster.instances.map((i) => `${i.name} ${i.describeExit()}`).join(', ');
-      if (bad.length > 0 && ok) {
+      const bad = cluster.instances.find((i) => !i.stoppedCleanly);
+      if (bad && (ok || signal.aborted)) {
         out(`${st.red(st.bold('demo FAILED:'))} an instance did not stop cleanly: ${status}`);
-        showLogs(cluster, bad[0]);
-        ok = false;
+        showLogs(cluster, bad);
+        cleanupOk = false;
       } else {
         out(`  stopped    ${status}`);
       }
@@ -192,21 +198,18 @@ async function run(opts: Options, signal: AbortSignal): Promise<number> {
         await stopCeph(cephDir, () => {});
       } catch (err) {
         out(`${st.red('could not stop Ceph:')} ${(err as Error).message} (try: bash scripts/ceph.sh stop ${cephDir})`);
-        ok = false;
+        cleanupOk = false;
       }
     }
   }
-  if (signal.aborted) {
-    out(`  work dir kept: ${dir}`);
-    return 130;
-  }
-  if (!ok) {
+  if (!cleanupOk || (!ok && !signal.aborted)) {
     out(`  work dir kept for inspection: ${dir}`);
-    return 1;
+    return signal.aborted ? 130 : 1;
   }
   if (opts.keep) out(`  work dir kept: ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
-  out(st.green(st.bold(`Demo OK`)) + ` in ${seconds(performance.now() - t0)}`);
+  if (signal.aborted) return 130;
+  out(`${st.green(st.bold('Demo OK'))} in ${seconds(performance.now() - t0)}`);
   return 0;
 }
 
@@ -243,6 +246,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  process.stdout.on('error', () => {}); // a reader that went away (| head) must not stop the cleanup
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
     if (!ac.signal.aborted) ac.abort(new Error(`interrupted by ${sig}`));

@@ -49,18 +49,3 @@ export function summarize(values: readonly number[]): Summary {
 export const GO_LATENCY_MS = { p50: 1460, p90: 1770, max: 1940 } as const;
 /** Our target for the median. */
 export const TARGET_P50_MS = 1200;
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

@@ -5,7 +5,7 @@
  * older write, or a key vanishing (native apps delete with markers) are reported as anomalies.
  */
 import type { Cluster } from './cluster.js';
-import { sleep } from './measure.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Contents, Item } from './store.js';
 
 /** One key written by the demo (value null = deletion marker). */
@@ -112,14 +112,10 @@ export class DemoWatcher {
 
   /** Polls until every instance holds the newest write of every key. */
   async waitConverged(deadline: number, label: string, signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      this.poll();
-      this.cluster.checkAlive();
+    await this.pollUntil(deadline, signal, () => {
       const lag = this.lagging();
-      if (lag.length === 0) return;
-      if (performance.now() > deadline) throw new Error(`timed out waiting for ${label} to reach every instance: ${summarizeList(lag)}`);
-      await sleep(POLL_MS, signal);
-    }
+      return lag.length === 0 ? undefined : `timed out waiting for ${label} to reach every instance:${summarizeList(lag)}`;
+    });
   }
 
   /**
@@ -127,18 +123,26 @@ export class DemoWatcher {
    * markers) are identical on all instances and match the newest writes; returns the final data.
    */
   async waitIdentical(deadline: number, signal?: AbortSignal): Promise<Map<string, Write>> {
+    const instances = this.cluster.instances;
+    await this.pollUntil(deadline, signal, () => {
+      const prints = instances.map((i) => i.db.fingerprint());
+      const differ = instances.filter((_, n) => prints[n] !== prints[0]).map((i) => i.name);
+      const why = differ.length > 0 ? [`${differ.join(', ')} differ${differ.length === 1 ? 's' : ''} from ${instances[0]!.name}`] : [];
+      const problems = [...why, ...this.lagging()];
+      return problems.length === 0 ? undefined : `timed out waiting for identical data:${summarizeList(problems)}`;
+    });
+    return new Map(this.model);
+  }
+
+  /** Polls every POLL_MS until problem() returns undefined; throws its last answer at the deadline. */
+  private async pollUntil(deadline: number, signal: AbortSignal | undefined, problem: () => string | undefined): Promise<void> {
     for (;;) {
       this.poll();
       this.cluster.checkAlive();
-      const prints = this.cluster.instances.map((i) => i.db.fingerprint());
-      const differ = this.cluster.instances.filter((_, n) => prints[n] !== prints[0]).map((i) => i.name);
-      const lag = this.lagging();
-      if (differ.length === 0 && lag.length === 0) return new Map(this.model);
-      if (performance.now() > deadline) {
-        const why = differ.length > 0 ? `${differ.join(', ')} differ${differ.length === 1 ? 's' : ''} from ${this.cluster.instances[0]!.name}` : '';
-        throw new Error(`timed out waiting for identical data: ${[why, ...lag].filter(Boolean).join('; ')}`);
-      }
-      await sleep(POLL_MS, signal);
+      const p = problem();
+      if (p === undefined) return;
+      if (performance.now() > deadline) throw new Error(p);
+      await sleep(POLL_MS, undefined, { signal });
     }
   }
 }
@@ -151,8 +155,10 @@ function describeItem(item: Item): string {
   return `${item.deleted ? 'a deletion marker' : JSON.stringify(item.value)} of ${formatTime(item.timestamp)}`;
 }
 
-function summarizeList(items: string[], max = 6): string {
-  return items.length <= max ? items.join('; ') : `${items.slice(0, max).join('; ')}; and ${items.length - max} more`;
+/** One item a line (at most max), to follow a message ending in a colon. */
+function summarizeList(items: string[], max = 8): string {
+  const shown = items.slice(0, max).map((i) => `\n  - ${i}`).join('');
+  return items.length <= max ? shown : `${shown}\n  - and ${items.length - max} more`;
 }
 
 /** Local wall-clock time of a nanosecond timestamp, to the microsecond: 10:08:24.512381. */

@@ -40,6 +40,7 @@ export async function loadSnapshot(
     let committed = false;
     try {
       const txnId = txn.id;
+      const preparedWrites = ctx.mode.beginLoad(txn);
       const result = { changed: 0, remoteEntries: 0, snapshotTxnId: 0, identical: true, baseTxnId: txnId - 1 };
       const seenDbis = new Set<string>();
       let merger: DbiMerger | undefined;
@@ -78,13 +79,14 @@ export async function loadSnapshot(
         }
       }
       if (result.identical && ctx.mode.hasLocalDataOutside(txn, seenDbis)) result.identical = false;
+      if (preparedWrites > 0) result.identical = false;
       if (result.changed > 0) ctx.mode.afterMerge(txn, txnId);
       txn.commit();
       committed = true;
       // A txn that wrote nothing is not recorded by LMDB: the LMDB is then still at the base txn.
-      return {
-        ...result, txnId: result.changed > 0 ? txnId : txnId - 1, ms: Date.now() - started, lockMs: Date.now() - lockStart,
-      };
+      const committedTxnId = result.changed + preparedWrites > 0 ? txnId : txnId - 1;
+      ctx.mode.loadCommitted(committedTxnId);
+      return { ...result, txnId: committedTxnId, ms: Date.now() - started, lockMs: Date.now() - lockStart };
     } finally {
       if (!committed) txn.abort();
     }

@@ -2,7 +2,6 @@ import type { KVBatch } from '../lmdb/batch.js';
 import type { Dbi, Txn } from '../lmdb/index.js';
 import type { EntryBatch } from '../snapshot/batch.js';
 import { FLAG_DELETED } from '../snapshot/batch.js';
-import { HEADER_SIZE, writeHeader } from '../lmdb/header.js';
 import { readHeaderFields } from './header-fields.js';
 import type { KeyComparator } from './key-order.js';
 import { remoteWins } from './merge-rule.js';
@@ -23,6 +22,8 @@ export interface MergeOptions {
    * removed when this snapshot holds the same entry or a winning one: it is then saved in the bucket.
    */
   unsaved?: Set<string>;
+  /** Sees every batch of entries (key → header + value) just written, in the same txn (shadow mode). */
+  onFlush?: (written: KVBatch) => void;
 }
 
 /** The identity of a key in MergeOptions.unsaved. */
@@ -134,17 +135,8 @@ export class DbiMerger {
   }
 
   private put(batch: EntryBatch, i: number): void {
-    const keyLen = batch.keyLen[i]!;
-    const valLen = batch.valLen[i]!;
-    const headerLen = HEADER_SIZE + (this.opts.paddingBlock ? 8 : 0);
-    const deleted = (batch.flags[i]! & FLAG_DELETED) !== 0;
-    const bodyLen = deleted ? 0 : valLen;
-    const { keyAt, valAt } = this.out.reserve(keyLen, headerLen + bodyLen);
-    const buf = this.out.buf;
-    batch.buf.copy(buf, keyAt, batch.keyOff[i]!, batch.keyOff[i]! + keyLen);
-    writeHeader(buf, valAt, batch.tsHi[i]!, batch.tsLo[i]!, this.opts.txnId, batch.flags[i]! & FLAG_DELETED,
-      this.opts.paddingBlock ? 1 : 0);
-    if (bodyLen > 0) batch.buf.copy(buf, valAt + headerLen, batch.valOff[i]!, batch.valOff[i]! + bodyLen);
+    this.out.addWithHeader(batch.buf, batch.keyOff[i]!, batch.keyLen[i]!, batch.buf, batch.valOff[i]!, batch.valLen[i]!,
+      batch.tsHi[i]!, batch.tsLo[i]!, this.opts.txnId, batch.flags[i]! & FLAG_DELETED, this.opts.paddingBlock ? 1 : 0);
     this.stats.written++;
     if (this.out.full) this.flush();
   }
@@ -152,6 +144,7 @@ export class DbiMerger {
   private flush(): void {
     if (this.out.count === 0) return;
     this.txn.putBatch(this.dbi, this.out);
+    this.opts.onFlush?.(this.out);
     this.out.reset();
   }
 }

@@ -33,6 +33,13 @@ export interface SyncMode {
   writtenSince(txn: Txn, sinceTxnId: number): Set<string>;
   /** Checks a remote DBI's final flags and transform (they may arrive after its entries). */
   checkDbiEnd(dbiName: string, flags: number, transform: string, snapshotName: string): void;
+  /**
+   * Called right after a load's write txn began; returns how many entries it wrote first (shadow mode:
+   * application changes not yet in the shadows are recorded before the merge compares against them).
+   */
+  beginLoad(txn: Txn): number;
+  /** The load's txn was committed as `txnId` (or wrote nothing and the LMDB is still at `txnId`). */
+  loadCommitted(txnId: number): void;
   /** Whether a synced DBI other than these has entries (used to tell the LMDB equals a snapshot). */
   hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean;
   /** Runs after a load merged changes, in the same write txn (shadow mode: rewrite application DBIs). */
@@ -44,3 +51,11 @@ export function listDataDbis(env: Env): string[] {
 }
 
 export type { Dbi };
+
+/** A snapshot this instance cannot load (flags or transform it cannot handle): skipped, not retried. */
+export class IncompatibleSnapshotError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IncompatibleSnapshotError';
+  }
+}

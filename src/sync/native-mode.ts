@@ -4,7 +4,7 @@ import type { DbiSource } from '../snapshot/types.js';
 import { bytewiseCompare } from './key-order.js';
 import { coverageKey, DbiMerger } from './merger.js';
 import { HEADER_SIZE, headerTxnId } from '../lmdb/header.js';
-import { listDataDbis, type SyncMode } from './mode.js';
+import { IncompatibleSnapshotError, listDataDbis, type SyncMode } from './mode.js';
 import { nativeDbiSource } from './native-source.js';
 
 export interface NativeModeOptions {
@@ -60,7 +60,7 @@ export class NativeMode implements SyncMode {
   checkDbiEnd(dbiName: string, flags: number, transform: string, snapshotName: string): void {
     if (flags !== 0) throw this.flagsError(dbiName, flags, `snapshot ${snapshotName}`);
     if (transform !== '') {
-      throw new Error(`snapshot ${snapshotName}: DBI ${dbiName} uses transform "${transform}", ` +
+      throw new IncompatibleSnapshotError(`snapshot ${snapshotName}: DBI ${dbiName} uses transform "${transform}", ` +
         'which only shadow mode (schema_tracks_changes: false) can load');
     }
   }
@@ -91,8 +91,14 @@ export class NativeMode implements SyncMode {
 
   afterMerge(): void {}
 
+  beginLoad(): number {
+    return 0;
+  }
+
+  loadCommitted(): void {}
+
   private flagsError(dbiName: string, flags: number, where: string): Error {
-    return new Error(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, which native mode ` +
+    return new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, which native mode ` +
       '(schema_tracks_changes: true) does not support; use schema_tracks_changes: false (with dupsort_hack for DUPSORT)');
   }
 }

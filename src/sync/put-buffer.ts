@@ -1,4 +1,5 @@
 import type { KVBatch } from '../lmdb/batch.js';
+import { HEADER_SIZE, writeHeader } from '../lmdb/header.js';
 
 /**
  * Collects puts as one packed KVBatch so many of them reach LMDB in a single native call.
@@ -42,6 +43,23 @@ export class PutBuffer implements KVBatch {
     this.valLen[i] = valLen;
     this.used = valAt + valLen;
     return { keyAt, valAt };
+  }
+
+  /**
+   * Adds key → native header (timestamp halves, txn id, flags, `extraBlocks` empty extension blocks)
+   * followed by the value; a deleted entry gets no value.
+   */
+  addWithHeader(
+    keyBuf: Uint8Array, keyOff: number, keyLen: number, valBuf: Uint8Array, valOff: number, valLen: number,
+    tsHi: number, tsLo: number, txnId: number, flags: number, extraBlocks: number,
+  ): void {
+    const headerLen = HEADER_SIZE + extraBlocks * 8;
+    const bodyLen = (flags & 0x01) !== 0 ? 0 : valLen;
+    const { keyAt, valAt } = this.reserve(keyLen, headerLen + bodyLen);
+    const buf = this.buf;
+    buf.set(keyBuf.subarray(keyOff, keyOff + keyLen), keyAt);
+    writeHeader(buf, valAt, tsHi, tsLo, txnId, flags, extraBlocks);
+    if (bodyLen > 0) buf.set(valBuf.subarray(valOff, valOff + bodyLen), valAt + headerLen);
   }
 
   reset(): void {

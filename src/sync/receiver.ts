@@ -44,6 +44,8 @@ export class Receiver {
   private readonly corruptNames = new Set<string>();
   private readonly lastNotified = new Map<string, string>();
   private readonly downloading = new Set<string>();
+  /** Instances whose last load failed for a local reason: not fetched again before this time. */
+  private readonly retryAt = new Map<string, number>();
   private readonly ready = new Map<string, ReadyUpdate>();
   /** Newest valid snapshot per instance, as of the last listing. */
   latestByInstance = new Map<string, RemoteSnapshot>();
@@ -96,6 +98,7 @@ export class Receiver {
     for (const [instance, snap] of latest) {
       if (!includeOwn && instance === this.opts.ownInstance) continue;
       if (this.lastNotified.get(instance) === snap.name) continue;
+      if ((this.retryAt.get(instance) ?? 0) > Date.now()) continue;
       this.lastNotified.set(instance, snap.name);
       this.startDownload(instance, signal);
     }
@@ -124,9 +127,10 @@ export class Receiver {
     this.corruptNames.add(name);
   }
 
-  /** Allows a snapshot that failed to merge for a local reason (e.g. LMDB full) to be fetched again. */
-  forget(instance: string): void {
+  /** Lets a snapshot that failed to merge for a local reason (e.g. LMDB full) be fetched again after delayMs. */
+  retryLater(instance: string, delayMs: number): void {
     this.lastNotified.delete(instance);
+    this.retryAt.set(instance, Date.now() + delayMs);
   }
 
   private startDownload(instance: string, signal: AbortSignal): void {

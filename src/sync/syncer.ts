@@ -192,9 +192,11 @@ export class Syncer {
         this.status.loadFailed(snap, err);
         return;
       }
-      ctx.log.error('loading snapshot failed, will retry', { snapshot: snap.name, error: errorMessage(err) });
+      ctx.log.error('loading snapshot failed, will retry', {
+        snapshot: snap.name, error: errorMessage(err), retry_in_ms: ctx.retry.intervalMs,
+      });
       this.status.loadFailed(snap, err);
-      this.receiver.forget(snap.instance);
+      this.receiver.retryLater(snap.instance, ctx.retry.intervalMs);
       return;
     } finally {
       release();

@@ -263,10 +263,10 @@ describe('snapshots commands without storage access', { timeout: 60_000 }, () =>
 
   it('dump streams every entry of a large snapshot, and stops quietly (exit 0) when the pipe reader goes away', async () => {
     const file = join(dir, 'big.pb.gz');
-    await writeBigSnapshot(file, 200_000);
+    await writeBigSnapshot(file, 50_000);
     const full = ok(await cli('dump', '--local', file));
-    assert.equal(full.stdout.split('\n').filter((l) => l.startsWith('k')).length, 200_000);
-    assert.ok(full.stdout.includes('\nk0199999 [6b 30 31 39 39 39 39 39]  =  valueval [76 61 6c 75 65 76 61 6c]  (1970-01-01 00:00:00.0002 +0000 UTC, '));
+    assert.equal(full.stdout.split('\n').filter((l) => l.startsWith('k')).length, 50_000);
+    assert.ok(full.stdout.includes('\nk0049999 [6b 30 30 34 39 39 39 39]  =  valueval [76 61 6c 75 65 76 61 6c]  (1970-01-01 00:00:00.00005 +0000 UTC, '));
 
     const child = spawn(process.execPath, [BIN, '-c', join(dir, 'lightningstream.yaml'), 'snapshots', 'dump', '--local', file], { cwd: dir, env: ENV });
     let stderr = '';

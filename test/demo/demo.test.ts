@@ -87,11 +87,12 @@ test('demo: Ctrl-C stops the sync processes cleanly and exits 130', { timeout: 4
   });
   assert.ok(sent, r.output);
   assert.equal(r.code, 130, r.output);
-  assert.match(r.output, /interrupted: stopping the instances/);
+  assert.match(r.output, /interrupted: cleaning up/);
   assert.match(r.output, /stopped\s+alpha exit status 0, beta exit status 0, gamma exit status 0/);
-  const { pids } = parseRun(r.output);
+  const { dir, pids } = parseRun(r.output);
   assert.equal(pids.length, 3);
   for (const pid of pids) assert.ok(!alive(pid), `sync process ${pid} still running`);
+  assert.ok(dir && !existsSync(dir), 'work dir removed after an interruption');
 });
 
 test('demo: usage errors exit 2', { timeout: 10_000 }, async () => {

@@ -149,3 +149,53 @@ export async function waitFor(what: string, timeoutMs: number, check: () => bool
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** A shadow-mode application LMDB (plain values, no headers) opened from the test process. */
+export class PlainApp {
+  readonly env: Env;
+  private readonly dbis = new Map<string, Dbi>();
+
+  constructor(path: string) {
+    this.env = Env.open(path, { create: true, maxDbs: 64 });
+  }
+
+  dbi(name: string, flags = 0): Dbi {
+    let dbi = this.dbis.get(name) ?? this.env.openDbi(name, { create: true, flags }) ?? undefined;
+    if (!dbi) throw new Error(`no DBI ${name}`);
+    this.dbis.set(name, dbi);
+    return dbi;
+  }
+
+  put(dbiName: string, key: Buffer | string, value: Buffer | string, flags = 0): void {
+    const dbi = this.dbi(dbiName, flags);
+    this.env.write((txn) => txn.put(dbi, Buffer.from(key), Buffer.from(value)));
+  }
+
+  del(dbiName: string, key: Buffer | string, value?: Buffer | string): void {
+    const dbi = this.dbi(dbiName);
+    this.env.write((txn) => txn.del(dbi, Buffer.from(key), value === undefined ? undefined : Buffer.from(value)));
+  }
+
+  /** Every application DBI as `dbi(flags) key=value` lines, duplicates included, in LMDB order. */
+  contents(): string {
+    const lines: string[] = [];
+    const names = this.env.listDbis().filter((n) => !n.startsWith('_sync'));
+    for (const name of names) {
+      if (!this.dbis.has(name)) {
+        const d = this.env.openDbi(name);
+        if (d) this.dbis.set(name, d);
+      }
+    }
+    this.env.read((txn) => {
+      for (const name of names) {
+        const dbi = this.dbis.get(name)!;
+        for (const e of txn.entries(dbi)) lines.push(`${name}(${dbi.flags}) ${e.key.toString('hex')}=${e.value.toString('hex')}`);
+      }
+    });
+    return lines.join('\n');
+  }
+
+  close(): void {
+    this.env.close();
+  }
+}
