@@ -24,6 +24,10 @@ import * as checkconfig from './checkconfig.js';
 import * as snapshots from './snapshots.js';
 import * as version from './version.js';
 import * as sync from './sync.js';
+import * as dump from './dump.js';
+import * as stats from './stats.js';
+import * as migrateTimestamps from './migrate-timestamps.js';
+import * as dropShadow from './drop-shadow.js';
 
 export type RegisterCommand = (program: Command, contexts: ContextFactory) => void;
 
@@ -33,6 +37,10 @@ const COMMANDS: RegisterCommand[] = [
   checkconfig.register,
   snapshots.register,
   sync.register,
+  dump.register,
+  stats.register,
+  migrateTimestamps.register,
+  dropShadow.register,
   // sync.register, receive.register, dump.register, stats.register, dropShadow.register, ...
 ];
 

@@ -134,7 +134,8 @@ function makeFormatter(format: LogFormat, timestamp: LogTimestamp, colour: boole
       : `[${String(Math.max(0, Math.floor((e.time.getTime() - start.getTime()) / 1000))).padStart(4, '0')}] `;
     const db = e.fields.db;
     const msg = (db !== undefined ? `[${text(db).padEnd(14)}] ` : '') + e.msg;
-    const fields = sortedFields(e.fields).map(([k, v]) => ` ${paint(k)}=${logfmtValue(v)}`).join('');
+    // The db is already the line's prefix.
+    const fields = sortedFields(e.fields).filter(([k]) => k !== 'db').map(([k, v]) => ` ${paint(k)}=${logfmtValue(v)}`).join('');
     return `${label}${when}${fields ? msg.padEnd(44) + ' ' + fields : msg}`.trimEnd();
   };
 }

@@ -6,7 +6,8 @@
  * - first sweep `first_interval` after start, then every `interval` (no perturbation);
  * - a marker is removed when its timestamp is before now - retention;
  * - the work is split into short write transactions: one holds the write lock for about
- *   `lock_duration` (checked every CHUNK entries, so it may overrun by one chunk), then the sweeper
+ *   `lock_duration`, its commit included (checked every CHUNK entries, so it may overrun by about one
+ *   chunk; the commit is given the time the previous one took), then the sweeper
  *   sleeps `release_duration` and resumes after the last key it looked at;
  * - native mode sweeps the application DBIs; shadow mode only the `_sync_shadow_*` DBIs, whose values
  *   carry the native header (the application DBIs have no header there, and hold no markers).
@@ -90,6 +91,8 @@ export interface SweepStats {
   maxLockMs: number;
   /** Time the write lock was held in total, ms. */
   lockMs: number;
+  /** The longest commit (the fsync of the data file, under the lock), ms. */
+  maxCommitMs: number;
   /** Wall time of the sweep, ms. */
   ms: number;
   dbis: string[];
@@ -148,6 +151,9 @@ export function sweptDbis(names: string[], mode: 'native' | 'shadow'): string[] 
 
 /** Sweeps one LMDB; sweep() does one full pass. */
 export class TombSweeper {
+  /** How long the last commit took: the next round leaves that much of lock_duration for its own. */
+  private lastCommitMs = 0;
+
   constructor(
     private readonly target: SweepTarget,
     private readonly conf: SweeperConfig,
@@ -162,7 +168,7 @@ export class TombSweeper {
     const cutHi = Number(cutoffNano >> 32n);
     const cutLo = Number(cutoffNano & 0xffffffffn);
     const stats: SweepStats = {
-      entries: 0, deleted: 0, cleaned: 0, invalid: 0, rounds: 0, maxLockMs: 0, lockMs: 0, ms: 0, dbis: [], cutoffNano,
+      entries: 0, deleted: 0, cleaned: 0, invalid: 0, rounds: 0, maxLockMs: 0, lockMs: 0, maxCommitMs: 0, ms: 0, dbis: [], cutoffNano,
     };
     this.log.debug('Sweep started', { cutoff: new Date(Number(cutoffNano / NS_PER_MS)).toISOString() });
     // Listing and opening DBIs under the lock: no write txn of ours (which may be opening DBIs) is open.
@@ -195,6 +201,7 @@ export class TombSweeper {
       cleaned_entries: stats.cleaned,
       transactions: stats.rounds,
       max_lock_ms: Math.round(stats.maxLockMs * 10) / 10,
+      max_commit_ms: Math.round(stats.maxCommitMs * 10) / 10,
       time_taken: `${Math.round(stats.ms)}ms`,
     });
     return stats;
@@ -229,6 +236,8 @@ export class TombSweeper {
         }
         doomed.push(Buffer.from(b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!)));
       };
+      // The commit (an fsync) also holds the lock: leave it the time the previous one took.
+      const budget = this.conf.lockDuration - this.lastCommitMs;
       do {
         const chunk = scanChunk(txn, dbi, pos, CHUNK, visit);
         pos = chunk.last;
@@ -236,9 +245,15 @@ export class TombSweeper {
         // Deleted after the chunk's cursor is closed, so no cursor ever sits on a deleted entry.
         for (const key of doomed) if (txn.del(dbi, key)) removed++;
         doomed.length = 0;
-      } while (!done && performance.now() - t0 < this.conf.lockDuration);
-      if (removed > 0) txn.commit();
-      else txn.abort();
+      } while (!done && performance.now() - t0 < budget);
+      if (removed > 0) {
+        const c0 = performance.now();
+        txn.commit();
+        this.lastCommitMs = performance.now() - c0;
+        if (this.lastCommitMs > stats.maxCommitMs) stats.maxCommitMs = this.lastCommitMs;
+      } else {
+        txn.abort();
+      }
     } catch (err) {
       txn.abort();
       throw err;

@@ -122,13 +122,13 @@ export class FailureTracker extends Tracker {
     const status = s.failingSince === undefined ? 'ok' : this.level(failingFor);
     const lastError = s.lastError === undefined ? undefined : this.scrub(s.lastError);
     return {
-      ...this.base(now),
       name: `${this.lmdb}_storage_${this.op}_failed_duration`, lmdb: this.lmdb, tracker: `storage_${this.op}`,
       status, reported: true,
       message: status === 'ok' ? '' : `failed to ${ACTIVITY[this.op]} for ${roundedDuration(failingFor)} - last error: '${lastError ?? ''}'`,
       since: iso(s.failingSince), lastOk: iso(s.lastOkAt), lastFailure: iso(s.lastFailAt),
       lastError: s.failingSince === undefined ? undefined : lastError,
       consecutiveFailures: s.consecutiveFailures,
+      ...this.base(now),
     };
   }
 }
@@ -155,11 +155,11 @@ export class StartTracker extends Tracker {
     const pendingFor = now - startedAt;
     const status = this.completedAt !== undefined || !this.config.reportHealthz ? 'ok' : this.level(pendingFor);
     return {
-      ...this.base(now),
       name: `${this.lmdb}_startup_in_progress`, lmdb: this.lmdb, tracker: 'start',
       status, reported: this.config.reportHealthz,
       message: status === 'ok' ? '' : `successful startup pending after ${roundedDuration(pendingFor)}`,
       since: iso(startedAt), lastOk: iso(this.completedAt),
+      ...this.base(now),
     };
   }
 }

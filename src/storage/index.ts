@@ -2,7 +2,7 @@ import { ConfigError } from '../config/errors.js';
 import type { StorageContext } from './common.js';
 import { FsStorage, parseFsOptions, type FsOptions } from './fs.js';
 import { MemoryStorage, parseMemoryOptions, type MemoryOptions } from './memory.js';
-import { parseS3Options, S3Storage, type S3Options } from './s3.js';
+import { parseS3Options, type S3Options } from './s3-options.js';
 import type { Storage } from './storage.js';
 
 export type StorageType = 'fs' | 'memory' | 's3';
@@ -40,7 +40,8 @@ export async function openStorage(parsed: StorageOptions, ctx?: StorageContext):
     case 'memory':
       return new MemoryStorage(parsed.options);
     case 's3':
-      return S3Storage.open(parsed.options, ctx);
+      // Loaded on demand: the AWS SDK costs a third of a second at start-up, which fs users need not pay.
+      return (await import('./s3.js')).S3Storage.open(parsed.options, ctx);
   }
 }
 
@@ -64,10 +65,9 @@ export { MemoryStorage, parseMemoryOptions, type MemoryOptions } from './memory.
 export {
   parseS3Options,
   redactedS3Options,
-  S3Storage,
-  S3StorageError,
   Secret,
   UPDATE_MARKER_NAME,
   type S3Options,
   type S3TlsOptions,
-} from './s3.js';
+} from './s3-options.js';
+export type { S3Storage, S3StorageError } from './s3.js';

@@ -143,8 +143,8 @@ export class DbiMerger {
 
   private flush(): void {
     if (this.out.count === 0) return;
-    this.txn.putBatch(this.dbi, this.out);
-    this.opts.onFlush?.(this.out);
+    this.txn.putBatch(this.dbi, this.out.batch);
+    this.opts.onFlush?.(this.out.batch);
     this.out.reset();
   }
 }

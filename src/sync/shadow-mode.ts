@@ -14,6 +14,7 @@ import { coverageKey, DbiMerger } from './merger.js';
 import { IncompatibleSnapshotError, listDataDbis, SYNC_DBI_PREFIX, type SyncMode } from './mode.js';
 import { nativeDbiSource } from './native-source.js';
 import { PutBuffer } from './put-buffer.js';
+import { KVBatchWriter } from '../lmdb/batch-writer.js';
 
 export const SHADOW_DBI_PREFIX = `${SYNC_DBI_PREFIX}_shadow_`;
 /** Application DBI flags shadow mode can sync (DUPSORT only with dupsort_hack). */
@@ -112,7 +113,7 @@ export class ShadowMode implements SyncMode {
     let written = 0;
     const flush = () => {
       if (out.count === 0) return;
-      txn.putBatch(pair.shadow, out);
+      txn.putBatch(pair.shadow, out.batch);
       written += out.count;
       out.reset();
     };
@@ -181,17 +182,15 @@ export class ShadowMode implements SyncMode {
       }
     }
     hacked.sort((a, b) => Buffer.compare(a.key, b.key));
-    const packed = new PutBuffer(Math.max(1, hacked.length), 1 << 16);
+    const packed = new KVBatchWriter(1 << 16, Math.max(1, hacked.length));
     for (let i = 0; i < hacked.length; i++) {
       const e = hacked[i]!;
       if (i > 0 && e.key.equals(hacked[i - 1]!.key)) {
         throw new Error(`DBI ${pair.name}: dupsort_hack does not give unique keys (values of one key share their first bytes)`);
       }
-      const { keyAt, valAt } = packed.reserve(e.key.length, e.value.length);
-      e.key.copy(packed.buf, keyAt);
-      e.value.copy(packed.buf, valAt);
+      packed.add(e.key, e.value);
     }
-    yield packed;
+    yield packed.batch;
   }
 
   // ---------- snapshots ----------

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createStorage, S3StorageError } from '../../src/storage/index.js';
+import { createStorage } from '../../src/storage/index.js';
+import { S3StorageError } from '../../src/storage/s3.js';
 import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from './s3env.js';
 
 const env = requireS3TestEnv('s3 tls');

@@ -16,10 +16,10 @@ import {
   InvalidNameError,
   NotFoundError,
   S3Storage,
-  S3StorageError,
   UPDATE_MARKER_NAME,
   type Storage,
 } from '../../src/storage/index.js';
+import { S3StorageError } from '../../src/storage/s3.js';
 import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from './s3env.js';
 
 const env = requireS3TestEnv('s3');

@@ -1,0 +1,131 @@
+/**
+ * `lightningstream drop-shadow --force [--only-db NAME...]`: deletes every DBI whose name starts with
+ * `_sync` (the shadow DBIs of shadow mode and any other sync metadata) from each configured LMDB, or from
+ * the ones named by --only-db. The application DBIs are not touched.
+ *
+ * Go's command has no flags and drops at once. Here, without --force, the command only lists what it
+ * would drop (the LMDB is opened read-only) and exits 1: dropping loses the change timestamps and the
+ * deletion markers, so a deleted entry can come back from another instance's snapshot.
+ *
+ * Safety: each LMDB is changed in one short write txn (its duration is logged), so the application may
+ * keep running and writing; it waits for that txn like for any other writer, and it never opens `_sync*`
+ * DBIs. A `lightningstream sync`/`receive` of the same LMDB must be stopped first: its shadow DBI handles
+ * would point at deleted DBIs. The LMDB is never created (a missing one is reported and skipped) and is
+ * opened with the map size recorded in the file, so the command never shrinks or grows the map.
+ * Exit 1 when an LMDB could not be handled (Go logs it and exits 0).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { LmdbConfig } from '../config/config.js';
+import { Env } from '../lmdb/index.js';
+import type { Logger } from '../log/logger.js';
+import { chooseLmdbs, forEachLmdb, openReadOnly } from '../ops/lmdb-tools.js';
+import { SYNC_DBI_PREFIX } from '../sync/mode.js';
+import type { CommandContext, ContextFactory } from './context.js';
+
+interface DropShadowFlags {
+  force?: boolean;
+  onlyDb?: string[];
+}
+
+export interface SyncDbi {
+  name: string;
+  entries: number;
+}
+
+/** Named DBIs the command can open at once: more than any real LMDB has. */
+const MAX_DBS = 1024;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function dataFile(lc: LmdbConfig): string {
+  return lc.options.noSubdir ? lc.path : join(lc.path, 'data.mdb');
+}
+
+function syncDbiNames(env: Env): string[] {
+  return env.listDbis().filter((name) => name.startsWith(SYNC_DBI_PREFIX));
+}
+
+/** The `_sync*` DBIs of an LMDB with their entry counts, read in one read txn. */
+export function listSyncDbis(env: Env): SyncDbi[] {
+  const names = syncDbiNames(env);
+  const dbis = names.map((name) => env.openDbi(name)).filter((d) => d !== null);
+  return env.read((txn) => dbis.map((dbi) => ({ name: dbi.name!, entries: txn.stat(dbi).entries })));
+}
+
+/** Deletes every `_sync*` DBI of an LMDB in one write txn; returns what was dropped and the txn's duration. */
+export function dropSyncDbis(env: Env): { dropped: SyncDbi[]; txnMs: number } {
+  const names = syncDbiNames(env);
+  if (names.length === 0) return { dropped: [], txnMs: 0 };
+  const started = performance.now();
+  const dropped = env.write((txn) => {
+    const out: SyncDbi[] = [];
+    for (const name of names) {
+      const dbi = txn.openDbi(name);
+      if (!dbi) continue; // gone since it was listed
+      out.push({ name, entries: txn.stat(dbi).entries });
+      txn.drop(dbi, true);
+    }
+    return out;
+  });
+  return { dropped, txnMs: performance.now() - started };
+}
+
+/** Opens an existing LMDB for writing: never creates it, adopts the map size recorded in the file. */
+function openForDrop(name: string, lc: LmdbConfig): Env {
+  try {
+    return Env.open(lc.path, { noSubdir: lc.options.noSubdir, maxDbs: Math.max(lc.options.maxDbs, MAX_DBS) });
+  } catch (err) {
+    throw new Error(`lmdbs.${name}: cannot open ${lc.path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** One LMDB; returns how many DBIs are (with force: were) to drop. */
+function dropShadowOf(name: string, lc: LmdbConfig, force: boolean, log: Logger): number {
+  if (!existsSync(dataFile(lc))) {
+    log.warn('LMDB does not exist, nothing to drop', { path: lc.path });
+    return 0;
+  }
+  const env = force ? openForDrop(name, lc) : openReadOnly(name, lc);
+  try {
+    if (!force) {
+      const found = listSyncDbis(env);
+      for (const d of found) log.info('Would drop', { dbi: d.name, entries: d.entries });
+      if (found.length === 0) log.info('No sync DBIs to drop', { path: lc.path });
+      return found.length;
+    }
+    const { dropped, txnMs } = dropSyncDbis(env);
+    for (const d of dropped) log.info('Dropped', { dbi: d.name, entries: d.entries });
+    if (dropped.length === 0) log.info('No sync DBIs to drop', { path: lc.path });
+    else log.info('Sync DBIs dropped', { path: lc.path, count: dropped.length, write_txn_ms: Math.round(txnMs * 10) / 10 });
+    return dropped.length;
+  } finally {
+    env.close();
+  }
+}
+
+async function dropShadow(ctx: CommandContext, flags: DropShadowFlags): Promise<number> {
+  const force = Boolean(flags.force);
+  let pending = 0;
+  const failed = await forEachLmdb(chooseLmdbs(ctx.config, flags.onlyDb), async (name) => {
+    pending += dropShadowOf(name, ctx.config.lmdbs[name]!, force, ctx.logger.with({ db: name }));
+  }, (name, err) => ctx.logger.error('LMDB drop-shadow error', { db: name, error: (err as Error).message }));
+  if (!force && pending > 0) {
+    throw new Error(`refusing to drop ${pending} sync DBI(s) without --force: this loses change timestamps and ` +
+      'deletion markers (deleted entries may come back from other instances); stop lightningstream for these ' +
+      'LMDBs first (the application may keep running), then rerun with --force');
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+export function register(program: Command, contexts: ContextFactory): void {
+  program
+    .command('drop-shadow')
+    .description('Drop all shadow dbs and other sync metadata. This can potentially cause data loss.')
+    .option('--force', 'Really drop them (without it, only list what would be dropped and exit 1)')
+    .option('--only-db <name>', 'Only this configured LMDB (repeatable)', collect)
+    .action(contexts.action((ctx, flags: DropShadowFlags) => dropShadow(ctx, flags)));
+}

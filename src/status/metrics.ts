@@ -1,0 +1,165 @@
+/**
+ * The syncers' metrics, read from SyncStatus and the LMDB envs when Prometheus scrapes (collect-time
+ * gauges and counters: nothing is pushed from the engine), plus three histograms fed by a light
+ * watcher that notices each stored snapshot, merged snapshot and lag sample as SyncStatus records them.
+ *
+ * Names reuse the Go implementation's where it has the same metric (lightningstream_syncer_*,
+ * lightningstream_receiver_*, and its LMDB collector's unprefixed lmdb_* names), so dashboards carry
+ * over; labels are `lmdb` and `syncer_instance` like Go's. See README section "Metrics".
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Histogram, Registry } from 'prom-client';
+import { parseSnapshotName } from '../snapshot/name.js';
+import type { RunningLmdb, SyncRun } from '../sync/runner.js';
+import { collectedCounter, collectedGauge, type Labels, type Sample } from './collect.js';
+import { AGE_BUCKETS, DURATION_BUCKETS } from './instrument.js';
+
+/** Nanoseconds since the epoch in a snapshot name, as UNIX seconds. */
+export function snapshotSeconds(name: string): number | undefined {
+  const parsed = parseSnapshotName(name);
+  return parsed.ok ? Number(parsed.value.timestamp / 1_000_000n) / 1000 : undefined;
+}
+
+/** Page-level LMDB usage: pages up to the last one in use (free pages included) against the map size. */
+export function lmdbUsage(l: RunningLmdb): { lastTxnId: number; mapSize: number; usedBytes: number; pageSize: number; numReaders: number; maxReaders: number } {
+  const info = l.env.info();
+  const pageSize = l.env.stat().pageSize;
+  return {
+    lastTxnId: info.lastTxnId, mapSize: info.mapSize, usedBytes: (info.lastPageNo + 1) * pageSize, pageSize,
+    numReaders: info.numReaders, maxReaders: info.maxReaders,
+  };
+}
+
+export class SyncMetrics {
+  readonly registry = new Registry();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly seen = new WeakSet<object>();
+  private readonly storeDuration: Histogram<'lmdb'>;
+  private readonly mergeDuration: Histogram<'lmdb'>;
+  private readonly lag: Histogram<'lmdb'>;
+
+  constructor(private readonly run: SyncRun, private readonly now: () => number = Date.now) {
+    const lmdbs = (read: (l: RunningLmdb) => Array<Sample | undefined>) => () => this.samples(read);
+    const db = (l: RunningLmdb): Labels => ({ lmdb: l.name });
+    const perInstance = (l: RunningLmdb, entries: Iterable<[string, number | undefined]>): Array<Sample | undefined> =>
+      [...entries].map(([instance, v]) => (v === undefined ? undefined : [{ lmdb: l.name, syncer_instance: instance }, v]));
+
+    // From SyncStatus.
+    this.counter('lightningstream_syncer_snapshots_generated_total', 'Number of snapshots generated', lmdbs((l) => [[db(l), l.syncer.status.storedCount]]));
+    this.counter('lightningstream_syncer_snapshots_store_failed_permanently_total', 'Number of permanent snapshot store failures (retries exhausted)',
+      lmdbs((l) => [[db(l), l.syncer.status.storeFailures]]));
+    this.counter('lightningstream_syncer_snapshots_loaded_total', 'Number of remote snapshots merged into the LMDB', lmdbs((l) => [[db(l), l.syncer.status.loadedCount]]));
+    this.counter('lightningstream_syncer_snapshots_merge_failed_total', 'Number of downloaded snapshots that could not be merged (corrupt, incompatible, or a local LMDB error)',
+      lmdbs((l) => [[db(l), l.syncer.status.loadFailures]]));
+    this.gauge('lightningstream_syncer_snapshots_generated_last_unix_seconds', 'UNIX timestamp of last generated snapshot', lmdbs((l) => {
+      const s = l.syncer.status.lastStored;
+      const t = s && snapshotSeconds(s.name);
+      return [t === undefined ? undefined : [db(l), t]];
+    }));
+    this.gauge('lightningstream_syncer_snapshots_generated_last_size_bytes', 'Size of last generated snapshot in bytes', lmdbs((l) => {
+      const s = l.syncer.status.lastStored;
+      return [s && [db(l), s.bytes]];
+    }));
+    this.gauge('lightningstream_syncer_snapshots_generated_last_txn_id', 'LMDB transaction id of last generated snapshot', lmdbs((l) => {
+      const s = l.syncer.status.lastStored;
+      return [s && [db(l), s.txnId]];
+    }));
+    this.gauge('lightningstream_syncer_snapshots_loaded_last_unix_seconds', 'UNIX time when the last remote snapshot was merged', lmdbs((l) => {
+      const s = l.syncer.status.lastLoaded;
+      return [s && [db(l), s.at.getTime() / 1000]];
+    }));
+    this.gauge('lightningstream_syncer_snapshots_loaded_last_txn_id', 'LMDB transaction id of the last merge (unchanged when it wrote nothing)', lmdbs((l) => {
+      const s = l.syncer.status.lastLoaded;
+      return [s && [db(l), s.txnId]];
+    }));
+    this.gauge('lightningstream_syncer_ready', '1 once the initial sync of the LMDB completed', lmdbs((l) => [[db(l), l.syncer.status.ready ? 1 : 0]]));
+    this.gauge('lightningstream_receiver_snapshots_last_received_seconds', 'UNIX timestamp of the newest snapshot in storage by instance', lmdbs((l) =>
+      perInstance(l, [...(l.syncer.status.receiver?.latestByInstance ?? [])].map(([i, s]) => [i, Number(s.timestampNano / 1_000_000n) / 1000]))));
+    this.gauge('lightningstream_receiver_snapshots_newest_age_seconds', 'Age of the newest snapshot in storage by instance in seconds', lmdbs((l) =>
+      perInstance(l, [...(l.syncer.status.receiver?.latestByInstance ?? [])].map(([i, s]) => [i, Math.max(0, this.now() - Number(s.timestampNano / 1_000_000n)) / 1000]))));
+    this.gauge('lightningstream_receiver_snapshots_last_loaded_seconds', 'UNIX timestamp (from its name) of the last snapshot merged here by instance', lmdbs((l) =>
+      perInstance(l, [...l.syncer.status.lastLoadedByInstance].map(([i, s]) => [i, snapshotSeconds(s.name)]))));
+
+    // From the LMDB env (Go's LMDB collector names for the same values).
+    this.gauge('lmdb_mapsize_bytes', 'Map size of LMDB database', lmdbs((l) => [[db(l), l.env.info().mapSize]]));
+    this.gauge('lmdb_env_last_tnx_id', 'Last write transaction ID of LMDB database', lmdbs((l) => [[db(l), l.env.info().lastTxnId]]));
+    this.gauge('lmdb_env_readers_current', 'Number of current readers for LMDB database', lmdbs((l) => [[db(l), l.env.info().numReaders]]));
+    this.gauge('lmdb_env_readers_max', 'Maximum number of readers for LMDB database', lmdbs((l) => [[db(l), l.env.info().maxReaders]]));
+    this.gauge('lmdb_filesize_bytes', 'File size of LMDB database', lmdbs((l) => {
+      const lc = run.config.lmdbs[l.name];
+      return [[db(l), statSync(lc?.options.noSubdir ? l.env.path : join(l.env.path, 'data.mdb')).size]];
+    }));
+    this.gauge('lightningstream_lmdb_used_bytes', 'Bytes of the LMDB map in use: (last page number + 1) x page size, free pages included',
+      lmdbs((l) => [[db(l), lmdbUsage(l).usedBytes]]));
+    this.gauge('lightningstream_lmdb_used_fraction', 'Used bytes of the LMDB map as a fraction (0-1) of the map size (1 = MDB_MAP_FULL)', lmdbs((l) => {
+      const u = lmdbUsage(l);
+      return [u.mapSize > 0 ? [db(l), u.usedBytes / u.mapSize] : undefined];
+    }));
+
+    // Fed by the watcher.
+    const histogram = (name: string, help: string, buckets: number[]) =>
+      new Histogram({ name, help, labelNames: ['lmdb'], buckets, registers: [this.registry] });
+    this.storeDuration = histogram('lightningstream_syncer_snapshot_store_duration_seconds', 'Time to generate and store a snapshot, retries included', DURATION_BUCKETS);
+    this.mergeDuration = histogram('lightningstream_syncer_snapshot_merge_duration_seconds', 'Time to merge a downloaded snapshot into the LMDB', DURATION_BUCKETS);
+    this.lag = histogram('lightningstream_syncer_snapshot_lag_seconds', 'Time from a remote snapshot\'s creation to its merge here', AGE_BUCKETS);
+  }
+
+  /** Starts the watcher (every 250 ms: cheap reference comparisons). */
+  start(): void {
+    this.watch();
+    this.timer ??= setInterval(() => this.watch(), 250);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Observes what SyncStatus recorded since the last call (only the newest store/merge of a burst between two calls). */
+  watch(): void {
+    for (const l of this.run.lmdbs) {
+      const s = l.syncer.status;
+      const labels = { lmdb: l.name };
+      if (s.lastStored && !this.seen.has(s.lastStored)) {
+        this.seen.add(s.lastStored);
+        this.storeDuration.observe(labels, s.lastStored.ms / 1000);
+      }
+      if (s.lastLoaded && !this.seen.has(s.lastLoaded)) {
+        this.seen.add(s.lastLoaded);
+        this.mergeDuration.observe(labels, s.lastLoaded.ms / 1000);
+      }
+      for (let i = s.lagSamples.length - 1; i >= 0; i--) {
+        const sample = s.lagSamples[i]!;
+        if (this.seen.has(sample)) break;
+        this.seen.add(sample);
+        this.lag.observe(labels, Math.max(0, sample.lagSeconds));
+      }
+    }
+  }
+
+  private samples(read: (l: RunningLmdb) => Array<Sample | undefined>): Sample[] {
+    const out: Sample[] = [];
+    for (const l of this.run.lmdbs) {
+      try {
+        for (const s of read(l)) if (s) out.push(s);
+      } catch {
+        // The env closed during shutdown, or its file vanished: this LMDB has no sample this time.
+      }
+    }
+    return out;
+  }
+
+  private counter(name: string, help: string, read: () => Sample[]): void {
+    collectedCounter(this.registry, name, help, this.labelNames(name), read);
+  }
+
+  private gauge(name: string, help: string, read: () => Sample[]): void {
+    collectedGauge(this.registry, name, help, this.labelNames(name), read);
+  }
+
+  private labelNames(name: string): string[] {
+    return name.startsWith('lightningstream_receiver_') ? ['lmdb', 'syncer_instance'] : ['lmdb'];
+  }
+}

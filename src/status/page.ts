@@ -1,0 +1,417 @@
+/**
+ * The status page: a static HTML shell, a stylesheet and a script (all served by us: no CDN, no
+ * external font, and a Content-Security-Policy that allows nothing else). The script fetches
+ * `/status.json` every 2 s and re-renders with DOM calls (textContent only: names and error messages
+ * are never parsed as HTML); the lag chart is an inline SVG drawn from the JSON.
+ * The `/storage` listing is rendered here on the server (escaped), with the same stylesheet.
+ */
+import { formatDuration } from '../config/units.js';
+import type { StorageListing } from './view.js';
+
+export const PAGE_HTML = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Lightning Stream status</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/assets/status.css">
+<script src="/assets/status.js" defer></script>
+</head>
+<body>
+<header>
+  <h1><span class="bolt" aria-hidden="true">&#9889;</span> Lightning Stream <span id="instance" class="instance"></span></h1>
+  <nav><a href="/storage">Storage</a><a href="/metrics">Metrics</a><a href="/healthz">/healthz</a><a href="/readyz">/readyz</a><a href="/status.json">status.json</a></nav>
+</header>
+<div id="summary" class="summary"></div>
+<div id="banner" class="banner" hidden></div>
+<main id="lmdbs"><p class="muted">Loading&hellip;</p></main>
+<footer id="footer" class="muted"></footer>
+</body>
+</html>
+`;
+
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="M9 0 2 9h5l-1 7 7-9H8z" fill="#f5b400"/></svg>`;
+
+export const PAGE_CSS = `
+:root {
+  --bg: #f6f8fa; --card: #fff; --fg: #1f2328; --muted: #656d76; --line: #d0d7de; --accent: #0969da;
+  --ok: #1a7f37; --ok-bg: #dafbe1; --warn: #7d4e00; --warn-bg: #fff1b8; --err: #b42318; --err-bg: #ffe4e1;
+  --none-bg: #eef1f4;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #0d1117; --card: #161b22; --fg: #e6edf3; --muted: #8d96a0; --line: #30363d; --accent: #4493f8;
+    --ok: #3fb950; --ok-bg: #12261e; --warn: #d29922; --warn-bg: #272115; --err: #f85149; --err-bg: #2d1517;
+    --none-bg: #21262d;
+  }
+}
+* { box-sizing: border-box; }
+body { margin: 0; padding: 0 24px 24px; background: var(--bg); color: var(--fg);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+header { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between; gap: 8px 24px; padding: 16px 0 8px; }
+h1 { font-size: 22px; margin: 0; font-weight: 600; }
+h1 .bolt { color: #f5b400; }
+h1 .instance { color: var(--muted); font-weight: 400; }
+h2 { font-size: 18px; margin: 0; }
+h3 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 18px 0 6px; font-weight: 600; }
+nav a { margin-left: 16px; }
+a { color: var(--accent); text-decoration: none; }
+a:hover { text-decoration: underline; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
+.muted { color: var(--muted); }
+.summary { display: flex; flex-wrap: wrap; gap: 8px; margin: 4px 0 16px; }
+.chip { display: inline-block; padding: 2px 10px; border-radius: 999px; border: 1px solid var(--line); background: var(--card); white-space: nowrap; }
+.chip.ok { color: var(--ok); background: var(--ok-bg); border-color: transparent; font-weight: 600; }
+.chip.warning { color: var(--warn); background: var(--warn-bg); border-color: transparent; font-weight: 600; }
+.chip.error { color: var(--err); background: var(--err-bg); border-color: transparent; font-weight: 600; }
+.banner { padding: 10px 14px; border-radius: 8px; margin-bottom: 16px; color: var(--err); background: var(--err-bg); font-weight: 600; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px; margin-bottom: 20px; }
+.card-head { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 12px; }
+.card-head .path { margin-left: auto; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; margin-top: 14px; }
+.kpi { border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; }
+.kpi .label { font-size: 12px; color: var(--muted); }
+.kpi .value { font-size: 18px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.kpi .sub { font-size: 12px; color: var(--muted); }
+.bar { height: 6px; background: var(--none-bg); border-radius: 3px; margin-top: 4px; overflow: hidden; }
+.bar > span { display: block; height: 100%; background: var(--ok); }
+.bar.warning > span { background: var(--warn); }
+.bar.error > span { background: var(--err); }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-size: 12px; color: var(--muted); font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.ok { color: var(--ok); background: var(--ok-bg); }
+td.warning { color: var(--warn); background: var(--warn-bg); font-weight: 600; }
+td.error { color: var(--err); background: var(--err-bg); font-weight: 600; }
+.tag { font-size: 11px; padding: 1px 6px; border-radius: 4px; background: var(--none-bg); color: var(--muted); margin-left: 6px; }
+.ours { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; }
+.ours .k { color: var(--muted); }
+.legend { font-size: 12px; color: var(--muted); margin-top: 6px; }
+.chart svg { width: 100%; height: auto; display: block; }
+.chart .axis { stroke: var(--line); }
+.chart text { fill: var(--muted); font-size: 11px; }
+.series-key { display: inline-flex; align-items: center; margin-right: 14px; }
+.series-key i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
+.checks { display: flex; flex-wrap: wrap; gap: 8px; }
+.errors li { margin-bottom: 4px; }
+.errors .what { font-weight: 600; }
+form.filters { display: flex; gap: 10px; align-items: center; margin: 8px 0 14px; }
+form.filters input { padding: 4px 8px; border: 1px solid var(--line); border-radius: 6px; background: var(--card); color: var(--fg); }
+`;
+
+/**
+ * The page script. Plain JavaScript in a String.raw literal: it must contain no backtick and no
+ * dollar-brace sequence.
+ */
+export const PAGE_JS = String.raw`'use strict';
+(function () {
+  var REFRESH_MS = 2000;
+  var COLOURS = ['#0969da', '#8250df', '#bf3989', '#1a7f37', '#bc4c00', '#0a7ea4', '#6e7781'];
+  var lastData = null;
+  var lastOkAt = 0;
+  var openDetails = {};
+
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    if (attrs) {
+      for (var k in attrs) {
+        if (attrs[k] === undefined || attrs[k] === null || attrs[k] === false) continue;
+        // style through the CSSOM: the Content-Security-Policy forbids style attributes.
+        if (k === 'class') el.className = attrs[k]; else if (k === 'style') el.style.cssText = attrs[k]; else el.setAttribute(k, attrs[k]);
+      }
+    }
+    for (var i = 2; i < arguments.length; i++) append(el, arguments[i]);
+    return el;
+  }
+  function append(el, child) {
+    if (child === undefined || child === null || child === false) return;
+    if (Array.isArray(child)) { child.forEach(function (c) { append(el, c); }); return; }
+    el.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+  }
+  function svg(tag, attrs) {
+    var el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (var k in attrs) el.setAttribute(k, attrs[k]);
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c !== undefined && c !== null) el.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  function fmtBytes(n) {
+    if (n === undefined || n === null) return '\u2013';
+    var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    var i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? String(n) : n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)) + ' ' + units[i];
+  }
+  function fmtDuration(s) {
+    if (s === undefined || s === null) return '\u2013';
+    if (s < 1) return Math.round(s * 1000) + ' ms';
+    if (s < 60) return (s < 10 ? s.toFixed(1) : Math.round(s)) + ' s';
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + Math.round(s % 60) + ' s';
+    var hr = Math.floor(m / 60);
+    if (hr < 48) return hr + ' h ' + (m % 60) + ' min';
+    return Math.floor(hr / 24) + ' d ' + (hr % 24) + ' h';
+  }
+  function fmtAxis(s) {
+    if (s === 0) return '0';
+    if (s < 1) return Math.round(s * 1000) + ' ms';
+    if (s < 120) return Math.round(s * 10) / 10 + ' s';
+    if (s < 7200) return Math.round(s / 6) / 10 + ' min';
+    return Math.round(s / 360) / 10 + ' h';
+  }
+  function fmtTime(iso) {
+    if (!iso) return '\u2013';
+    var d = new Date(iso);
+    function p(x) { return (x < 10 ? '0' : '') + x; }
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
+  }
+  function num(n) { return n === undefined || n === null ? '\u2013' : Number(n).toLocaleString('en-US'); }
+  function levelText(level) { return { ok: 'OK', warning: 'Warning', error: 'Error', none: '' }[level] || level; }
+
+  function kpi(label, value, sub, extra) {
+    return h('div', { class: 'kpi' }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value),
+      sub ? h('div', { class: 'sub' }, sub) : null, extra || null);
+  }
+
+  function envKpis(db) {
+    var env = db.env;
+    if (env.error) return [kpi('LMDB', 'unavailable', env.error)];
+    var pct = env.usedFraction * 100;
+    var level = pct >= 90 ? 'error' : pct >= 75 ? 'warning' : 'ok';
+    var bar = h('div', { class: 'bar ' + level, title: pct.toFixed(2) + '% of the map in use' }, h('span', { style: 'width:' + Math.min(100, Math.max(0.5, pct)).toFixed(2) + '%' }));
+    return [
+      kpi('Last txn id', num(env.lastTxnId), db.lastStored ? 'last snapshot: txn ' + num(db.lastStored.txnId) : 'no snapshot stored yet'),
+      kpi('Map usage', pct.toFixed(1) + ' %', fmtBytes(env.usedBytes) + ' of ' + fmtBytes(env.mapSize), bar),
+      kpi('Readers', num(env.numReaders) + ' / ' + num(env.maxReaders), 'page size ' + fmtBytes(env.pageSize)),
+      kpi('Snapshots', num(db.counters.stored) + ' stored', num(db.counters.loaded) + ' merged'),
+      kpi('Failures', num(db.counters.listFailures + db.counters.storeFailures + db.counters.loadFailures),
+        'list ' + db.counters.listFailures + ' \u00b7 store ' + db.counters.storeFailures + ' \u00b7 merge ' + db.counters.loadFailures),
+    ];
+  }
+
+  function ours(db) {
+    var rows = [];
+    var s = db.lastStored;
+    rows.push(h('div', { class: 'k' }, 'Last stored'));
+    rows.push(s ? h('div', null, h('code', { title: s.name }, s.name), h('div', { class: 'muted' },
+      fmtDuration(s.ageSeconds) + ' ago \u00b7 txn ' + num(s.txnId) + ' \u00b7 ' + num(s.entries) + ' entries \u00b7 ' +
+      fmtBytes(s.bytes) + ' \u00b7 took ' + fmtDuration(s.ms / 1000))) : h('div', { class: 'muted' }, 'none yet'));
+    var l = db.lastLoaded;
+    rows.push(h('div', { class: 'k' }, 'Last merged'));
+    rows.push(l ? h('div', null, h('code', { title: l.name }, l.name), h('div', { class: 'muted' },
+      'from ' + l.instance + ' \u00b7 ' + fmtDuration(l.ageSeconds) + ' ago \u00b7 ' + num(l.changed) + ' of ' + num(l.remoteEntries) +
+      ' entries changed \u00b7 txn ' + num(l.txnId) + ' \u00b7 took ' + fmtDuration(l.ms / 1000))) : h('div', { class: 'muted' }, 'none yet'));
+    return h('div', { class: 'ours' }, rows);
+  }
+
+  function instancesTable(db, th) {
+    if (db.instances.length === 0) return h('p', { class: 'muted' }, 'No snapshot of this LMDB in the storage yet.');
+    var body = db.instances.map(function (i) {
+      var n = i.newest;
+      var state = i.state;
+      if (i.pendingSeconds !== undefined) state += ' (' + fmtDuration(i.pendingSeconds) + ')';
+      var merged = i.lastLoaded ? fmtDuration((Date.parse(lastData.now) - Date.parse(i.lastLoaded.at)) / 1000) + ' ago' +
+        (i.own ? ' (start-up)' : '') + ' \u00b7 ' + num(i.lastLoaded.changed) + ' changed' : '\u2013';
+      return h('tr', { 'data-instance': i.instance },
+        h('td', null, h('strong', null, i.instance), i.own ? h('span', { class: 'tag' }, 'this instance') : null),
+        h('td', { class: 'mono', title: n ? n.name : '' }, n ? fmtTime(n.timestamp) : '\u2013'),
+        h('td', { class: 'num ' + (i.ageLevel === 'none' ? '' : i.ageLevel), title: 'age of the newest snapshot' }, n ? fmtDuration(n.ageSeconds) : '\u2013'),
+        h('td', { class: 'num' }, n ? fmtBytes(n.size) : '\u2013'),
+        h('td', null, merged),
+        h('td', { class: i.syncLevel === 'none' ? '' : i.syncLevel }, state));
+    });
+    var ageRule = th.ageWarnSeconds === undefined ? 'not judged (storage_force_snapshot_interval is 0)' :
+      'amber after ' + fmtDuration(th.ageWarnSeconds) + ', red after ' + fmtDuration(th.ageErrorSeconds);
+    return [
+      h('table', null, h('thead', null, h('tr', null, h('th', null, 'Instance'), h('th', null, 'Newest snapshot'), h('th', { class: 'num' }, 'Age'),
+        h('th', { class: 'num' }, 'Size'), h('th', null, 'Merged here'), h('th', null, 'State'))), h('tbody', null, body)),
+      h('div', { class: 'legend' }, 'Age of the newest snapshot: ' + ageRule + ' (every live instance writes at least every storage_force_snapshot_interval). ' +
+        'Newest snapshot not merged yet: amber after ' + fmtDuration(th.pendingWarnSeconds) + ', red after ' + fmtDuration(th.pendingErrorSeconds) +
+        ' (2 \u00d7 storage_poll_interval + 5 s / + 60 s).'),
+    ];
+  }
+
+  function niceMax(v) {
+    if (v <= 0) return 1;
+    var p = Math.pow(10, Math.floor(Math.log10(v)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= v) return steps[i] * p;
+    return 10 * p;
+  }
+
+  function lagChart(db, nowMs) {
+    var lag = db.lag;
+    var points = 0;
+    lag.series.forEach(function (s) { points += s.points.length; });
+    if (points === 0) return h('p', { class: 'muted' }, 'No remote snapshot merged in the last hour.');
+    // Drawn at the container's pixel width, so the text keeps its real size.
+    var W = Math.max(360, (document.getElementById('lmdbs').clientWidth || 800) - 44), H = 170, L = 56, R = 12, T = 10, B = 24;
+    var t0 = nowMs - lag.windowSeconds * 1000;
+    var max = 0;
+    lag.series.forEach(function (s) { s.points.forEach(function (p) { if (p[1] > max) max = p[1]; }); });
+    var ymax = niceMax(max * 1.1);
+    function x(t) { return L + (W - L - R) * Math.min(1, Math.max(0, (t - t0) / (lag.windowSeconds * 1000))); }
+    function y(v) { return T + (H - T - B) * (1 - v / ymax); }
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'sync lag over the last hour' });
+    for (var g = 0; g <= 4; g++) {
+      var v = ymax * g / 4;
+      root.appendChild(svg('line', { class: 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v), 'stroke-dasharray': g === 0 ? '' : '2 3' }));
+      root.appendChild(svg('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtAxis(v)));
+    }
+    for (var m = 0; m <= 60; m += 15) {
+      var tx = x(t0 + m * 60000);
+      root.appendChild(svg('text', { x: tx, y: H - 6, 'text-anchor': m === 0 ? 'start' : m === 60 ? 'end' : 'middle' }, m === 60 ? 'now' : '-' + (60 - m) + ' min'));
+    }
+    lag.series.forEach(function (s, idx) {
+      var colour = COLOURS[idx % COLOURS.length];
+      var d = s.points.map(function (p, i) { return (i === 0 ? 'M' : 'L') + x(p[0]).toFixed(1) + ' ' + y(p[1]).toFixed(1); }).join(' ');
+      root.appendChild(svg('path', { d: d, fill: 'none', stroke: colour, 'stroke-width': 1.5, 'stroke-linejoin': 'round' }));
+      s.points.forEach(function (p) {
+        root.appendChild(svg('circle', { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.2, fill: colour },
+          svg('title', {}, s.instance + ': ' + fmtDuration(p[1]) + ' at ' + fmtTime(new Date(p[0]).toISOString()))));
+      });
+    });
+    var keys = lag.series.map(function (s, idx) {
+      return h('span', { class: 'series-key' }, h('i', { style: 'background:' + COLOURS[idx % COLOURS.length] }), s.instance);
+    });
+    return [h('div', { class: 'chart' }, root), h('div', { class: 'legend' }, keys,
+      'Lag = time from a snapshot\u2019s creation on its instance to its merge here; highest per ' + lag.bucketSeconds + ' s.')];
+  }
+
+  function checks(db) {
+    return h('div', { class: 'checks' }, db.health.map(function (c) {
+      var text = c.tracker + ': ' + (c.tracker === 'start' ? (c.lastOk ? 'done' : 'pending') : levelText(c.status));
+      var title = c.message || (c.tracker === 'start' ? (c.lastOk ? 'initial sync completed at ' + fmtTime(c.lastOk) : 'initial sync in progress') :
+        (c.lastOk ? 'last success ' + fmtTime(c.lastOk) : 'no call yet'));
+      title += '\nwarning after ' + fmtDuration(c.warnAfterSeconds) + ' of failures, error after ' + fmtDuration(c.errorAfterSeconds) +
+        (c.reported ? '' : ' (not reported: start.report_healthz is false)');
+      return h('span', { class: 'chip ' + c.status, title: title }, text);
+    }));
+  }
+
+  function errors(db) {
+    if (db.recentErrors.length === 0) return h('p', { class: 'muted' }, 'None.');
+    var items = db.recentErrors.map(function (e) {
+      return h('li', null, h('span', { class: 'mono muted' }, fmtTime(e.at)), ' ', h('span', { class: 'what' }, e.what), ': ', e.message);
+    });
+    var first = h('ul', { class: 'errors' }, items.slice(0, 3));
+    if (items.length <= 3) return first;
+    var key = 'errors-' + db.name;
+    var det = h('details', { open: openDetails[key] ? 'open' : null }, h('summary', null, (items.length - 3) + ' more'), h('ul', { class: 'errors' }, items.slice(3)));
+    det.addEventListener('toggle', function () { openDetails[key] = det.open; });
+    return [first, det];
+  }
+
+  function lmdbCard(db, data) {
+    return h('section', { class: 'card', 'data-lmdb': db.name },
+      h('div', { class: 'card-head' }, h('h2', null, db.name), h('span', { class: 'tag' }, db.mode + ' mode'),
+        h('span', { class: 'chip ' + (db.ready ? 'ok' : 'warning') }, db.ready ? 'initial sync done' : 'initial sync in progress'),
+        h('span', { class: 'path muted mono' }, db.path)),
+      h('div', { class: 'kpis' }, envKpis(db)),
+      h('h3', null, 'This instance\u2019s snapshots'), ours(db),
+      h('h3', null, 'Instances in the storage'), instancesTable(db, data.thresholds),
+      h('h3', null, 'Sync lag, last hour'), lagChart(db, Date.parse(data.now)),
+      h('h3', null, 'Health'), checks(db),
+      h('h3', null, 'Recent errors'), errors(db));
+  }
+
+  function render(data) {
+    lastData = data;
+    document.title = 'Lightning Stream \u2013 ' + data.instance;
+    document.getElementById('instance').textContent = data.instance;
+    var summary = document.getElementById('summary');
+    summary.replaceChildren(
+      h('span', { class: 'chip ' + data.health, id: 'health' }, 'Health: ' + levelText(data.health)),
+      h('span', { class: 'chip ' + (data.ready ? 'ok' : 'warning'), id: 'ready' }, data.ready ? 'Ready' : 'Starting'),
+      h('span', { class: 'chip' }, 'storage: ' + data.storageType + (data.storageInstrumented ? '' : ' (calls not instrumented)')),
+      h('span', { class: 'chip' }, 'host ' + data.hostname),
+      h('span', { class: 'chip' }, 'up ' + fmtDuration((Date.parse(data.now) - Date.parse(data.startedAt)) / 1000)),
+      h('span', { class: 'chip', id: 'updated' }, 'updated ' + fmtTime(data.now)));
+    document.getElementById('lmdbs').replaceChildren.apply(document.getElementById('lmdbs'), data.lmdbs.map(function (db) { return lmdbCard(db, data); }));
+    document.getElementById('footer').textContent = 'Lightning Stream ' + data.version + ' \u00b7 polls: LMDB every ' + fmtDuration(data.intervals.lmdbPollSeconds) +
+      ', storage every ' + fmtDuration(data.intervals.storagePollSeconds) + ' \u00b7 this page refreshes every ' + (REFRESH_MS / 1000) + ' s';
+  }
+
+  function showProblem(message) {
+    var banner = document.getElementById('banner');
+    banner.hidden = false;
+    banner.textContent = 'Cannot refresh: ' + message + (lastOkAt ? ' \u2013 showing data from ' + fmtTime(new Date(lastOkAt).toISOString()) : '') + '. Retrying\u2026';
+  }
+
+  function refresh() {
+    fetch('/status.json', { cache: 'no-store' }).then(function (r) {
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.json();
+    }).then(function (data) {
+      lastOkAt = Date.now();
+      document.getElementById('banner').hidden = true;
+      render(data);
+    }).catch(function (err) {
+      showProblem(err && err.message ? err.message : String(err));
+    }).then(function () { setTimeout(refresh, REFRESH_MS); });
+  }
+  refresh();
+})();
+`;
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+/** The `/storage` page. */
+export function storageHtml(instance: string, listing: StorageListing, ms: number): string {
+  const rows = listing.objects.map((o) => {
+    const s = o.snapshot;
+    return `<tr><td class="mono">${escapeHtml(o.name)}</td><td>${s ? escapeHtml(s.db) : ''}</td><td>${s ? escapeHtml(s.instance) : '<span class="muted">not a snapshot</span>'}</td>` +
+      `<td class="mono">${s ? escapeHtml(s.timestamp) : ''}</td><td class="num">${formatBytes(o.size)}</td><td class="mono">${escapeHtml(o.lastModified)}</td></tr>`;
+  }).join('\n');
+  const objects = (n: number) => `${n} object${n === 1 ? '' : 's'}`;
+  const shown = listing.truncated ? `first ${listing.objects.length} of ${objects(listing.total)}` : objects(listing.total);
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Storage &ndash; Lightning Stream ${escapeHtml(instance)}</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/assets/status.css">
+</head>
+<body>
+<header>
+  <h1><span class="bolt" aria-hidden="true">&#9889;</span> Storage <span class="instance">${escapeHtml(instance)}</span></h1>
+  <nav><a href="/">Status</a><a href="/storage?format=json&amp;prefix=${encodeURIComponent(listing.prefix)}&amp;limit=${listing.limit}">JSON</a></nav>
+</header>
+<section class="card">
+<form class="filters" method="get" action="/storage">
+  <label>Prefix <input name="prefix" value="${escapeHtml(listing.prefix)}" placeholder="e.g. main__"></label>
+  <label>Limit <input name="limit" type="number" min="1" value="${listing.limit}"></label>
+  <button type="submit">List</button>
+</form>
+<p>${shown}, ${formatBytes(listing.totalBytes)} in total; listed in ${formatDuration(ms)}.</p>
+<table>
+<thead><tr><th>Name</th><th>LMDB</th><th>Instance</th><th>Snapshot time (UTC)</th><th class="num">Size</th><th>Last modified (UTC)</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</section>
+</body>
+</html>
+`;
+}

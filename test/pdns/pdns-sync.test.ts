@@ -1,0 +1,423 @@
+// PowerDNS Authoritative 4.7.3 (Debian packages, started by scripts/pdns.sh on loopback) kept in sync by real
+// `lightningstream` processes in shadow mode through the Ceph radosgw of scripts/test.sh:
+//
+// - instances 1 and 2: each pdns with its own LMDB and its own `lightningstream sync`; zones, records, DNSSEC keys,
+//   metadata and a TSIG key created on one are served by both, a deleted RRset disappears on both, a change made
+//   on 2 to a zone of 1 comes back to 1, while a UDP query loop against instance 2 (every 50 ms) counts answers;
+//   it must never see a SERVFAIL;
+// - instance 3, started later with `lightningstream receive` on its fresh LMDB, catches up with everything;
+// - `drop-shadow --force` on instance 3 while its pdns keeps answering removes the shadow DBIs only.
+//
+// The shard file (pdns.lmdb-0) only appears with pdns's first zone, and Lightning Stream must not create pdns's
+// files (powerdns.md). So every instance gets its shard from pdns itself before its lightningstream starts: a
+// throw-away zone is created and deleted with pdnsutil (0.3 s; it leaves an empty `records` DBI and nothing to
+// sync, as no shadow exists yet). Waiting for the shard instead (a marker file) would leave an instance that has
+// no zone of its own deaf to the others.
+//
+// Ports: DNS 127.0.0.1:(LS_PDNS_SYNC_DNS_PORT_BASE:-5400 + N), API (LS_PDNS_SYNC_API_PORT_BASE:-8200 + N), so
+// this test and test/pdns/pdns-script.test.ts (5300/8100) can run at the same time.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { createStorage } from '../../src/storage/index.js';
+import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from '../storage/s3env.js';
+import { ROOT, runLightningstream, startLightningstream, waitFor, type RunningProcess } from '../sync/helpers.js';
+
+const SCRIPT = join(ROOT, 'scripts', 'pdns.sh');
+const PORT_ENV = {
+  LS_PDNS_DNS_PORT_BASE: process.env.LS_PDNS_SYNC_DNS_PORT_BASE ?? '5400',
+  LS_PDNS_API_PORT_BASE: process.env.LS_PDNS_SYNC_API_PORT_BASE ?? '8200',
+};
+/** How long a change may take to be served by the other instances. */
+const SYNC_TIMEOUT_MS = 20_000;
+
+interface Exec {
+  code: number;
+  out: string;
+}
+
+/** Runs a command; never throws on a non-zero exit. */
+function exec(cmd: string, args: string[], timeoutMs = 30_000): Promise<Exec> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', env: { ...process.env, ...PORT_ENV } }, (err, stdout, stderr) => {
+      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err);
+      const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
+      resolve({ code, out: `${stdout}${stderr ? `\n${stderr}` : ''}` });
+    });
+  });
+}
+
+async function execOk(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
+  const r = await exec(cmd, args, timeoutMs);
+  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}:\n${r.out}`);
+  return r.out;
+}
+
+interface Instance {
+  n: number;
+  dir: string;
+  conf: string;
+  lmdb: string;
+  dnsPort: number;
+  apiUrl: string;
+  apiKey: string;
+  config: string;
+  ls?: RunningProcess;
+}
+
+async function instance(work: string, n: number): Promise<Instance> {
+  const dir = join(work, `pdns${n}`);
+  const vars = new Map<string, string>();
+  for (const m of (await execOk('bash', [SCRIPT, 'env', dir, String(n)])).matchAll(/^export (\w+)=(.*)$/gm)) vars.set(m[1]!, m[2]!);
+  const v = (k: string) => vars.get(k) ?? assert.fail(`scripts/pdns.sh env does not export ${k}`);
+  return {
+    n, dir, conf: v('LS_PDNS_CONF'), lmdb: v('LS_PDNS_LMDB'), dnsPort: Number(v('LS_PDNS_DNS_PORT')),
+    apiUrl: v('LS_PDNS_API_URL'), apiKey: v('LS_PDNS_API_KEY'), config: join(work, `lightningstream${n}.yaml`),
+  };
+}
+
+/** The README's configuration for PowerDNS 4.7 (shadow mode), pointed at the test bucket. */
+function writeLsConfig(inst: Instance, s3: S3TestEnv, bucket: string): void {
+  const o = s3Options(s3, bucket, { create_bucket: true });
+  writeFileSync(inst.config, [
+    `instance: pdns${inst.n}`,
+    'lmdbs:',
+    '  main:',
+    `    path: ${inst.lmdb}`,
+    '    schema_tracks_changes: false',
+    '    dupsort_hack: true',
+    '    options: { no_subdir: true, create: false, map_size: 1000MB }',
+    '  shard:',
+    `    path: ${inst.lmdb}-0`,
+    '    schema_tracks_changes: false',
+    '    options: { no_subdir: true, create: false, map_size: 16000MB }',
+    'storage:',
+    '  type: s3',
+    `  options: ${JSON.stringify(o)}`,
+    '',
+  ].join('\n'));
+}
+
+const pdnsutil = (inst: Instance, ...args: string[]) => execOk('pdnsutil', [`--config-dir=${inst.conf}`, ...args]);
+
+async function api<T>(inst: Instance, path: string): Promise<T> {
+  const res = await fetch(`${inst.apiUrl}/servers/localhost${path}`, { headers: { 'X-API-Key': inst.apiKey }, signal: AbortSignal.timeout(5_000) });
+  const body = await res.text();
+  assert.equal(res.status, 200, `GET ${path} on instance ${inst.n}: ${res.status} ${body}`);
+  return JSON.parse(body) as T;
+}
+
+// ---------- dig ----------
+
+interface DigAnswer {
+  status: string;
+  /** Answer section as `TYPE rdata` with single spaces. */
+  rrs: string[];
+}
+
+async function dig(inst: Instance, name: string, type: string, dnssec = false): Promise<DigAnswer> {
+  const r = await exec('dig', ['+norec', '+time=1', '+tries=1', ...(dnssec ? ['+dnssec'] : []), '@127.0.0.1', '-p', String(inst.dnsPort), name, type]);
+  const status = /status: ([A-Z]+)/.exec(r.out)?.[1] ?? `no answer (dig exit ${r.code})`;
+  const section = /;; ANSWER SECTION:\n([\s\S]*?)\n\n/.exec(r.out)?.[1] ?? '';
+  const rrs = section.split('\n').filter(Boolean).map((l) => l.split(/\s+/).slice(3).join(' '));
+  return { status, rrs };
+}
+
+interface Probe {
+  name: string;
+  type: string;
+  /** Expected rdata of `type` (any order); 'any' = at least one; null = NXDOMAIN. */
+  want: string[] | 'any' | null;
+  /** Query with DO and require an RRSIG covering `type`. */
+  signed?: boolean;
+}
+
+/** What differs from the probes on one instance (empty = all served as expected). */
+async function problems(inst: Instance, probes: Probe[]): Promise<string[]> {
+  const out: string[] = [];
+  await Promise.all(probes.map(async (p) => {
+    const a = await dig(inst, p.name, p.type, p.signed);
+    const what = `instance ${inst.n}: ${p.name} ${p.type}${p.signed ? ' +dnssec' : ''}`;
+    if (p.want === null) {
+      if (a.status !== 'NXDOMAIN') out.push(`${what}: ${a.status} ${a.rrs.join(' | ')}, expected NXDOMAIN`);
+      return;
+    }
+    const got = a.rrs.filter((rr) => rr.startsWith(`${p.type} `)).map((rr) => rr.slice(p.type.length + 1)).sort();
+    if (a.status !== 'NOERROR') out.push(`${what}: ${a.status}`);
+    else if (p.want === 'any' ? got.length === 0 : got.join(' | ') !== [...p.want].sort().join(' | ')) {
+      out.push(`${what}: got [${got.join(' | ')}], expected ${p.want === 'any' ? 'some' : `[${p.want.join(' | ')}]`}`);
+    } else if (p.signed && !a.rrs.some((rr) => rr.startsWith(`RRSIG ${p.type} 13 `))) {
+      out.push(`${what}: no RRSIG ${p.type} in [${a.rrs.join(' | ')}]`);
+    }
+  }));
+  return out.sort();
+}
+
+/** Waits until every instance serves the probes; returns the time it took. */
+async function served(what: string, insts: Instance[], probes: Probe[], logs: () => string): Promise<number> {
+  let last: string[] = [];
+  return waitFor(what, SYNC_TIMEOUT_MS, async () => {
+    last = (await Promise.all(insts.map((i) => problems(i, probes)))).flat();
+    return last.length === 0;
+  }, () => `${last.join('\n')}\n${logs()}`);
+}
+
+// ---------- a DNS query loop over UDP ----------
+
+const QTYPES: Record<string, number> = { A: 1, SOA: 6, MX: 15, TXT: 16, AAAA: 28, DNSKEY: 48 };
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+
+function dnsQuery(id: number, name: string, type: string, dnssec: boolean): Buffer {
+  const labels = name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(id, 0); // flags 0: a query without RD, like dig +norec
+  header.writeUInt16BE(1, 4);
+  header.writeUInt16BE(dnssec ? 1 : 0, 10);
+  const question = Buffer.alloc(4);
+  question.writeUInt16BE(QTYPES[type]!, 0);
+  question.writeUInt16BE(1, 2);
+  // OPT: root name, type 41, UDP size 1232, extended rcode/version 0, DO bit, no options
+  const opt = Buffer.from([0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+  return Buffer.concat([header, ...labels, Buffer.from([0]), question, ...(dnssec ? [opt] : [])]);
+}
+
+/** Queries one server in turn for each question, one at a time, every intervalMs; counts the rcodes. */
+class QueryLoop {
+  readonly rcodes = new Map<string, number>();
+  readonly servfails: string[] = [];
+  timeouts = 0;
+  private running = true;
+  private readonly done: Promise<void>;
+
+  constructor(private readonly port: number, private readonly questions: Array<[string, string, boolean]>, private readonly intervalMs = 50) {
+    this.done = this.loop();
+  }
+
+  get answered(): number {
+    return [...this.rcodes.values()].reduce((a, b) => a + b, 0);
+  }
+
+  summary(): string {
+    return `${this.answered} answers (${[...this.rcodes].map(([k, v]) => `${k} ${v}`).join(', ')}), ${this.timeouts} timeouts`;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    const sock = createSocket('udp4');
+    let pending: { id: number; resolve: (rcode: number | undefined) => void } | undefined;
+    sock.on('message', (msg) => {
+      if (pending && msg.length >= 12 && msg.readUInt16BE(0) === pending.id) pending.resolve(msg[3]! & 0x0f);
+    });
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    try {
+      for (let i = 0; this.running; i++) {
+        const [name, type, dnssec] = this.questions[i % this.questions.length]!;
+        const id = randomInt(65536);
+        const rcode = await new Promise<number | undefined>((resolve) => {
+          const timer = setTimeout(() => resolve(undefined), 1000);
+          pending = { id, resolve: (rc) => { clearTimeout(timer); resolve(rc); } };
+          sock.send(dnsQuery(id, name, type, dnssec), this.port, '127.0.0.1');
+        });
+        pending = undefined;
+        if (rcode === undefined) this.timeouts++;
+        else {
+          const label = RCODES[rcode] ?? `RCODE${rcode}`;
+          this.rcodes.set(label, (this.rcodes.get(label) ?? 0) + 1);
+          if (label === 'SERVFAIL') this.servfails.push(`${new Date().toISOString()} ${name} ${type}${dnssec ? ' +DO' : ''}`);
+        }
+        await new Promise((r) => setTimeout(r, this.intervalMs));
+      }
+    } finally {
+      sock.close();
+    }
+  }
+}
+
+// ---------- the test ----------
+
+const s3 = requireS3TestEnv('PowerDNS sync e2e');
+
+describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, Ceph)', { skip: !s3, timeout: 240_000 }, () => {
+  let work = '';
+  const bucket = uniqueBucket('pdns');
+  const insts: Instance[] = [];
+  let loop: QueryLoop | undefined;
+  let tsigSecret = '';
+  const t0 = Date.now();
+
+  const logs = () => insts.filter((i) => i.ls).map((i) => `--- lightningstream ${i.n}\n${i.ls!.log().split('\n').slice(-15).join('\n')}`).join('\n');
+  const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+
+  /** pdns N up, with its shard file made by pdns itself (see the top of this file). */
+  async function startPdns(t: TestContext, inst: Instance): Promise<void> {
+    t.diagnostic((await execOk('bash', [SCRIPT, 'start', inst.dir, String(inst.n)], 60_000)).trim());
+    assert.ok(existsSync(inst.lmdb) && !existsSync(`${inst.lmdb}-0`), 'a fresh pdns has its main LMDB and no shard yet');
+    await pdnsutil(inst, 'create-zone', 'shard-bootstrap.invalid');
+    await pdnsutil(inst, 'delete-zone', 'shard-bootstrap.invalid');
+    assert.ok(existsSync(`${inst.lmdb}-0`), 'the shard exists after the first zone');
+  }
+
+  async function startLs(inst: Instance, command: 'sync' | 'receive'): Promise<number> {
+    const started = Date.now();
+    writeLsConfig(inst, s3!, bucket);
+    inst.ls = startLightningstream(work, `lightningstream${inst.n}`, ['-c', inst.config, command]);
+    await waitFor(`lightningstream ${inst.n} initial sync`, 30_000, () => {
+      const log = inst.ls!.log();
+      assert.equal(inst.ls!.child.exitCode, null, `lightningstream ${inst.n} exited:\n${log}`);
+      return ['main', 'shard'].every((db) => log.includes(`msg="initial sync complete" db=${db}`));
+    }, logs);
+    return Date.now() - started;
+  }
+
+  before(async () => {
+    await execOk('bash', [SCRIPT, 'install'], 600_000);
+    work = mkdtempSync(join(tmpdir(), 'ls-pdns-sync-'));
+    for (const n of [1, 2, 3]) insts.push(await instance(work, n));
+  });
+
+  after(async () => {
+    await loop?.stop();
+    await Promise.all(insts.map(async (i) => {
+      const code = await i.ls?.stop();
+      if (code !== undefined && code !== 0) console.error(`lightningstream ${i.n} exited with ${code}:\n${i.ls!.log()}`);
+    }));
+    for (const i of insts) {
+      const r = await exec('bash', [SCRIPT, 'stop', i.dir]).catch((e: unknown) => ({ code: -1, out: String(e) }));
+      if (r.code !== 0) console.error(`pdns.sh stop ${i.dir}: ${r.out}`);
+    }
+    if (work && process.env.LS_KEEP_TEST_DIR !== '1') rmSync(work, { recursive: true, force: true });
+  });
+
+  const [ZONE1, ZONE2] = ['example.com', 'example.net'];
+  const zone1Probes = (www: string, mailGone: boolean): Probe[] => [
+    { name: ZONE1, type: 'SOA', want: 'any', signed: true },
+    { name: ZONE1, type: 'DNSKEY', want: 'any', signed: true },
+    { name: ZONE1, type: 'MX', want: [`10 mail.${ZONE1}.`], signed: true },
+    { name: `www.${ZONE1}`, type: 'A', want: [www], signed: true },
+    { name: `mail.${ZONE1}`, type: 'A', want: mailGone ? null : ['192.0.2.20'], signed: true },
+    { name: `v6.${ZONE1}`, type: 'AAAA', want: ['2001:db8::10'], signed: true },
+    { name: `txt.${ZONE1}`, type: 'TXT', want: ['"synced by lightningstream"'], signed: true },
+  ];
+  const zone2Probes: Probe[] = [
+    { name: ZONE2, type: 'SOA', want: 'any' },
+    { name: `api.${ZONE2}`, type: 'A', want: ['198.51.100.7'] },
+  ];
+  const finalProbes = [...zone1Probes('192.0.2.11', true), ...zone2Probes];
+
+  it('starts pdns 1 and 2, then a lightningstream sync for each', async (t) => {
+    const [i1, i2] = insts as [Instance, Instance];
+    for (const i of [i1, i2]) await startPdns(t, i);
+    const ms = await Promise.all([startLs(i1, 'sync'), startLs(i2, 'sync')]);
+    t.diagnostic(`both syncs ready in ${Math.max(...ms)} ms (at ${elapsed()})`);
+    // Both zones are asked for from before they exist until the end: REFUSED first, answers later.
+    loop = new QueryLoop(i2.dnsPort, [
+      [`www.${ZONE1}`, 'A', true], [ZONE1, 'DNSKEY', true], [`mail.${ZONE1}`, 'A', true], [`nx.${ZONE1}`, 'A', true],
+      [ZONE1, 'SOA', false], [`api.${ZONE2}`, 'A', false], [`txt.${ZONE1}`, 'TXT', true],
+    ]);
+  });
+
+  it('zones, records, DNSSEC, metadata and a TSIG key made on either instance are served by both', async (t) => {
+    const [i1, i2] = insts as [Instance, Instance];
+    const started = Date.now();
+    await pdnsutil(i1, 'create-zone', ZONE1, `ns1.${ZONE1}`);
+    for (const [name, type, content] of [
+      ['www', 'A', '192.0.2.10'], ['mail', 'A', '192.0.2.20'], ['v6', 'AAAA', '2001:db8::10'],
+      ['txt', 'TXT', '"synced by lightningstream"'], ['@', 'MX', `10 mail.${ZONE1}.`],
+    ] as const) await pdnsutil(i1, 'add-record', ZONE1, name, type, '3600', content);
+    await pdnsutil(i1, 'secure-zone', ZONE1);
+    await pdnsutil(i1, 'set-meta', ZONE1, 'ALLOW-AXFR-FROM', '192.0.2.0/24');
+    const tsig = await pdnsutil(i2, 'generate-tsig-key', 'xfr-key', 'hmac-sha256');
+    tsigSecret = /Create new TSIG key xfr-key hmac-sha256 (\S+)/.exec(tsig)?.[1] ?? assert.fail(tsig);
+    await pdnsutil(i2, 'create-zone', ZONE2, `ns1.${ZONE2}`);
+    await pdnsutil(i2, 'add-record', ZONE2, 'api', 'A', '300', '198.51.100.7');
+    const written = Date.now();
+    const ms = await served('every zone on both', [i1, i2], [...zone1Probes('192.0.2.10', false), ...zone2Probes], logs);
+    t.diagnostic(`pdnsutil changes took ${written - started} ms; served by both ${ms} ms after the last one (at ${elapsed()})`);
+    const keys = await Promise.all([i1, i2].map((i) => dig(i, ZONE1, 'DNSKEY')));
+    assert.deepEqual(keys[1]!.rrs, keys[0]!.rrs, 'the same DNSKEY on both');
+  });
+
+  it('a deleted RRset disappears on both; a change made on 2 to a zone of 1 reaches 1', async (t) => {
+    const [i1, i2] = insts as [Instance, Instance];
+    await pdnsutil(i1, 'delete-rrset', ZONE1, 'mail', 'A');
+    await pdnsutil(i2, 'replace-rrset', ZONE1, 'www', 'A', '3600', '192.0.2.11');
+    const ms = await served('the delete and the change on both', [i1, i2], finalProbes, logs);
+    t.diagnostic(`served by both ${ms} ms after the change (at ${elapsed()})`);
+  });
+
+  /** TSIG key, metadata, zones and DNSSEC keys as the API shows them. */
+  async function checkApi(inst: Instance): Promise<void> {
+    const tsigKeys = await api<Array<{ name: string }>>(inst, '/tsigkeys');
+    assert.deepEqual(tsigKeys.map((k) => k.name), ['xfr-key'], `TSIG keys on instance ${inst.n}`);
+    const key = await api<{ key: string; algorithm: string }>(inst, '/tsigkeys/xfr-key.');
+    assert.deepEqual([key.algorithm, key.key], ['hmac-sha256', tsigSecret], `TSIG key on instance ${inst.n}`);
+    const meta = await api<{ metadata: string[] }>(inst, `/zones/${ZONE1}./metadata/ALLOW-AXFR-FROM`);
+    assert.deepEqual(meta.metadata, ['192.0.2.0/24'], `metadata on instance ${inst.n}`);
+    const zones = await api<Array<{ name: string; dnssec: boolean }>>(inst, '/zones');
+    assert.deepEqual(zones.map((z) => `${z.name} dnssec=${z.dnssec}`).sort(), [`${ZONE1}. dnssec=true`, `${ZONE2}. dnssec=false`]);
+  }
+
+  it('the TSIG key and the metadata are visible through both APIs', async () => {
+    let last: unknown;
+    await waitFor('TSIG key and metadata through the APIs', SYNC_TIMEOUT_MS, () => Promise.all(insts.slice(0, 2).map(checkApi))
+      .then(() => true, (err: unknown) => { last = err; return false; }), () => String(last));
+    const dnskeys = await Promise.all(insts.slice(0, 2).map((i) => api<Array<{ dnskey: string }>>(i, `/zones/${ZONE1}./cryptokeys`)));
+    assert.deepEqual(dnskeys[1]!.map((k) => k.dnskey), dnskeys[0]!.map((k) => k.dnskey));
+  });
+
+  it('the query loop against instance 2 never saw a SERVFAIL', async (t) => {
+    await loop!.stop();
+    t.diagnostic(`instance 2 query loop: ${loop!.summary()}`);
+    assert.deepEqual(loop!.servfails, [], `SERVFAILs: ${loop!.summary()}\n${logs()}`);
+    assert.ok(loop!.answered >= 100, loop!.summary());
+    assert.ok(loop!.timeouts <= 2, loop!.summary());
+    for (const i of insts.slice(0, 2)) {
+      assert.equal(i.ls!.child.exitCode, null, `lightningstream ${i.n} still runs`);
+      assert.doesNotMatch(i.ls!.log(), /level=(error|fatal)/, `no error in lightningstream ${i.n}'s log`);
+    }
+  });
+
+  it('a third pdns started later catches up with `lightningstream receive`', async (t) => {
+    const i3 = insts[2]!;
+    const started = Date.now();
+    await startPdns(t, i3);
+    const lsMs = await startLs(i3, 'receive');
+    const ms = await served('everything on instance 3', [i3], finalProbes, logs);
+    await checkApi(i3);
+    t.diagnostic(`pdns 3 + receive ready in ${lsMs} ms, served everything ${ms} ms later, ${Date.now() - started} ms in all (at ${elapsed()})`);
+    const storage = await createStorage('s3', s3Options(s3!, bucket));
+    try {
+      const names = (await storage.list('')).map((o) => o.name);
+      assert.ok(names.some((n) => n.includes('__pdns1__')) && names.some((n) => n.includes('__pdns2__')), names.join('\n'));
+      assert.deepEqual(names.filter((n) => n.includes('__pdns3__')), [], 'receive writes no snapshot');
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('drop-shadow on instance 3 while its pdns answers: shadow DBIs gone, DNS data intact', async (t) => {
+    const i3 = insts[2]!;
+    assert.equal(await i3.ls!.stop(), 0, i3.ls!.log());
+    i3.ls = undefined;
+    const r = await runLightningstream(work, 'drop-shadow3', ['-c', i3.config, 'drop-shadow', '--force'], 30_000);
+    assert.equal(r.code, 0, r.log);
+    t.diagnostic(r.log.split('\n').filter((l) => l.includes('Sync DBIs dropped')).join('\n'));
+    for (const file of [i3.lmdb, `${i3.lmdb}-0`]) {
+      const stat = await execOk('mdb_stat', ['-a', '-n', file]);
+      const dbis = [...stat.matchAll(/^Status of (.+)$/gm)].map((m) => m[1]!);
+      assert.deepEqual(dbis.filter((n) => n.startsWith('_sync')), [], `${file}: ${dbis.join(', ')}`);
+      assert.ok(dbis.includes(file.endsWith('-0') ? 'records' : 'domains'), dbis.join(', '));
+    }
+    assert.deepEqual(await problems(i3, finalProbes), []);
+    await checkApi(i3);
+  });
+});
