@@ -1,0 +1,77 @@
+// Faults: corrupt snapshots are skipped with a clear log line, and SIGTERM in the middle of a large
+// merge leaves the LMDB with all of the snapshot or none of it, never part.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe as suite, it } from 'node:test';
+import { Env, KVBatchWriter, writeHeader } from '../../src/lmdb/index.js';
+import { NativeApp, runLightningstream, startLightningstream, waitFor, writeConfig } from './helpers.js';
+
+suite('faults', { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ls-faults-'));
+  after(() => {
+    if (process.env.LS_KEEP_TEST_DIR !== '1') rmSync(dir, { recursive: true, force: true });
+  });
+  const storage = (name: string) => ({ type: 'fs', options: { root_path: join(dir, name) } });
+
+  it('skips a corrupt snapshot, loads the good one, and finishes --only-once', async () => {
+    const bucket = join(dir, 'bucket-corrupt');
+    mkdirSync(bucket, { recursive: true });
+    const good = new NativeApp(join(dir, 'good'));
+    good.put('data', 'k', 'from-good', 5n);
+    good.close();
+    const goodCfg = writeConfig(dir, { instance: 'good', lmdbPath: join(dir, 'good'), storage: storage('bucket-corrupt') });
+    assert.equal((await runLightningstream(dir, 'good-once', ['-c', goodCfg, 'sync', '--only-once'])).code, 0);
+    const corrupt = 'main__bad__20261126-101010-000000000__G-0000000000000000.pb.gz';
+    writeFileSync(join(bucket, corrupt), Buffer.from('1f8b0800000000000003ffffffff', 'hex'));
+    writeFileSync(join(bucket, 'main__not-a-snapshot-name.pb.gz'), 'x');
+    const cfg = writeConfig(dir, { instance: 'reader', lmdbPath: join(dir, 'reader'), storage: storage('bucket-corrupt') });
+    const run = await runLightningstream(dir, 'reader-once', ['-c', cfg, 'receive', '--only-once'], 30_000);
+    assert.equal(run.code, 0, run.log);
+    assert.match(run.log, new RegExp(`snapshot is corrupt or incompatible, skipping it.*${corrupt}|${corrupt}.*corrupt`));
+    assert.match(run.log, /invalid snapshot name/);
+    const reader = new NativeApp(join(dir, 'reader'));
+    assert.equal(reader.contents().get('data/k')?.value, 'from-good');
+    reader.close();
+  });
+
+  it('SIGTERM during a large merge applies all of the snapshot or none of it', async () => {
+    const N = 300_000;
+    const source = join(dir, 'big');
+    const env = Env.open(source, { create: true, mapSize: 2 ** 30 });
+    const dbi = env.openDbi('data', { create: true })!;
+    env.write((txn) => {
+      const w = new KVBatchWriter();
+      for (let i = 0; i < N; i++) {
+        const at = w.reserve(16, 24 + 64);
+        w.batch.buf.write(`key${String(i).padStart(13, '0')}`, at, 'latin1');
+        writeHeader(w.batch.buf, at + 16, 0, 1000 + i, 1, 0, 0);
+        w.batch.buf.fill(i & 0xff, at + 16 + 24, at + 16 + 24 + 64);
+        if (w.count >= 8192) { txn.putBatch(dbi, w.batch); w.reset(); }
+      }
+      txn.putBatch(dbi, w.batch);
+    });
+    env.close();
+    const bigCfg = writeConfig(dir, { instance: 'big', lmdbPath: source, storage: storage('bucket-big') });
+    assert.equal((await runLightningstream(dir, 'big-once', ['-c', bigCfg, 'sync', '--only-once'])).code, 0);
+    assert.equal(readdirSync(join(dir, 'bucket-big')).length, 1);
+
+    const outcomes: string[] = [];
+    for (const delayMs of [0, 100, 300, 600, 3000]) {
+      const target = join(dir, `target-${delayMs}`);
+      const cfg = writeConfig(dir, { instance: `t${delayMs}`, lmdbPath: target, storage: storage('bucket-big'), extra: 'log: { level: debug }' });
+      const p = startLightningstream(dir, `t${delayMs}`, ['-c', cfg, 'receive']);
+      await waitFor('the download to finish', 30_000, () => p.log().includes('snapshot downloaded') || p.log().includes('snapshot loaded'));
+      await new Promise((r) => setTimeout(r, delayMs));
+      assert.equal(await p.stop('SIGTERM'), 0, p.log());
+      const t = Env.open(target, { create: true });
+      const d = t.openDbi('data');
+      const count = d ? t.read((txn) => txn.stat(d).entries) : 0;
+      t.close();
+      assert.ok(count === 0 || count === N, `after SIGTERM at +${delayMs} ms: ${count} of ${N} entries`);
+      outcomes.push(`${delayMs}ms:${count === N ? 'all' : 'none'}`);
+    }
+    console.log(`# SIGTERM outcomes: ${outcomes.join(' ')}`);
+  });
+});
