@@ -167,15 +167,18 @@ export class StartTracker extends Tracker {
 /**
  * The outcome of one kind of engine call from SyncStatus alone: used when the storage is not
  * instrumented. It only sees what SyncStatus records (a store failure only once its retries gave up,
- * no download failures), so the instrumented storage is the real source.
+ * no download failures), so the instrumented storage is the real source. SyncStatus keeps only its
+ * last 20 errors: `previous` (the last result) keeps the start of a long failure run.
  */
-export function outcomeFromStatus(okAt: Date | undefined, errors: RecentError[]): OutcomeState {
+export function outcomeFromStatus(okAt: Date | undefined, errors: RecentError[], previous?: OutcomeState): OutcomeState {
   const ok = okAt?.getTime();
   const failures = errors.filter((e) => ok === undefined || e.at.getTime() > ok);
   const last = errors[errors.length - 1];
+  let failingSince = failures[0]?.at.getTime();
+  const earlier = previous?.failingSince;
+  if (failingSince !== undefined && earlier !== undefined && (ok === undefined || earlier > ok)) failingSince = Math.min(earlier, failingSince);
   return {
-    lastOkAt: ok, lastFailAt: last?.at.getTime(),
-    failingSince: failures[0]?.at.getTime(), lastError: failures[failures.length - 1]?.message,
+    lastOkAt: ok, lastFailAt: last?.at.getTime(), failingSince, lastError: failures[failures.length - 1]?.message,
     consecutiveFailures: failures.length,
   };
 }
@@ -183,7 +186,8 @@ export function outcomeFromStatus(okAt: Date | undefined, errors: RecentError[])
 function statusSource(status: SyncStatus, op: 'list' | 'load' | 'store'): () => OutcomeState {
   const matches = (e: RecentError): boolean => (op === 'load' ? e.what.startsWith('load ') : e.what === op);
   const okAt = (): Date | undefined => (op === 'list' ? status.lastListOkAt : op === 'load' ? status.lastLoaded?.at : status.lastStored?.at);
-  return () => outcomeFromStatus(okAt(), status.recentErrors.filter(matches));
+  let previous: OutcomeState | undefined;
+  return () => (previous = outcomeFromStatus(okAt(), status.recentErrors.filter(matches), previous));
 }
 
 export interface HealthReport {

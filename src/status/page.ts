@@ -251,21 +251,27 @@ export const PAGE_JS = String.raw`'use strict';
     if (points === 0) return h('p', { class: 'muted' }, 'No remote snapshot merged in the last hour.');
     // Drawn at the container's pixel width, so the text keeps its real size.
     var W = Math.max(360, (document.getElementById('lmdbs').clientWidth || 800) - 44), H = 170, L = 56, R = 12, T = 10, B = 24;
-    var t0 = nowMs - lag.windowSeconds * 1000;
     var max = 0;
-    lag.series.forEach(function (s) { s.points.forEach(function (p) { if (p[1] > max) max = p[1]; }); });
+    var first = nowMs;
+    lag.series.forEach(function (s) { s.points.forEach(function (p) { if (p[1] > max) max = p[1]; if (p[0] < first) first = p[0]; }); });
+    // Zoom to the data: the shortest of 5, 10, 15, 30, 60 minutes that holds every point.
+    var spans = [[5, 1], [10, 2], [15, 5], [30, 10], [60, 15]];
+    var span = spans[spans.length - 1];
+    for (var si = 0; si < spans.length; si++) if ((nowMs - first) / 60000 <= spans[si][0]) { span = spans[si]; break; }
+    var windowMs = Math.min(span[0] * 60000, lag.windowSeconds * 1000);
+    var t0 = nowMs - windowMs;
     var ymax = niceMax(max * 1.1);
-    function x(t) { return L + (W - L - R) * Math.min(1, Math.max(0, (t - t0) / (lag.windowSeconds * 1000))); }
+    function x(t) { return L + (W - L - R) * Math.min(1, Math.max(0, (t - t0) / windowMs)); }
     function y(v) { return T + (H - T - B) * (1 - v / ymax); }
-    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'sync lag over the last hour' });
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'sync lag chart' });
     for (var g = 0; g <= 4; g++) {
       var v = ymax * g / 4;
       root.appendChild(svg('line', { class: 'axis', x1: L, x2: W - R, y1: y(v), y2: y(v), 'stroke-dasharray': g === 0 ? '' : '2 3' }));
       root.appendChild(svg('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtAxis(v)));
     }
-    for (var m = 0; m <= 60; m += 15) {
+    for (var m = 0; m <= span[0]; m += span[1]) {
       var tx = x(t0 + m * 60000);
-      root.appendChild(svg('text', { x: tx, y: H - 6, 'text-anchor': m === 0 ? 'start' : m === 60 ? 'end' : 'middle' }, m === 60 ? 'now' : '-' + (60 - m) + ' min'));
+      root.appendChild(svg('text', { x: tx, y: H - 6, 'text-anchor': m === 0 ? 'start' : m === span[0] ? 'end' : 'middle' }, m === span[0] ? 'now' : '-' + (span[0] - m) + ' min'));
     }
     lag.series.forEach(function (s, idx) {
       var colour = COLOURS[idx % COLOURS.length];
@@ -280,7 +286,7 @@ export const PAGE_JS = String.raw`'use strict';
       return h('span', { class: 'series-key' }, h('i', { style: 'background:' + COLOURS[idx % COLOURS.length] }), s.instance);
     });
     return [h('div', { class: 'chart' }, root), h('div', { class: 'legend' }, keys,
-      'Lag = time from a snapshot\u2019s creation on its instance to its merge here; highest per ' + lag.bucketSeconds + ' s.')];
+      'Last ' + span[0] + ' min (up to an hour is kept). Lag = time from a snapshot\u2019s creation on its instance to its merge here; highest per ' + lag.bucketSeconds + ' s.')];
   }
 
   function checks(db) {
@@ -315,7 +321,7 @@ export const PAGE_JS = String.raw`'use strict';
       h('div', { class: 'kpis' }, envKpis(db)),
       h('h3', null, 'This instance\u2019s snapshots'), ours(db),
       h('h3', null, 'Instances in the storage'), instancesTable(db, data.thresholds),
-      h('h3', null, 'Sync lag, last hour'), lagChart(db, Date.parse(data.now)),
+      h('h3', null, 'Sync lag'), lagChart(db, Date.parse(data.now)),
       h('h3', null, 'Health'), checks(db),
       h('h3', null, 'Recent errors'), errors(db));
   }

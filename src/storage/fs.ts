@@ -1,3 +1,4 @@
+import { watch } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -53,6 +54,17 @@ function isNotFound(err: unknown): boolean {
 export class FsStorage implements Storage {
   private closed = false;
   private readonly logger: StorageLogger | undefined;
+
+  /** Directory change notifications (inotify) on the root: a hint that the listing may have changed. */
+  watch(onChange: () => void): () => void {
+    try {
+      const watcher = watch(this.root, { persistent: false }, () => onChange());
+      watcher.on('error', () => watcher.close());
+      return () => watcher.close();
+    } catch {
+      return () => {}; // no notifications here (e.g. inotify limits): pollers keep their tick
+    }
+  }
 
   private constructor(readonly root: string, ctx?: StorageContext) {
     this.logger = ctx?.logger;

@@ -23,6 +23,11 @@ export interface Storage {
   store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void>;
   /** Removes the object; removing an absent object is not an error. */
   delete(name: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Optional: calls onChange soon after objects may have been added or removed (a hint, not a
+   * listing), so pollers can list at once instead of waiting for their next tick. Returns a stop function.
+   */
+  watch?(onChange: () => void): () => void;
   /** Releases connections, timers and file handles. */
   close(): Promise<void>;
 }

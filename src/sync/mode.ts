@@ -19,6 +19,12 @@ export interface SyncMode {
    * initial: the start-up pass, where data without a shadow entry gets timestamp 1.
    */
   prepareSnapshot(signal: AbortSignal, opts: { initial: boolean }): Promise<void>;
+  /**
+   * The last txn id whose changes a snapshot read at `readTxnId` holds. Native mode: readTxnId. Shadow
+   * mode: the txn the shadows were last brought up to date in, since application commits after it
+   * are not in the shadows yet, though the read txn sees them.
+   */
+  snapshotCoversTxnId(readTxnId: number): number;
   /** Opens the handles of every DBI a snapshot reads; called before its read txn begins (LMDB rule). */
   openSnapshotDbis(): void;
   /** The DBIs of a snapshot, read from a read txn; entries is the total entry count. */

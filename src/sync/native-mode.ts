@@ -29,6 +29,10 @@ export class NativeMode implements SyncMode {
   async prepareSnapshot(): Promise<void> {}
 
 
+  snapshotCoversTxnId(readTxnId: number): number {
+    return readTxnId;
+  }
+
   openSnapshotDbis(): void {
     for (const name of listDataDbis(this.env)) this.env.openDbi(name);
   }

@@ -49,7 +49,7 @@ async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal): Promise<Sto
     // pipeline (not pipe) so an encoder error fails the store instead of leaving it waiting.
     const body = pipeline(encodeSnapshot(meta, sources, { signal }), counter, () => {});
     await ctx.storage.store(name, body, signal);
-    return { name, txnId, entries, bytes, ms: Date.now() - started };
+    return { name, txnId: ctx.mode.snapshotCoversTxnId(txnId), entries, bytes, ms: Date.now() - started };
   } finally {
     txn.abort();
   }

@@ -195,6 +195,10 @@ export class ShadowMode implements SyncMode {
 
   // ---------- snapshots ----------
 
+  snapshotCoversTxnId(readTxnId: number): number {
+    return Math.min(readTxnId, this.shadowSyncedTxnId);
+  }
+
   openSnapshotDbis(): void {
     for (const name of listDataDbis(this.env)) {
       this.env.openDbi(name);

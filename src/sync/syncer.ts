@@ -7,6 +7,12 @@ import type { Semaphore } from './semaphore.js';
 import { storeSnapshot, type StoredSnapshot } from './sender.js';
 import { SyncStatus } from './status.js';
 
+/** How often the loop looks at the LMDB's txn id and at downloaded snapshots (never more rarely than lmdb_poll_interval). */
+const LOCAL_CHECK_MS = 50;
+
+/** After a storage change notification, how long to let more changes arrive before listing. */
+const WATCH_SETTLE_MS = 10;
+
 /** How long a restart may defer its first snapshot while it checks the bucket already has its data. */
 const RESUME_CHECK_MAX_MS = 60_000;
 
@@ -40,6 +46,8 @@ export class Syncer {
   private unsaved: Set<string> | undefined;
   private expectedTxnId = 0;
   private lastSnapshotAt = Date.now();
+  /** When the last snapshot was stored: rate-limits snapshots to one per lmdb_poll_interval. */
+  private lastStoreAt = 0;
 
   constructor(private readonly ctx: LmdbSyncContext, private readonly opts: SyncerOptions) {
     this.status = new SyncStatus(ctx.dbName, ctx.instance);
@@ -83,7 +91,10 @@ export class Syncer {
       if (!opts.receiveOnly) {
         const lastTxnId = ctx.env.info().lastTxnId;
         if (log.isEnabled('debug')) log.debug('checking for local changes', { txn_id: lastTxnId, synced_txn_id: this.lastSyncedTxnId });
-        if (lastTxnId > this.lastSyncedTxnId || overdue) {
+        // The txn id is checked often (cheap) so a commit after a quiet spell is stored at once, while
+        // snapshots stay at most one per lmdb_poll_interval under a steady stream of commits.
+        const due = Date.now() - this.lastStoreAt >= opts.lmdbPollMs || (opts.onlyOnce && waiting.size === 0);
+        if ((lastTxnId > this.lastSyncedTxnId && due) || overdue) {
           if (waiting.has(own)) {
             log.debug('waiting to load own older snapshot before writing a new one');
           } else if (this.unsaved && Date.now() - startedAt < RESUME_CHECK_MAX_MS) {
@@ -104,7 +115,7 @@ export class Syncer {
         log.info('stopping: single pass requested (--only-once)');
         return;
       }
-      await this.sleepOrWake(opts.lmdbPollMs, signal);
+      await this.sleepOrWake(Math.min(opts.lmdbPollMs, LOCAL_CHECK_MS), signal);
     }
   }
 
@@ -127,9 +138,39 @@ export class Syncer {
 
   private async pollLoop(signal: AbortSignal): Promise<void> {
     let failing = false;
+    // A storage that can tell when objects change (fs: inotify) wakes the poller early.
+    let hint: (() => void) | undefined;
+    let changed = false;
+    const stopWatching = this.ctx.storage.watch?.(() => {
+      changed = true;
+      hint?.();
+    });
+    signal.addEventListener('abort', () => stopWatching?.(), { once: true });
+    const nextTick = (ms: number) => new Promise<void>((resolve, reject) => {
+      // A change seen while listing: list again soon (a few ms let a rename settle).
+      const timer = setTimeout(done, changed ? WATCH_SETTLE_MS : ms);
+      changed = false;
+      function done() {
+        clearTimeout(timer);
+        hint = undefined;
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }
+      function onAbort() {
+        clearTimeout(timer);
+        reject(signal.reason);
+      }
+      hint = () => {
+        clearTimeout(timer);
+        hint = undefined;
+        setTimeout(done, WATCH_SETTLE_MS);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
     while (!signal.aborted) {
       try {
-        await sleep(this.opts.storagePollMs, signal);
+        await nextTick(this.opts.storagePollMs);
+        changed = false;
         await this.receiver.pollOnce(false, signal);
         this.status.listedOk();
         if (failing) this.ctx.log.info('storage listing recovered');
@@ -225,6 +266,7 @@ export class Syncer {
       const stored = await storeSnapshot(ctx, signal);
       this.lastSyncedTxnId = stored.txnId;
       this.lastSnapshotAt = Date.now();
+      this.lastStoreAt = Date.now();
       this.status.stored(stored);
       ctx.log.info('snapshot stored', {
         snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId,

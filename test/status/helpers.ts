@@ -1,0 +1,45 @@
+// Shared by the status tests: HTTP helpers, the status-server config lines, and finding the port a
+// `lightningstream` process bound (http.address 127.0.0.1:0 lets the kernel pick a free one).
+import { waitFor, type RunningProcess } from '../sync/helpers.js';
+import { parsePrometheusText, sampleValue, type PromFamily } from './prom.js';
+
+export async function get(url: string, init?: RequestInit): Promise<{ code: number; text: string; headers: Headers }> {
+  const r = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+  return { code: r.status, text: await r.text(), headers: r.headers };
+}
+
+/** A JSON answer, loosely typed for assertions. */
+export async function getJson(url: string): Promise<{ code: number; body: Record<string, any> }> {
+  const r = await get(url);
+  return { code: r.code, body: JSON.parse(r.text) as Record<string, unknown> };
+}
+
+export async function scrape(base: string): Promise<{ families: Map<string, PromFamily>; value(name: string, labels?: Record<string, string>): number | undefined }> {
+  const r = await get(`${base}/metrics`);
+  if (r.code !== 200) throw new Error(`/metrics answered ${r.code}`);
+  const families = parsePrometheusText(r.text);
+  return { families, value: (name, labels = {}) => sampleValue(families, name, labels) };
+}
+
+/** Config lines: the status server on a free loopback port, health trackers with short durations. */
+export function statusConfigLines(health = '{ interval: 200ms, warn_duration: 1s, error_duration: 2s }'): string {
+  return [
+    'http: { address: "127.0.0.1:0" }',
+    'health:',
+    `  storage_list: ${health}`,
+    `  storage_load: ${health}`,
+    `  storage_store: ${health}`,
+  ].join('\n');
+}
+
+/** The base URL of a process's status server, from its log line (logfmt). */
+export async function statusBase(p: RunningProcess, timeoutMs = 30_000): Promise<string> {
+  let base = '';
+  await waitFor('the HTTP status server to listen', timeoutMs, () => {
+    if (p.child.exitCode !== null) throw new Error(`lightningstream exited with ${p.child.exitCode}:\n${p.log()}`);
+    const m = /msg="HTTP status server listening" address="?(127\.0\.0\.1:\d+)/.exec(p.log());
+    if (m) base = `http://${m[1]}`;
+    return base !== '';
+  }, () => p.log());
+  return base;
+}
