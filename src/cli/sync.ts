@@ -21,7 +21,7 @@ function addSyncOptions(cmd: Command): Command {
   return cmd
     .option('--only-once', 'Only do a single run and exit')
     .option('--only-db <name>', 'Only sync this LMDB (repeatable)', collect)
-    .option('--wait-for-marker-file <name>', 'Wait until this file exists in the LMDB directory before starting');
+    .option('--wait-for-marker-file <name>', 'Marker file to wait for in the storage before starting the syncers');
 }
 
 async function run(ctx: CommandContext, flags: SyncFlags, receiveOnly: boolean): Promise<number> {

@@ -5,7 +5,7 @@
  *
  * Names reuse the Go implementation's where it has the same metric (lightningstream_syncer_*,
  * lightningstream_receiver_*, and its LMDB collector's unprefixed lmdb_* names), so dashboards carry
- * over; labels are `lmdb` and `syncer_instance` like Go's. See README section "Metrics".
+ * over; labels are `lmdb` and `syncer_instance` like Go's.
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';

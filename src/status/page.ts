@@ -5,19 +5,24 @@
  * are never parsed as HTML); the lag chart is an inline SVG drawn from the JSON.
  * The `/storage` listing is rendered here on the server (escaped), with the same stylesheet.
  */
+import { formatBytes } from '../cli/progress.js';
 import { formatDuration } from '../config/units.js';
 import type { StorageListing } from './view.js';
 
-export const PAGE_HTML = `<!DOCTYPE html>
+/** The start of every page, up to `<body>`: `title` is HTML (escape it). */
+function pageHead(title: string, extra = ''): string {
+  return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Lightning Stream status</title>
+<title>${title}</title>
 <link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/status.css">
-<script src="/assets/status.js" defer></script>
-</head>
+${extra}</head>`;
+}
+
+export const PAGE_HTML = `${pageHead('Lightning Stream status', '<script src="/assets/status.js" defer></script>\n')}
 <body>
 <header>
   <h1><span class="bolt" aria-hidden="true">&#9889;</span> Lightning Stream <span id="instance" class="instance"></span></h1>
@@ -96,7 +101,10 @@ td.error { color: var(--err); background: var(--err-bg); font-weight: 600; }
 .series-key i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
 .checks { display: flex; flex-wrap: wrap; gap: 8px; }
 .errors li { margin-bottom: 4px; }
-.errors .what { font-weight: 600; }
+ul.problems { margin: 8px 0 0; padding-left: 20px; }
+ul.problems li.warning { color: var(--warn); }
+ul.problems li.error { color: var(--err); }
+.what { font-weight: 600; }
 form.filters { display: flex; gap: 10px; align-items: center; margin: 8px 0 14px; }
 form.filters input { padding: 4px 8px; border: 1px solid var(--line); border-radius: 6px; background: var(--card); color: var(--fg); }
 `;
@@ -290,20 +298,30 @@ export const PAGE_JS = String.raw`'use strict';
   }
 
   function checks(db) {
-    return h('div', { class: 'checks' }, db.health.map(function (c) {
+    var problems = db.health.filter(function (c) { return c.status !== 'ok'; }).map(function (c) {
+      return h('li', { class: c.status }, h('span', { class: 'what' }, c.tracker), ': ', c.message);
+    });
+    return [h('div', { class: 'checks' }, db.health.map(function (c) {
       var text = c.tracker + ': ' + (c.tracker === 'start' ? (c.lastOk ? 'done' : 'pending') : levelText(c.status));
       var title = c.message || (c.tracker === 'start' ? (c.lastOk ? 'initial sync completed at ' + fmtTime(c.lastOk) : 'initial sync in progress') :
         (c.lastOk ? 'last success ' + fmtTime(c.lastOk) : 'no call yet'));
       title += '\nwarning after ' + fmtDuration(c.warnAfterSeconds) + ' of failures, error after ' + fmtDuration(c.errorAfterSeconds) +
         (c.reported ? '' : ' (not reported: start.report_healthz is false)');
       return h('span', { class: 'chip ' + c.status, title: title }, text);
-    }));
+    })), problems.length ? h('ul', { class: 'problems' }, problems) : null];
   }
 
   function errors(db) {
     if (db.recentErrors.length === 0) return h('p', { class: 'muted' }, 'None.');
-    var items = db.recentErrors.map(function (e) {
-      return h('li', null, h('span', { class: 'mono muted' }, fmtTime(e.at)), ' ', h('span', { class: 'what' }, e.what), ': ', e.message);
+    // Newest first; a run of identical errors is one line with its count and time span.
+    var groups = [];
+    db.recentErrors.forEach(function (e) {
+      var g = groups[groups.length - 1];
+      if (g && g.what === e.what && g.message === e.message) { g.count++; g.first = e.at; } else groups.push({ what: e.what, message: e.message, last: e.at, first: e.at, count: 1 });
+    });
+    var items = groups.map(function (g) {
+      return h('li', null, h('span', { class: 'mono muted' }, fmtTime(g.last)), ' ', h('span', { class: 'what' }, g.what), ': ', g.message,
+        g.count > 1 ? h('span', { class: 'muted' }, ' \u00d7' + g.count + ' since ' + fmtTime(g.first)) : null);
     });
     var first = h('ul', { class: 'errors' }, items.slice(0, 3));
     if (items.length <= 3) return first;
@@ -370,16 +388,6 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[i]}`;
-}
-
 /** The `/storage` page. */
 export function storageHtml(instance: string, listing: StorageListing, ms: number): string {
   const rows = listing.objects.map((o) => {
@@ -389,15 +397,7 @@ export function storageHtml(instance: string, listing: StorageListing, ms: numbe
   }).join('\n');
   const objects = (n: number) => `${n} object${n === 1 ? '' : 's'}`;
   const shown = listing.truncated ? `first ${listing.objects.length} of ${objects(listing.total)}` : objects(listing.total);
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Storage &ndash; Lightning Stream ${escapeHtml(instance)}</title>
-<link rel="icon" href="/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/assets/status.css">
-</head>
+  return `${pageHead(`Storage &ndash; Lightning Stream ${escapeHtml(instance)}`)}
 <body>
 <header>
   <h1><span class="bolt" aria-hidden="true">&#9889;</span> Storage <span class="instance">${escapeHtml(instance)}</span></h1>

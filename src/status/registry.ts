@@ -8,20 +8,19 @@
  * the metric already registered, so a component created twice in one process, as tests do, is fine):
  *
  *   import { metrics } from '../status/registry.js';
- *   const deleted = metrics.counter({
- *     name: 'lightningstream_cleaner_delete_total', help: 'Number of cleaner delete calls',
- *     labelNames: ['lmdb', 'reason'] as const,
+ *   const rounds = metrics.counter({
+ *     name: 'lightningstream_sweeper_rounds_total', help: 'Write transactions used by the sweeper',
+ *     labelNames: ['lmdb'] as const,
  *   });
- *   deleted.inc({ lmdb: 'main', reason: 'old-snapshot' });
+ *   rounds.inc({ lmdb: 'main' }, stats.rounds);
  *
- * Names must start with `lightningstream_`; reuse the Go implementation's names where one exists
- * (cleaner: lightningstream_cleaner_list_calls_total, lightningstream_cleaner_list_failed_total,
- * lightningstream_cleaner_delete_total{lmdb,reason}, lightningstream_cleaner_delete_failed_total;
- * sweeper: lightningstream_sweeper_cleaned_total{lmdb}, lightningstream_sweeper_stats_available{lmdb},
- * lightningstream_sweeper_stats_total_entries{lmdb}, lightningstream_sweeper_stats_deleted_entries{lmdb},
- * lightningstream_sweeper_duration_seconds{lmdb} (a summary)) so existing dashboards keep working.
- * LMDB labels are called `lmdb`, remote instance labels `syncer_instance` (as in Go: `instance` is
- * the label Prometheus itself gives every scraped target).
+ * Names must start with `lightningstream_`; reuse the Go implementation's name where one exists so
+ * existing dashboards keep working. LMDB labels are called `lmdb`, remote instance labels
+ * `syncer_instance` (as in Go: `instance` is the label Prometheus itself gives every scraped target).
+ *
+ * The Go-named cleaner and sweeper metrics (lightningstream_cleaner_*, lightningstream_sweeper_*) are
+ * already registered here by ./ops-metrics.ts from the plain counters src/ops keeps (cleanerMetrics,
+ * sweeperMetrics): register only new names.
  */
 import {
   collectDefaultMetrics, Counter, Gauge, Histogram, Registry, Summary,

@@ -84,7 +84,7 @@ export class StatusServer {
     this.now = opts.now ?? Date.now;
     this.scrub = makeScrubber(run.config);
     this.storage = run.storage instanceof InstrumentedStorage ? run.storage : undefined;
-    const host = safeHostname();
+    const host = osHostname();
     const version = packageVersion();
     this.health = new Health(run, this.scrub, { version, hostname: host }, this.now);
     this.syncMetrics = new SyncMetrics(run, this.now);
@@ -220,14 +220,6 @@ export class StatusServer {
 
 function formatAddress(a: AddressInfo): string {
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
-
-function safeHostname(): string {
-  try {
-    return osHostname();
-  } catch {
-    return '';
-  }
 }
 
 /** Starts the status server for a running sync (src/cli/sync.ts); returns its stop function. */

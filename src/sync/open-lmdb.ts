@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import type { LmdbConfig } from '../config/config.js';
 import { LMDB_DEFAULTS } from '../config/config.js';
 import { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
-import { sleep } from './retry.js';
+import { NotFoundError, type Storage } from '../storage/storage.js';
+import { errorMessage, sleep } from './retry.js';
 
 /** Opens a configured LMDB the way the application expects to share it (config `lmdbs.<name>.options`). */
 export function openConfiguredEnv(name: string, lc: LmdbConfig): Env {
@@ -24,16 +23,20 @@ export function openConfiguredEnv(name: string, lc: LmdbConfig): Env {
 }
 
 /**
- * --wait-for-marker-file: waits until the named file exists next to the LMDB (in its directory, or
- * beside the data file with no_subdir), so an application can signal that its LMDB is ready.
+ * --wait-for-marker-file: waits until an object of that name exists in the storage (as the Go
+ * implementation does), so a deployment can hold syncers back until the bucket is prepared.
  */
-export async function waitForMarkerFile(lc: LmdbConfig, marker: string, log: Logger, signal: AbortSignal): Promise<void> {
-  const dir = lc.options.noSubdir ? dirname(lc.path) : lc.path;
-  const path = join(dir, marker);
-  let logged = false;
-  while (!existsSync(path)) {
-    if (!logged) log.info('waiting for marker file', { path });
-    logged = true;
-    await sleep(1000, signal);
+export async function waitForMarkerObject(storage: Storage, marker: string, pollMs: number, log: Logger, signal: AbortSignal): Promise<void> {
+  log.info('waiting for the marker object in the storage', { marker });
+  for (;;) {
+    try {
+      await storage.load(marker, signal);
+      log.info('marker object found, starting', { marker });
+      return;
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (!(err instanceof NotFoundError)) log.warn('cannot check the storage for the marker object', { marker, error: errorMessage(err) });
+    }
+    await sleep(pollMs, signal);
   }
 }

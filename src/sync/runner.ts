@@ -10,7 +10,7 @@ import { AsyncMutex } from './async-mutex.js';
 import type { LmdbSyncContext } from './context.js';
 import type { SyncMode } from './mode.js';
 import { NativeMode } from './native-mode.js';
-import { openConfiguredEnv, waitForMarkerFile } from './open-lmdb.js';
+import { openConfiguredEnv, waitForMarkerObject } from './open-lmdb.js';
 import { Semaphore } from './semaphore.js';
 import { ShadowMode } from './shadow-mode.js';
 import { Syncer } from './syncer.js';
@@ -71,10 +71,10 @@ export async function runSync(
   const onAbort = () => inner.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
+    if (opts.waitForMarkerFile) await waitForMarkerObject(storage, opts.waitForMarkerFile, config.storagePollInterval, log, signal);
     for (const name of names) {
       const lc = config.lmdbs[name]!;
       const dbLog = log.with({ db: name });
-      if (opts.waitForMarkerFile) await waitForMarkerFile(lc, opts.waitForMarkerFile, dbLog, signal);
       const env = openConfiguredEnv(name, lc);
       const writeLock = new AsyncMutex();
       const cutoff = tombstoneCutoff(config);

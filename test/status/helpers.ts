@@ -21,10 +21,10 @@ export async function scrape(base: string): Promise<{ families: Map<string, Prom
   return { families, value: (name, labels = {}) => sampleValue(families, name, labels) };
 }
 
-/** Config lines: the status server on a free loopback port, health trackers with short durations. */
-export function statusConfigLines(health = '{ interval: 200ms, warn_duration: 1s, error_duration: 2s }'): string {
+/** Config lines: the status server (by default on a free loopback port), storage health trackers with short durations. */
+export function statusConfigLines(health = '{ interval: 200ms, warn_duration: 1s, error_duration: 2s }', address = '127.0.0.1:0'): string {
   return [
-    'http: { address: "127.0.0.1:0" }',
+    `http: { address: "${address}" }`,
     'health:',
     `  storage_list: ${health}`,
     `  storage_load: ${health}`,

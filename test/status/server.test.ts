@@ -23,8 +23,10 @@ import { metrics } from '../../src/status/registry.js';
 import { makeScrubber } from '../../src/status/scrub.js';
 import { parseListenAddress, StatusServer } from '../../src/status/server.js';
 import { createLogger } from '../../src/log/logger.js';
+import { cleanerMetrics } from '../../src/ops/cleaner.js';
+import { sweeperMetrics, type SweepStats } from '../../src/ops/sweeper.js';
 import { NativeApp, waitFor } from '../sync/helpers.js';
-import { get, getJson } from './helpers.js';
+import { get, getJson, statusConfigLines } from './helpers.js';
 import { parsePrometheusText, sampleValue } from './prom.js';
 
 const SECRET = 'very-secret-value-0123456789';
@@ -67,12 +69,8 @@ function testConfig(lmdbPath: string, address = '127.0.0.1:0') {
     'instance: a',
     `lmdbs: { main: { path: ${JSON.stringify(lmdbPath)}, schema_tracks_changes: true } }`,
     `storage: { type: s3, options: { access_key: ${ACCESS_KEY}, secret_key: "${SECRET}", bucket: b, endpoint_url: "http://user:${URL_PASSWORD}@127.0.0.1:1" } }`,
-    `http: { address: "${address}" }`,
     'storage_poll_interval: 500ms',
-    'health:',
-    `  storage_list: ${health}`,
-    `  storage_load: ${health}`,
-    `  storage_store: ${health}`,
+    statusConfigLines(health, address),
     '  start: { interval: 100ms, warn_duration: 300ms, error_duration: 700ms, report_healthz: true }',
   ].join('\n'), {}, { validateStorageOptions: () => undefined });
 }
@@ -160,6 +158,13 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     (f.status.receiver!.latestByInstance as Map<string, RemoteSnapshot>).set('b', snap);
     f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), txnId: 1, entries: 1, bytes: 42, ms: 12 });
     f.status.loaded(snap, { changed: 1, remoteEntries: 1, txnId: 2, snapshotTxnId: 7, identical: false, baseTxnId: 1, ms: 30, lockMs: 1 });
+    cleanerMetrics.listCalls += 2;
+    cleanerMetrics.byDb.set('main', { deleteCalls: { 'newer snapshot': 4, 'stale instance': 1 } });
+    const sweep = { entries: 10, deleted: 2, cleaned: 3, ms: 1500 } as SweepStats;
+    sweeperMetrics.byDb.set('main', {
+      cleanedTotal: 3, statsAvailable: 1, totalEntries: 10, deletedEntries: 2, sweeps: 1, durationSecondsSum: 1.5, lastStats: sweep,
+    });
+    for (const fn of sweeperMetrics.listeners) fn('main', sweep);
     const component = metrics.counter({ name: 'lightningstream_test_component_total', help: 'a component counter', labelNames: ['lmdb'] as const });
     component.inc({ lmdb: 'main' }, 3);
     await new Promise((r) => setTimeout(r, 300)); // the watcher feeds the histograms every 250 ms
@@ -208,6 +213,11 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     assert.ok(v('lightningstream_lmdb_used_fraction', main)! > 0 && v('lightningstream_lmdb_used_fraction', main)! < 1);
     assert.equal(v('lightningstream_syncer_ready', main), 1);
     assert.equal(v('lightningstream_test_component_total', main), 3);
+    assert.equal(v('lightningstream_cleaner_list_calls_total'), 2);
+    assert.equal(v('lightningstream_cleaner_delete_total', { lmdb: 'main', reason: 'newer snapshot' }), 4);
+    assert.equal(v('lightningstream_sweeper_stats_total_entries', main), 10);
+    assert.equal(v('lightningstream_sweeper_cleaned_total', main), 3);
+    assert.equal(v('lightningstream_sweeper_duration_seconds_sum', main), 1.5);
     assert.equal(type('process_cpu_user_seconds_total'), 'counter');
     assert.equal(type('nodejs_eventloop_lag_seconds'), 'gauge');
     // Every family of ours is prefixed (Go's LMDB collector names excepted).

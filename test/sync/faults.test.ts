@@ -36,6 +36,18 @@ suite('faults', { timeout: 180_000 }, () => {
     reader.close();
   });
 
+  it('--wait-for-marker-file waits for that object in the storage', async () => {
+    const cfg = writeConfig(dir, { instance: 'marker', lmdbPath: join(dir, 'marker'), storage: storage('bucket-marker') });
+    const p = startLightningstream(dir, 'marker', ['-c', cfg, 'sync', '--wait-for-marker-file', 'ready.marker']);
+    await waitFor('the wait to be logged', 20_000, () => p.log().includes('waiting for the marker object'), () => p.log());
+    await new Promise((r) => setTimeout(r, 800));
+    assert.doesNotMatch(p.log(), /initial sync complete/);
+    mkdirSync(join(dir, 'bucket-marker'), { recursive: true });
+    writeFileSync(join(dir, 'bucket-marker', 'ready.marker'), '');
+    await waitFor('the sync to start after the marker appeared', 20_000, () => p.log().includes('initial sync complete'), () => p.log());
+    assert.equal(await p.stop(), 0);
+  });
+
   it('SIGTERM during a large merge applies all of the snapshot or none of it', async () => {
     const N = 300_000;
     const source = join(dir, 'big');
