@@ -99,17 +99,19 @@ abstract class Tracker {
   }
 }
 
-const ACTIVITY: Record<StorageOp, string> = {
+type TrackedOp = Exclude<StorageOp, 'delete'>;
+
+/** Go's wording of each tracked activity. */
+const ACTIVITY: Record<TrackedOp, string> = {
   list: 'list snapshots on storage backend',
   load: 'load a snapshot from storage backend',
   store: 'write to storage backend',
-  delete: 'delete from storage backend',
 };
 
 /** Tracks how long one kind of storage call of one LMDB has been failing. */
 export class FailureTracker extends Tracker {
   constructor(
-    readonly lmdb: string, readonly op: 'list' | 'load' | 'store', config: HealthConfig,
+    readonly lmdb: string, readonly op: TrackedOp, config: HealthConfig,
     private readonly read: () => OutcomeState, private readonly scrub: Scrubber, now: () => number = Date.now,
   ) {
     super(config, now);
@@ -183,7 +185,7 @@ export function outcomeFromStatus(okAt: Date | undefined, errors: RecentError[],
   };
 }
 
-function statusSource(status: SyncStatus, op: 'list' | 'load' | 'store'): () => OutcomeState {
+function statusSource(status: SyncStatus, op: TrackedOp): () => OutcomeState {
   const matches = (e: RecentError): boolean => (op === 'load' ? e.what.startsWith('load ') : e.what === op);
   const okAt = (): Date | undefined => (op === 'list' ? status.lastListOkAt : op === 'load' ? status.lastLoaded?.at : status.lastStored?.at);
   let previous: OutcomeState | undefined;

@@ -157,6 +157,12 @@ export class InstrumentedStorage implements Storage {
     return this.track('delete', describeName(name).db, () => this.inner.delete(name, signal));
   }
 
+  /** Passes the backend's change notifications through (fs: inotify), when it has them. */
+  get watch(): Storage['watch'] {
+    const inner = this.inner;
+    return inner.watch ? (onChange) => inner.watch!(onChange) : undefined;
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

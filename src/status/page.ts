@@ -106,6 +106,9 @@ ul.problems li.warning { color: var(--warn); }
 ul.problems li.error { color: var(--err); }
 .what { font-weight: 600; }
 form.filters { display: flex; gap: 10px; align-items: center; margin: 8px 0 14px; }
+.nowrap { white-space: nowrap; }
+.scroll { overflow-x: auto; }
+form.filters input[type=number] { width: 8em; }
 form.filters input { padding: 4px 8px; border: 1px solid var(--line); border-radius: 6px; background: var(--card); color: var(--fg); }
 `;
 
@@ -388,12 +391,15 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
+/** `2026-11-26T10:39:08.416Z` as `2026-11-26 10:39:08.416` (the column says UTC). */
+const utc = (isoTime: string): string => escapeHtml(isoTime.replace('T', ' ').replace(/Z$/, ''));
+
 /** The `/storage` page. */
 export function storageHtml(instance: string, listing: StorageListing, ms: number): string {
   const rows = listing.objects.map((o) => {
     const s = o.snapshot;
     return `<tr><td class="mono">${escapeHtml(o.name)}</td><td>${s ? escapeHtml(s.db) : ''}</td><td>${s ? escapeHtml(s.instance) : '<span class="muted">not a snapshot</span>'}</td>` +
-      `<td class="mono">${s ? escapeHtml(s.timestamp) : ''}</td><td class="num">${formatBytes(o.size)}</td><td class="mono">${escapeHtml(o.lastModified)}</td></tr>`;
+      `<td class="mono nowrap">${s ? utc(s.timestamp) : ''}</td><td class="num nowrap">${formatBytes(o.size)}</td><td class="mono nowrap">${utc(o.lastModified)}</td></tr>`;
   }).join('\n');
   const objects = (n: number) => `${n} object${n === 1 ? '' : 's'}`;
   const shown = listing.truncated ? `first ${listing.objects.length} of ${objects(listing.total)}` : objects(listing.total);
@@ -410,12 +416,12 @@ export function storageHtml(instance: string, listing: StorageListing, ms: numbe
   <button type="submit">List</button>
 </form>
 <p>${shown}, ${formatBytes(listing.totalBytes)} in total; listed in ${formatDuration(ms)}.</p>
-<table>
+<div class="scroll"><table>
 <thead><tr><th>Name</th><th>LMDB</th><th>Instance</th><th>Snapshot time (UTC)</th><th class="num">Size</th><th>Last modified (UTC)</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
-</table>
+</table></div>
 </section>
 </body>
 </html>

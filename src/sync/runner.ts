@@ -5,6 +5,7 @@ import type { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_GENERATION, validateDbName } from '../snapshot/name.js';
 import { createStorage } from '../storage/index.js';
+import { instrumentStorage } from '../status/instrument.js';
 import type { Storage } from '../storage/storage.js';
 import { AsyncMutex } from './async-mutex.js';
 import type { LmdbSyncContext } from './context.js';
@@ -62,7 +63,9 @@ export async function runSync(
 ): Promise<void> {
   const storageConfig = requireStorage(config);
   const names = selectLmdbs(config, opts.onlyDbs);
-  const storage = await createStorage(storageConfig.type as 'fs', storageConfig.options, { logger: log.with({ component: 'storage' }) });
+  // Every storage call is counted and timed for /metrics and the health checks.
+  const storage = instrumentStorage(
+    await createStorage(storageConfig.type as 'fs', storageConfig.options, { logger: log.with({ component: 'storage' }) }));
   const downloads = new Semaphore(config.memoryDownloadedSnapshots);
   const decompressions = new Semaphore(config.memoryDecompressedSnapshots);
   const retry = { intervalMs: config.storageRetryInterval, count: config.storageRetryCount, forever: config.storageRetryForever };
