@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { dumpEnv } from '../ops/lmdb-dump.js';
-import { chooseLmdbs, forEachLmdb, openReadOnly } from '../ops/lmdb-tools.js';
+import { chooseLmdbs, withEachLmdbReadOnly } from '../ops/lmdb-tools.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { withOutput } from './snapshots-common.js';
 
@@ -22,18 +22,8 @@ function collect(value: string, previous: string[] = []): string[] {
 
 async function dump(ctx: CommandContext, flags: DumpFlags): Promise<number> {
   const names = chooseLmdbs(ctx.config, flags.name);
-  return withOutput(async (out) => {
-    const failed = await forEachLmdb(names, async (name) => {
-      const lc = ctx.config.lmdbs[name]!;
-      const env = openReadOnly(name, lc);
-      try {
-        await dumpEnv(env, name, { hide: Boolean(flags.hide), nativeHeaders: lc.schemaTracksChanges }, out);
-      } finally {
-        env.close();
-      }
-    }, (name, err) => ctx.logger.error('LMDB dump error', { db: name, error: (err as Error).message }));
-    return failed > 0 ? 1 : 0;
-  });
+  return withOutput((out) => withEachLmdbReadOnly(ctx.config, names, 'dump', ctx.logger, (name, env, lc) =>
+    dumpEnv(env, name, { hide: Boolean(flags.hide), nativeHeaders: lc.schemaTracksChanges }, out)));
 }
 
 export function register(program: Command, contexts: ContextFactory): void {

@@ -6,22 +6,14 @@
  */
 import type { Command } from 'commander';
 import { lmdbStatsLines } from '../ops/lmdb-stats.js';
-import { chooseLmdbs, forEachLmdb, openReadOnly } from '../ops/lmdb-tools.js';
+import { chooseLmdbs, withEachLmdbReadOnly } from '../ops/lmdb-tools.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { withOutput } from './snapshots-common.js';
 
 async function stats(ctx: CommandContext): Promise<number> {
-  return withOutput(async (out) => {
-    const failed = await forEachLmdb(chooseLmdbs(ctx.config), async (name) => {
-      const env = openReadOnly(name, ctx.config.lmdbs[name]!);
-      try {
-        await out.print(lmdbStatsLines(name, env).join('\n') + '\n');
-      } finally {
-        env.close();
-      }
-    }, (name, err) => ctx.logger.error('LMDB stats error', { db: name, error: (err as Error).message }));
-    return failed > 0 ? 1 : 0;
-  });
+  return withOutput((out) => withEachLmdbReadOnly(ctx.config, chooseLmdbs(ctx.config), 'stats', ctx.logger, async (name, env) => {
+    await out.print(lmdbStatsLines(name, env).join('\n') + '\n');
+  }));
 }
 
 export function register(program: Command, contexts: ContextFactory): void {

@@ -34,7 +34,8 @@ function visitedAlready(b: KVBatch, i: number, after: ScanPosition, dupsort: boo
   const key = b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!);
   if (!key.equals(after.key)) return false;
   if (!dupsort || after.value === undefined) return true;
-  return b.buf.compare(after.value, 0, after.value.length, b.valOff[i]!, b.valOff[i]! + b.valLen[i]!) >= 0;
+  // Duplicates are in bytewise order (canResume): visited when this value <= the last visited one.
+  return b.buf.compare(after.value, 0, after.value.length, b.valOff[i]!, b.valOff[i]! + b.valLen[i]!) <= 0;
 }
 
 function positionAt(b: KVBatch, i: number, dupsort: boolean): ScanPosition {

@@ -230,6 +230,9 @@ export class SnapshotCleaner {
   }
 }
 
+/** Floor of the interval between runs: `interval: 0` must not turn into a busy loop of LIST calls. */
+const MIN_INTERVAL_MS = 100;
+
 /** Go's SleepContextPerturb: a random duration between 80% and 120% of ms. */
 export function perturbedInterval(ms: number, random: () => number = Math.random): number {
   return ms * (0.8 + 0.4 * random());
@@ -244,8 +247,9 @@ export interface CleanerHandle {
 
 /**
  * Starts the cleaner of every LMDB of a running sync (call it when `storage.cleanup.enabled`). Each
- * runs at once, then every perturbed `interval`, until `signal` aborts or stop() is called. A failed
- * run is logged and retried at the next interval.
+ * runs at once (as in Go; a first run only records what it sees, so it deletes nothing), then every
+ * perturbed `interval` (at least 100 ms), until `signal` aborts or stop() is called. A failed run is
+ * logged and retried at the next interval.
  */
 export function startCleaner(run: SyncRun, log: Logger, signal: AbortSignal): CleanerHandle {
   const conf = run.config.storage.cleanup;
@@ -270,7 +274,7 @@ export function startCleaner(run: SyncRun, log: Logger, signal: AbortSignal): Cl
           clog.warn('Clean run failed', { error: errorMessage(err) });
         }
         try {
-          await sleep(perturbedInterval(conf.interval), inner.signal);
+          await sleep(perturbedInterval(Math.max(conf.interval, MIN_INTERVAL_MS)), inner.signal);
         } catch {
           break;
         }

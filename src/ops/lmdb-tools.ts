@@ -7,6 +7,7 @@
  */
 import type { Config, LmdbConfig } from '../config/config.js';
 import { Env } from '../lmdb/index.js';
+import type { Logger } from '../log/logger.js';
 
 /** Named DBIs a tool can open at once (per process, costs a few bytes each): more than any real LMDB has. */
 const TOOL_MAX_DBS = 1024;
@@ -44,11 +45,35 @@ export async function forEachLmdb(names: string[], fn: (name: string) => Promise
   return failed;
 }
 
-/** Go's `%.1f`: like toFixed(1), except that exact ties round to even as Go's strconv does. */
+/**
+ * Runs fn with each named LMDB opened read-only (and closed afterwards); an LMDB that fails is logged as
+ * Go logs it (`LMDB <what> error`) and the others still run. Resolves to the exit code: 1 if any failed.
+ */
+export async function withEachLmdbReadOnly(
+  config: Config, names: string[], what: string, log: Logger, fn: (name: string, env: Env, lc: LmdbConfig) => Promise<void>,
+): Promise<number> {
+  const failed = await forEachLmdb(names, async (name) => {
+    const lc = config.lmdbs[name]!;
+    const env = openReadOnly(name, lc);
+    try {
+      await fn(name, env, lc);
+    } finally {
+      env.close();
+    }
+  }, (name, err) => log.error(`LMDB ${what} error`, { db: name, error: (err as Error).message }));
+  return failed > 0 ? 1 : 0;
+}
+
+/**
+ * Go's `%.1f` of a number >= 0. Both Go and toFixed round the exact binary value; they differ only on
+ * exact ties, which Go rounds to even and toFixed up. A double is exactly halfway between two tenths
+ * only when its fraction is .25 or .75 (x = odd/4); of those, .25 is where the two disagree.
+ */
 export function goFixed1(x: number): string {
-  const scaled = x * 10;
-  const floor = Math.floor(scaled);
-  if (scaled - floor === 0.5) return ((floor % 2 === 0 ? floor : floor + 1) / 10).toFixed(1);
+  if (Number.isInteger(x * 4) && !Number.isInteger(x * 2)) {
+    const tenths = Math.floor(x * 10); // x * 10 = tenths + 0.5 exactly
+    return ((tenths % 2 === 0 ? tenths : tenths + 1) / 10).toFixed(1);
+  }
   return x.toFixed(1);
 }
 

@@ -6,6 +6,8 @@ import type { Logger } from '../log/logger.js';
 import { DEFAULT_GENERATION, validateDbName } from '../snapshot/name.js';
 import { createStorage } from '../storage/index.js';
 import { instrumentStorage } from '../status/instrument.js';
+import { startCleaner } from '../ops/cleaner.js';
+import { startSweeper, sweeperLoadCutoffNano } from '../ops/sweeper.js';
 import type { Storage } from '../storage/storage.js';
 import { AsyncMutex } from './async-mutex.js';
 import type { LmdbSyncContext } from './context.js';
@@ -70,6 +72,7 @@ export async function runSync(
   const decompressions = new Semaphore(config.memoryDecompressedSnapshots);
   const retry = { intervalMs: config.storageRetryInterval, count: config.storageRetryCount, forever: config.storageRetryForever };
   const lmdbs: RunningLmdb[] = [];
+  const stops: Array<() => Promise<void>> = [];
   const inner = new AbortController();
   const onAbort = () => inner.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
@@ -95,7 +98,15 @@ export async function runSync(
       });
       lmdbs.push({ name, env, syncer, ctx });
     }
-    await onStarted?.({ config, instance, storage, lmdbs });
+    const run: SyncRun = { config, instance, storage, lmdbs };
+    // Background maintenance, like the Go implementation; not for a single --only-once pass.
+    if (!opts.onlyOnce) {
+      if (config.storage.cleanup.enabled) stops.push(startCleaner(run, log, inner.signal).stop);
+      if (config.sweeper.enabled) {
+        for (const l of lmdbs) stops.push(startSweeper(l, config.sweeper, l.ctx.log, inner.signal).stop);
+      }
+    }
+    await onStarted?.(run);
     await Promise.all(lmdbs.map(async (l) => {
       try {
         await l.syncer.run(inner.signal);
@@ -109,6 +120,7 @@ export async function runSync(
   } finally {
     signal.removeEventListener('abort', onAbort);
     inner.abort(new Error('sync stopped'));
+    await Promise.all(stops.map((stop) => stop()));
     for (const l of lmdbs) l.env.close();
     await storage.close();
   }
@@ -116,8 +128,5 @@ export async function runSync(
 
 /** Deletion markers older than this are not re-added from remote snapshots (only with the sweeper on). */
 function tombstoneCutoff(config: Config): () => bigint | undefined {
-  if (!config.sweeper.enabled) return () => undefined;
-  const retentionMs = config.sweeper.retentionDays * 86_400_000;
-  const cutoffMs = config.sweeper.retentionLoadCutoffDuration || retentionMs / 100;
-  return () => BigInt(Math.floor(Date.now() - retentionMs - cutoffMs)) * 1_000_000n;
+  return () => sweeperLoadCutoffNano(config.sweeper, Date.now());
 }

@@ -6,13 +6,12 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CleanupConfig } from '../../src/config/config.js';
-import { Env } from '../../src/lmdb/index.js';
 import { cleanerMetrics, SnapshotCleaner, startCleaner, type CleanerStatusSource } from '../../src/ops/cleaner.js';
 import { buildSnapshotName } from '../../src/snapshot/name.js';
 import { createStorage, type Storage } from '../../src/storage/index.js';
 import type { SyncRun } from '../../src/sync/runner.js';
 import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
-import { DAY_MS, nsAgo, putEntries, readEntries, startSync, syncConfig, syncOnce, tempDir, testLogger, waitFor } from './helpers.js';
+import { DAY_MS, nsAgo, putEntries, putEntriesAt, readEntries, startSync, syncConfig, syncOnce, tempDir, testLogger, waitFor } from './helpers.js';
 
 const s3 = requireS3TestEnv('cleaner');
 const MIN = 60_000;
@@ -116,7 +115,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
     assert.equal(cleaner.committedFor('old'), undefined);
     // Our snapshot of txn 20 includes the load: the stale snapshot goes; our own stays.
     status.lastStored = { txnId: 20 };
-    const proven = after.filter((n) => !n.includes('__old__'));
+    const proven = after.filter((n) => !n.startsWith('test__old__'));
     const r2 = await expect('2020-01-30 10:14:00', proven);
     assert.deepEqual(r2.cleanedStale, [snap('test', 'old', '2020-01-01 07:00:00')]);
 
@@ -204,9 +203,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
     const withCleanup = { ...storageConf, cleanup };
     // The stale instance wrote its snapshot 30 days ago.
     const gonePath = join(tmp.dir, 'gone');
-    const env = Env.open(gonePath, { create: true });
-    putEntries(env, 'data', [{ key: 'from-gone', value: 'g', ts: nsAgo(30 * DAY_MS) }]);
-    env.close();
+    putEntriesAt(gonePath, 'data', [{ key: 'from-gone', value: 'g', ts: nsAgo(30 * DAY_MS) }]);
     await syncOnce(syncConfig({ instance: 'gone', lmdbPath: gonePath, storage: storageConf }));
     const st = await createStorage('s3', storageConf.options);
     try {
@@ -229,17 +226,23 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
       assert.deepEqual(await names(st, 'main__'), [staleName], 'receive-only: not proven, kept');
 
       const mePath = join(tmp.dir, 'me');
-      const menv = Env.open(mePath, { create: true });
-      putEntries(menv, 'data', [{ key: 'from-me', value: 'm', ts: nsAgo(0) }]);
-      menv.close();
+      putEntriesAt(mePath, 'data', [{ key: 'from-me', value: 'm', ts: nsAgo(0) }]);
       const me = await startSync(syncConfig({ instance: 'me', lmdbPath: mePath, storage: withCleanup }), {}, wire);
+      const lmdb = me.run.lmdbs[0]!;
       try {
+        // At start-up we may store before the stale snapshot is even downloaded; loading it changes the
+        // LMDB but is no local change, so no snapshot of ours holds it yet: not proven, kept.
+        await waitFor('the stale snapshot to be loaded', 10_000, () => readEntries(lmdb.env, 'data').has('from-gone'));
+        await new Promise((r) => setTimeout(r, 800));
+        assert.deepEqual(await names(st, 'main__gone__'), [staleName], 'loaded but not in a snapshot of ours yet: kept');
+        // A local change: the next snapshot of ours includes the merge, and the stale snapshot goes.
+        await lmdb.ctx.writeLock.run(() => putEntries(lmdb.env, 'data', [{ key: 'later', value: 'l', ts: nsAgo(0) }]));
         await waitFor('the stale snapshot to be deleted', 15_000, async () => !(await names(st, 'main__gone__')).length);
-        const status = me.run.lmdbs[0]!.syncer.status;
+        const status = lmdb.syncer.status;
         assert.equal(status.lastLoadedByInstance.get('gone')?.name, staleName);
         assert.ok(status.lastStored, 'we stored a snapshot before the stale one went');
         assert.ok(status.lastStored.txnId >= status.lastLoadedByInstance.get('gone')!.txnId);
-        assert.equal(readEntries(me.run.lmdbs[0]!.env, 'data').get('from-gone')?.startsWith('g@'), true);
+        assert.equal(readEntries(lmdb.env, 'data').get('from-gone')?.startsWith('g@'), true);
         const left = await names(st, 'main__');
         assert.ok(left.some((n) => n.startsWith('main__me__')), `our snapshot is there: ${left.join(' ')}`);
       } finally {

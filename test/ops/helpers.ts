@@ -57,6 +57,26 @@ export function readEntries(env: Env, dbiName: string): Map<string, string> {
   return out;
 }
 
+/** putEntries on the LMDB at path (created when missing), opened and closed around it. */
+export function putEntriesAt(path: string, dbiName: string, entries: Entry[]): void {
+  const env = Env.open(path, { create: true });
+  try {
+    putEntries(env, dbiName, entries);
+  } finally {
+    env.close();
+  }
+}
+
+/** readEntries of the LMDB at path, opened and closed around it. */
+export function readEntriesAt(path: string, dbiName: string): Map<string, string> {
+  const env = Env.open(path);
+  try {
+    return readEntries(env, dbiName);
+  } finally {
+    env.close();
+  }
+}
+
 export interface SyncConfigInput {
   instance: string;
   lmdbPath: string;

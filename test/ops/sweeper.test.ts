@@ -10,7 +10,7 @@ import { buildValue, Env } from '../../src/lmdb/index.js';
 import { sweeperLoadCutoffNano, startSweeper, sweeperMetrics, TombSweeper, type SweepTarget } from '../../src/ops/sweeper.js';
 import { AsyncMutex } from '../../src/sync/async-mutex.js';
 import {
-  DAY_MS, NS_PER_MS, nsAgo, putEntries, readEntries, startSync, syncConfig, syncOnce, tempDir, testLogger, waitFor,
+  DAY_MS, NS_PER_MS, nsAgo, putEntries, putEntriesAt, readEntries, readEntriesAt, startSync, syncConfig, syncOnce, tempDir, testLogger, waitFor,
 } from './helpers.js';
 
 const tmp = tempDir('sweeper');
@@ -218,29 +218,20 @@ describe('a swept marker in a remote snapshot is not loaded again (real sync pat
   const me = syncConfig({ instance: 'me', lmdbPath: mePath, storage, extra: sweeper });
 
   it('a marker past the retention is not added by a load, a recent one is', async () => {
-    const env = Env.open(remotePath, { create: true });
-    putEntries(env, 'data', [
+    putEntriesAt(remotePath, 'data', [
       { key: 'keep', value: 'v', ts: nsAgo(2 * DAY_MS) },
       { key: 'ancient', ts: nsAgo(3 * DAY_MS), deleted: true },
       { key: 'recent', ts: nsAgo(3600_000), deleted: true },
     ]);
-    env.close();
     await syncOnce(remote);
     await syncOnce(me);
-    const env2 = Env.open(mePath);
-    const got = readEntries(env2, 'data');
-    env2.close();
-    assert.deepEqual([...got.keys()].sort(), ['keep', 'recent']);
+    assert.deepEqual([...readEntriesAt(mePath, 'data').keys()].sort(), ['keep', 'recent']);
   });
 
   it('after the sweeper removed a local marker, a newer remote snapshot that still has it does not bring it back', async () => {
-    const env = Env.open(mePath);
-    const oldTs = nsAgo(2 * DAY_MS);
-    putEntries(env, 'data', [{ key: 'swept', ts: oldTs, deleted: true }]);
-    env.close();
-    const renv = Env.open(remotePath);
-    putEntries(renv, 'data', [{ key: 'swept', ts: oldTs, deleted: true }]);
-    renv.close();
+    const swept = [{ key: 'swept', ts: nsAgo(2 * DAY_MS), deleted: true }];
+    putEntriesAt(mePath, 'data', swept);
+    putEntriesAt(remotePath, 'data', swept);
     // The runner wiring of the sweeper, as runner.ts is meant to do it.
     const stops: Array<() => Promise<void>> = [];
     const bg = await startSync(me, {}, (run, signal) => {
@@ -250,9 +241,7 @@ describe('a swept marker in a remote snapshot is not loaded again (real sync pat
     try {
       await waitFor('the sweeper to remove the local marker', 10_000, () => !readEntries(meEnv, 'data').has('swept'));
       // The remote instance writes a new snapshot, still carrying the marker (its sweeper is off).
-      const renv2 = Env.open(remotePath);
-      putEntries(renv2, 'data', [{ key: 'later', value: 'x', ts: nsAgo(0) }]);
-      renv2.close();
+      putEntriesAt(remotePath, 'data', [{ key: 'later', value: 'x', ts: nsAgo(0) }]);
       await syncOnce(remote);
       await waitFor('the new remote snapshot to be loaded', 10_000, () => readEntries(meEnv, 'data').has('later'),
         () => [...readEntries(meEnv, 'data')].join('\n'));
@@ -263,17 +252,10 @@ describe('a swept marker in a remote snapshot is not loaded again (real sync pat
     }
   });
 
-  it('a marker just inside the load cutoff buffer (older than 99% of the retention) is not loaded either', {
-    todo: 'needs runner.ts to compute the cutoff with sweeperLoadCutoffNano (now it uses now - retention - 1%)',
-  }, async () => {
-    const renv = Env.open(remotePath);
-    putEntries(renv, 'data', [{ key: 'edge', ts: nsAgo(0.995 * DAY_MS), deleted: true }]);
-    renv.close();
+  it('a marker just inside the load cutoff buffer (older than 99% of the retention) is not loaded either', async () => {
+    putEntriesAt(remotePath, 'data', [{ key: 'edge', ts: nsAgo(0.995 * DAY_MS), deleted: true }]);
     await syncOnce(remote);
     await syncOnce(me);
-    const env = Env.open(mePath);
-    const got = readEntries(env, 'data');
-    env.close();
-    assert.equal(got.has('edge'), false, 'a marker the sweeper would remove within the buffer was loaded');
+    assert.equal(readEntriesAt(mePath, 'data').has('edge'), false, 'a marker the sweeper would remove within the buffer was loaded');
   });
 });
