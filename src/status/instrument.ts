@@ -157,6 +157,10 @@ export class InstrumentedStorage implements Storage {
     return this.track('delete', describeName(name).db, () => this.inner.delete(name, signal));
   }
 
+  get local(): boolean | undefined {
+    return this.inner.local;
+  }
+
   /** Passes the backend's change notifications through (fs: inotify), when it has them. */
   get watch(): Storage['watch'] {
     const inner = this.inner;

@@ -1,6 +1,6 @@
 import { watch } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ConfigError } from '../config/errors.js';
@@ -31,6 +31,8 @@ export function parseFsOptions(raw: unknown, path = 'storage.options'): FsOption
 }
 
 /** Temporary files start with this; a listing never reports names starting with '.'. */
+/** Bytes per read() when loading a whole object. */
+const LOAD_READ_BYTES = 16 << 20;
 const TMP_PREFIX = '.tmp-';
 /** Temporary files left by a crash are removed at start-up once they are this old. */
 const STALE_TMP_MS = 3_600_000;
@@ -54,6 +56,8 @@ function isNotFound(err: unknown): boolean {
 export class FsStorage implements Storage {
   private closed = false;
   private readonly logger: StorageLogger | undefined;
+
+  readonly local = true;
 
   /** Directory change notifications (inotify) on the root: a hint that the listing may have changed. */
   watch(onChange: () => void): () => void {
@@ -115,16 +119,33 @@ export class FsStorage implements Storage {
       await fh.close();
       checkAborted(signal);
     }
-    return fh.createReadStream({ signal, autoClose: true });
+    return fh.createReadStream({ signal, autoClose: true, highWaterMark: 1 << 20 });
   }
 
   async load(name: string, signal?: AbortSignal): Promise<Buffer> {
     this.check(signal, name);
+    let fh: FileHandle;
     try {
-      return await readFile(this.path(name), { signal });
+      fh = await open(this.path(name), 'r');
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError(name);
       throw err;
+    }
+    // Large reads into one buffer of the file's size: readFile's 512 KiB steps made a 100 MB
+    // snapshot take ~0.4 s to load from the page cache.
+    try {
+      const size = (await fh.stat()).size;
+      const buf = Buffer.allocUnsafe(size);
+      let at = 0;
+      while (at < size) {
+        this.check(signal, name);
+        const { bytesRead } = await fh.read(buf, at, Math.min(LOAD_READ_BYTES, size - at), at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      return at === size ? buf : buf.subarray(0, at);
+    } finally {
+      await fh.close();
     }
   }
 

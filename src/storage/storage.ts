@@ -13,6 +13,11 @@ export interface ObjectInfo {
  * timeouts stop work at any point.
  */
 export interface Storage {
+  /**
+   * True when reading an object is as cheap as reading a local file (fs): readers then stream it
+   * when needed instead of downloading it into memory first.
+   */
+  readonly local?: boolean;
   /** Every object whose name starts with prefix, sorted by name. */
   list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
   /** The object's bytes as a stream; rejects with NotFoundError when absent. */

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Txn } from '../lmdb/index.js';
 import { decodeSnapshot } from '../snapshot/decode.js';
 import { SYNC_DBI_PREFIX } from './mode.js';
@@ -31,9 +31,10 @@ export interface LoadResult {
  * at all. A merge that changes nothing commits an empty txn, which LMDB does not record.
  */
 export async function loadSnapshot(
-  ctx: LmdbSyncContext, snapshotName: string, data: Buffer, signal: AbortSignal, unsaved?: Set<string>,
+  ctx: LmdbSyncContext, snapshotName: string, open: () => Promise<Readable>, signal: AbortSignal, unsaved?: Set<string>,
 ): Promise<LoadResult> {
   const started = Date.now();
+  const input = await open();
   return ctx.writeLock.run(async () => {
     const lockStart = Date.now();
     const txn = ctx.env.beginWrite();
@@ -45,7 +46,7 @@ export async function loadSnapshot(
       const seenDbis = new Set<string>();
       let merger: DbiMerger | undefined;
       let currentDbi = '';
-      for await (const ev of decodeSnapshot(Readable.from([data]), { name: snapshotName, signal })) {
+      for await (const ev of decodeSnapshot(input, { name: snapshotName, signal })) {
         if (signal.aborted) throw signal.reason;
         switch (ev.type) {
           case 'dbi-start':

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
 import { parseSnapshotName } from '../snapshot/name.js';
@@ -14,10 +15,15 @@ export interface RemoteSnapshot {
   lastModified: Date;
 }
 
-/** A downloaded snapshot waiting to be merged; release() frees its slot in the download budget. */
+/**
+ * A snapshot ready to be merged: downloaded (its compressed bytes as chunks, never concatenated: a
+ * fresh 100 MB buffer alone costs ~0.4 s of page faults here), or on a local storage opened when
+ * merged. release() frees its slot in the download budget.
+ */
 export interface ReadyUpdate {
   snapshot: RemoteSnapshot;
-  data: Buffer;
+  bytes: number;
+  open(): Promise<Readable>;
   release(): void;
 }
 
@@ -149,12 +155,19 @@ export class Receiver {
       try {
         release = await this.opts.downloads.acquire(signal);
         const started = Date.now();
-        const data = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
-          () => this.opts.storage.load(snap.name, signal));
-        this.opts.log.debug('snapshot downloaded', { snapshot: snap.name, bytes: data.length, ms: Date.now() - started });
+        const storage = this.opts.storage;
+        let open: () => Promise<Readable>;
+        if (storage.local) {
+          open = () => storage.loadStream(snap.name, signal);
+        } else {
+          const chunks = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
+            () => downloadChunks(storage, snap.name, signal));
+          open = async () => Readable.from(chunks);
+          this.opts.log.debug('snapshot downloaded', { snapshot: snap.name, bytes: snap.size, ms: Date.now() - started });
+        }
         const old = this.ready.get(instance);
         old?.release();
-        this.ready.set(instance, { snapshot: snap, data, release });
+        this.ready.set(instance, { snapshot: snap, bytes: snap.size, open, release });
         release = undefined;
         this.opts.onReady();
       } catch (err) {
@@ -171,4 +184,10 @@ export class Receiver {
       if (this.latestByInstance.get(instance)?.name === snap.name) return;
     }
   }
+}
+
+async function downloadChunks(storage: Storage, name: string, signal: AbortSignal): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await storage.loadStream(name, signal)) chunks.push(chunk as Buffer);
+  return chunks;
 }

@@ -1,4 +1,5 @@
 import { SnapshotFormatError } from '../snapshot/errors.js';
+import { NotFoundError } from '../storage/storage.js';
 import type { LmdbSyncContext } from './context.js';
 import { loadSnapshot, type LoadResult } from './loader.js';
 import { Receiver, type ReadyUpdate } from './receiver.js';
@@ -224,9 +225,13 @@ export class Syncer {
     let result: LoadResult;
     const release = await this.opts.decompressions.acquire(signal);
     try {
-      result = await loadSnapshot(ctx, snap.name, update.data, signal, this.unsaved);
+      result = await loadSnapshot(ctx, snap.name, () => update.open(), signal, this.unsaved);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
+      if (err instanceof NotFoundError) {
+        ctx.log.info('snapshot disappeared before it was merged', { snapshot: snap.name });
+        return;
+      }
       if (err instanceof SnapshotFormatError || isIncompatible(err)) {
         ctx.log.error('snapshot is corrupt or incompatible, skipping it', { snapshot: snap.name, error: errorMessage(err) });
         this.receiver.markCorrupt(snap.name);
@@ -255,7 +260,7 @@ export class Syncer {
     this.status.loaded(snap, result);
     ctx.log.info('snapshot loaded', {
       snapshot: snap.name, snapshot_instance: snap.instance, entries: result.remoteEntries,
-      changed: result.changed, bytes: update.data.length, ms: result.ms, lock_ms: result.lockMs,
+      changed: result.changed, bytes: update.bytes, ms: result.ms, lock_ms: result.lockMs,
     });
   }
 
