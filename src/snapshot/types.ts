@@ -7,13 +7,8 @@ export const MIN_FORMAT_VERSION = 1;
 /** The compatVersion we write, and the newest we understand (a reader refuses newer). */
 export const COMPAT_VERSION = 1;
 
-/** LMDB DBI flags as they appear in `DBI.flags`. */
-export const MDB_REVERSEKEY = 0x02;
-export const MDB_DUPSORT = 0x04;
-export const MDB_INTEGERKEY = 0x08;
-export const MDB_DUPFIXED = 0x10;
-export const MDB_INTEGERDUP = 0x20;
-export const MDB_REVERSEDUP = 0x40;
+/** LMDB DBI flags as they appear in `DBI.flags` (constants only: flags.ts loads no native code). */
+export { MDB_REVERSEKEY, MDB_DUPSORT, MDB_INTEGERKEY, MDB_DUPFIXED, MDB_INTEGERDUP, MDB_REVERSEDUP } from '../lmdb/flags.js';
 
 export const TRANSFORM_DUPSORT_HACK_V1 = 'dupsort_hack_v1';
 

@@ -3,6 +3,7 @@ import { MDB_APPEND, type Dbi, type Txn } from '../lmdb/index.js';
 import type { EntryBatch } from '../snapshot/batch.js';
 import { FLAG_DELETED } from '../snapshot/batch.js';
 import { readHeaderFields } from './header-fields.js';
+import { HEADER_SIZE, headerTxnId } from '../lmdb/header.js';
 import type { KeyComparator } from './key-order.js';
 import { remoteWins } from './merge-rule.js';
 import { PutBuffer } from './put-buffer.js';
@@ -154,4 +155,22 @@ export class DbiMerger {
     this.opts.onFlush?.(this.out.batch);
     this.out.reset();
   }
+}
+
+/**
+ * Keys (coverageKey under `name`) of the header-carrying DBIs whose entries were written after txn
+ * `sinceTxnId`, per the txn id in their native header.
+ */
+export function keysWrittenSince(txn: Txn, dbis: Array<[name: string, dbi: Dbi]>, sinceTxnId: number): Set<string> {
+  const out = new Set<string>();
+  for (const [name, dbi] of dbis) {
+    for (const kv of txn.scan(dbi)) {
+      for (let i = 0; i < kv.count; i++) {
+        if (kv.valLen[i]! >= HEADER_SIZE && headerTxnId(kv.buf, kv.valOff[i]!) > sinceTxnId) {
+          out.add(coverageKey(name, kv.buf, kv.keyOff[i]!, kv.keyLen[i]!));
+        }
+      }
+    }
+  }
+  return out;
 }

@@ -1,9 +1,8 @@
-import type { Env, Txn } from '../lmdb/index.js';
+import type { Dbi, Env, Txn } from '../lmdb/index.js';
 import { formatDbiFlags } from '../config/dbiflags.js';
 import type { DbiSource } from '../snapshot/types.js';
 import { bytewiseCompare } from './key-order.js';
-import { coverageKey, DbiMerger } from './merger.js';
-import { HEADER_SIZE, headerTxnId } from '../lmdb/header.js';
+import { DbiMerger, keysWrittenSince } from './merger.js';
 import { IncompatibleSnapshotError, listDataDbis, type SyncMode } from './mode.js';
 import { nativeDbiSource } from './native-source.js';
 
@@ -70,19 +69,8 @@ export class NativeMode implements SyncMode {
   }
 
   writtenSince(txn: Txn, sinceTxnId: number): Set<string> {
-    const out = new Set<string>();
-    for (const name of listDataDbis(this.env)) {
-      const dbi = this.env.cachedDbi(name);
-      if (!dbi) continue;
-      for (const kv of txn.scan(dbi)) {
-        for (let i = 0; i < kv.count; i++) {
-          if (kv.valLen[i]! >= HEADER_SIZE && headerTxnId(kv.buf, kv.valOff[i]!) > sinceTxnId) {
-            out.add(coverageKey(name, kv.buf, kv.keyOff[i]!, kv.keyLen[i]!));
-          }
-        }
-      }
-    }
-    return out;
+    const dbis = listDataDbis(this.env).map((name) => [name, this.env.cachedDbi(name)] as [string, Dbi | undefined]);
+    return keysWrittenSince(txn, dbis.filter((d): d is [string, Dbi] => d[1] !== undefined), sinceTxnId);
   }
 
   hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean {

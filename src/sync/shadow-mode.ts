@@ -1,7 +1,7 @@
 import type { LmdbConfig } from '../config/config.js';
 import { formatDbiFlags } from '../config/dbiflags.js';
 import type { KVBatch } from '../lmdb/batch.js';
-import { HEADER_SIZE, headerIsDeleted, headerTxnId, headerValueOffset } from '../lmdb/header.js';
+import { headerIsDeleted, headerValueOffset } from '../lmdb/header.js';
 import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_NODUPDATA, type Dbi, type Env, type Txn } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
@@ -10,7 +10,7 @@ import { nowNano } from './clock.js';
 import { DUPSORT_HACK_TRANSFORM, dupsortHackEncode, dupsortHackKeyLength, LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
 import { readHeaderFields } from './header-fields.js';
 import { comparatorForFlags } from './key-order.js';
-import { coverageKey, DbiMerger } from './merger.js';
+import { DbiMerger, keysWrittenSince } from './merger.js';
 import { IncompatibleSnapshotError, listDataDbis, SYNC_DBI_PREFIX, type SyncMode } from './mode.js';
 import { nativeDbiSource } from './native-source.js';
 import { PutBuffer } from './put-buffer.js';
@@ -323,19 +323,8 @@ export class ShadowMode implements SyncMode {
   afterMerge(): void {}
 
   writtenSince(txn: Txn, sinceTxnId: number): Set<string> {
-    const out = new Set<string>();
-    for (const name of listDataDbis(this.env)) {
-      const shadow = this.env.cachedDbi(SHADOW_DBI_PREFIX + name);
-      if (!shadow) continue;
-      for (const kv of txn.scan(shadow)) {
-        for (let i = 0; i < kv.count; i++) {
-          if (kv.valLen[i]! >= HEADER_SIZE && headerTxnId(kv.buf, kv.valOff[i]!) > sinceTxnId) {
-            out.add(coverageKey(name, kv.buf, kv.keyOff[i]!, kv.keyLen[i]!));
-          }
-        }
-      }
-    }
-    return out;
+    const dbis = listDataDbis(this.env).map((name) => [name, this.env.cachedDbi(SHADOW_DBI_PREFIX + name)] as [string, Dbi | undefined]);
+    return keysWrittenSince(txn, dbis.filter((d): d is [string, Dbi] => d[1] !== undefined), sinceTxnId);
   }
 
   hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean {
