@@ -17,6 +17,7 @@ import { openConfiguredEnv, waitForMarkerObject } from './open-lmdb.js';
 import { Semaphore } from './semaphore.js';
 import { ShadowMode } from './shadow-mode.js';
 import { Syncer } from './syncer.js';
+import { startStatsLogger } from './stats-logger.js';
 
 export interface RunOptions {
   receiveOnly: boolean;
@@ -97,6 +98,7 @@ export async function runSync(
         downloads, decompressions,
       });
       lmdbs.push({ name, env, syncer, ctx });
+      startStatsLogger(env, config.lmdbLogStatsInterval, dbLog, inner.signal);
     }
     const run: SyncRun = { config, instance, storage, lmdbs };
     // Background maintenance, like the Go implementation; not for a single --only-once pass.
