@@ -28,6 +28,8 @@ export interface GzipOptions {
   windowBits?: number;
   /** zlib memLevel, default 9 (faster than 8 at the cost of ~128 KiB per in-flight chunk). */
   memLevel?: number;
+  /** Receives each input chunk once it has been compressed (for buffer reuse). */
+  recycle?: (chunk: Buffer) => void;
   /** Compress with Node's zlib even when the libdeflate addon is available (tests, comparisons). */
   useZlib?: boolean;
   /** Chunks compressed at the same time; default 4 (libuv's pool size). */
@@ -63,6 +65,10 @@ export async function* gzipMembers(source: AsyncIterable<Buffer>, opts: GzipOpti
   const inFlight: Promise<Buffer>[] = [];
   for await (const chunk of source) {
     const p = gzipAsync(chunk, options, opts.useZlib !== true);
+    if (opts.recycle) {
+      const recycle = opts.recycle;
+      p.then(() => recycle(chunk), noop);
+    }
     p.catch(noop); // awaited in order below; this only prevents an unhandled rejection if we stop early
     inFlight.push(p);
     if (inFlight.length >= concurrency) yield await inFlight.shift()!;
