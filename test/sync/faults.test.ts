@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe as suite, it } from 'node:test';
-import { Env, KVBatchWriter, writeHeader } from '../../src/lmdb/index.js';
-import { NativeApp, runLightningstream, startLightningstream, waitFor, writeConfig } from './helpers.js';
+import { Env, KVBatchWriter, MDB_DUPSORT, writeHeader } from '../../src/lmdb/index.js';
+import { NativeApp, PlainApp, runLightningstream, startLightningstream, waitFor, writeConfig } from './helpers.js';
 
 suite('faults', { timeout: 180_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ls-faults-'));
@@ -34,6 +34,21 @@ suite('faults', { timeout: 180_000 }, () => {
     const reader = new NativeApp(join(dir, 'reader'));
     assert.equal(reader.contents().get('data/k')?.value, 'from-good');
     reader.close();
+  });
+
+  it('refuses a DUPSORT DBI in shadow mode without dupsort_hack, and any special DBI in native mode', async () => {
+    const path = join(dir, 'dupsort-app');
+    const app = new PlainApp(path);
+    app.put('index', 'example.com', 'id-1', MDB_DUPSORT);
+    app.close();
+    const shadowCfg = writeConfig(dir, { instance: 'nohack', lmdbPath: path, schemaTracksChanges: false, storage: storage('bucket-dupsort') });
+    const shadowRun = await runLightningstream(dir, 'nohack', ['-c', shadowCfg, 'sync', '--only-once']);
+    assert.notEqual(shadowRun.code, 0);
+    assert.match(shadowRun.log, /DBI index is MDB_DUPSORT: set lmdbs\.main\.dupsort_hack: true/);
+    const nativeCfg = writeConfig(dir, { instance: 'native', lmdbPath: path, storage: storage('bucket-dupsort') });
+    const nativeRun = await runLightningstream(dir, 'native', ['-c', nativeCfg, 'sync', '--only-once']);
+    assert.notEqual(nativeRun.code, 0);
+    assert.match(nativeRun.log, /DBI index has flags .*DUPSORT.*native mode/);
   });
 
   it('--wait-for-marker-file waits for that object in the storage', async () => {
