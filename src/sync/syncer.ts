@@ -6,6 +6,7 @@ import { Receiver, type ReadyUpdate } from './receiver.js';
 import { errorMessage, sleep } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 import { storeSnapshot, type StoredSnapshot } from './sender.js';
+import { WakeableSleep } from './wakeable-sleep.js';
 import { SyncStatus } from './status.js';
 
 /** How often the loop looks at the LMDB's txn id and at downloaded snapshots (never more rarely than lmdb_poll_interval). */
@@ -38,7 +39,8 @@ export interface SyncerOptions {
 export class Syncer {
   readonly status: SyncStatus;
   private readonly receiver: Receiver;
-  private wakeUp: (() => void) | undefined;
+  /** The main loop's pause between passes; a downloaded snapshot ends it early. */
+  private readonly loopSleep = new WakeableSleep();
   private lastSyncedTxnId = 0;
   /**
    * Start-up bookkeeping (see resumeCheck): keys written since our own last snapshot that no loaded
@@ -116,7 +118,7 @@ export class Syncer {
         log.info('stopping: single pass requested (--only-once)');
         return;
       }
-      await this.sleepOrWake(Math.min(opts.lmdbPollMs, LOCAL_CHECK_MS), signal);
+      await this.loopSleep.sleep(Math.min(opts.lmdbPollMs, LOCAL_CHECK_MS), signal);
     }
   }
 
@@ -140,38 +142,12 @@ export class Syncer {
   private async pollLoop(signal: AbortSignal): Promise<void> {
     let failing = false;
     // A storage that can tell when objects change (fs: inotify) wakes the poller early.
-    let hint: (() => void) | undefined;
-    let changed = false;
-    const stopWatching = this.ctx.storage.watch?.(() => {
-      changed = true;
-      hint?.();
-    });
+    const pollSleep = new WakeableSleep(WATCH_SETTLE_MS);
+    const stopWatching = this.ctx.storage.watch?.(() => pollSleep.wake());
     signal.addEventListener('abort', () => stopWatching?.(), { once: true });
-    const nextTick = (ms: number) => new Promise<void>((resolve, reject) => {
-      // A change seen while listing: list again soon (a few ms let a rename settle).
-      const timer = setTimeout(done, changed ? WATCH_SETTLE_MS : ms);
-      changed = false;
-      function done() {
-        clearTimeout(timer);
-        hint = undefined;
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }
-      function onAbort() {
-        clearTimeout(timer);
-        reject(signal.reason);
-      }
-      hint = () => {
-        clearTimeout(timer);
-        hint = undefined;
-        setTimeout(done, WATCH_SETTLE_MS);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
     while (!signal.aborted) {
       try {
-        await nextTick(this.opts.storagePollMs);
-        changed = false;
+        await pollSleep.sleep(this.opts.storagePollMs, signal);
         await this.receiver.pollOnce(false, signal);
         this.status.listedOk();
         if (failing) this.ctx.log.info('storage listing recovered');
@@ -284,28 +260,9 @@ export class Syncer {
   }
 
   private wake(): void {
-    const w = this.wakeUp;
-    this.wakeUp = undefined;
-    w?.();
+    this.loopSleep.wake();
   }
 
-  private sleepOrWake(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        this.wakeUp = undefined;
-        resolve();
-      };
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      };
-      const timer = setTimeout(done, ms);
-      this.wakeUp = done;
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
 }
 
 function isIncompatible(err: unknown): boolean {

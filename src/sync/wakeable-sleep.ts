@@ -1,0 +1,47 @@
+/**
+ * A sleep that other code can cut short: wake() ends the current sleep after `settleMs` (letting a
+ * burst of events settle), or, when nobody sleeps, makes the next sleep that short, so a wake-up that
+ * arrives while the sleeper is busy is not lost.
+ */
+export class WakeableSleep {
+  private cut: (() => void) | undefined;
+  private woken = false;
+
+  constructor(private readonly settleMs = 0) {}
+
+  wake(): void {
+    const cut = this.cut;
+    if (cut) cut();
+    else this.woken = true;
+  }
+
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      ms = Math.min(ms, this.settleMs);
+    }
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const finish = () => {
+        clearTimeout(timer);
+        this.cut = undefined;
+        signal.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        finish();
+        reject(signal.reason);
+      };
+      const done = () => {
+        finish();
+        resolve();
+      };
+      let timer = setTimeout(done, ms);
+      this.cut = () => {
+        clearTimeout(timer);
+        this.cut = undefined;
+        timer = setTimeout(done, this.settleMs);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
