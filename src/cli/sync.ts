@@ -4,7 +4,6 @@
  */
 import type { Command } from 'commander';
 import { runSync } from '../sync/runner.js';
-import { startStatusServer } from '../status/server.js';
 import type { CommandContext, ContextFactory } from './context.js';
 
 interface SyncFlags {
@@ -34,7 +33,7 @@ async function run(ctx: CommandContext, flags: SyncFlags, receiveOnly: boolean):
       onlyDbs: flags.onlyDb ?? [],
       waitForMarkerFile: flags.waitForMarkerFile,
     }, ctx.signal, async (syncRun) => {
-      if (config.http.address) stopStatus = await startStatusServer(syncRun, ctx.logger);
+      if (config.http.address) stopStatus = await (await import('../status/server.js')).startStatusServer(syncRun, ctx.logger);
     });
   } catch (err) {
     if (!ctx.signal.aborted) throw err;

@@ -5,7 +5,6 @@ import type { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_GENERATION, validateDbName } from '../snapshot/name.js';
 import { createStorage } from '../storage/index.js';
-import { instrumentStorage } from '../status/instrument.js';
 import { startCleaner } from '../ops/cleaner.js';
 import { startSweeper, sweeperLoadCutoffNano } from '../ops/sweeper.js';
 import type { Storage } from '../storage/storage.js';
@@ -66,9 +65,10 @@ export async function runSync(
 ): Promise<void> {
   const storageConfig = requireStorage(config);
   const names = selectLmdbs(config, opts.onlyDbs);
-  // Every storage call is counted and timed for /metrics and the health checks.
-  const storage = instrumentStorage(
-    await createStorage(storageConfig.type as 'fs', storageConfig.options, { logger: log.with({ component: 'storage' }) }));
+  const backend = await createStorage(storageConfig.type as 'fs', storageConfig.options, { logger: log.with({ component: 'storage' }) });
+  // With the HTTP server on, every storage call is counted and timed for /metrics and the health checks
+  // (loaded only then: prom-client adds ~70 ms to every start).
+  const storage = config.http.address ? (await import('../status/instrument.js')).instrumentStorage(backend) : backend;
   const downloads = new Semaphore(config.memoryDownloadedSnapshots);
   const decompressions = new Semaphore(config.memoryDecompressedSnapshots);
   const retry = { intervalMs: config.storageRetryInterval, count: config.storageRetryCount, forever: config.storageRetryForever };
