@@ -23,6 +23,7 @@ import type { Logger } from '../log/logger.js';
 import { chooseLmdbs, forEachLmdb, openReadOnly } from '../ops/lmdb-tools.js';
 import { SYNC_DBI_PREFIX } from '../sync/mode.js';
 import type { CommandContext, ContextFactory } from './context.js';
+import { repeatable } from './repeatable.js';
 
 interface DropShadowFlags {
   force?: boolean;
@@ -37,9 +38,6 @@ export interface SyncDbi {
 /** Named DBIs the command can open at once: more than any real LMDB has. */
 const MAX_DBS = 1024;
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 function dataFile(lc: LmdbConfig): string {
   return lc.options.noSubdir ? lc.path : join(lc.path, 'data.mdb');
@@ -126,6 +124,6 @@ export function register(program: Command, contexts: ContextFactory): void {
     .command('drop-shadow')
     .description('Drop all shadow dbs and other sync metadata. This can potentially cause data loss.')
     .option('--force', 'Really drop them (without it, only list what would be dropped and exit 1)')
-    .option('--only-db <name>', 'Only this configured LMDB (repeatable)', collect)
+    .option('--only-db <name>', 'Only this configured LMDB (repeatable)', repeatable)
     .action(contexts.action((ctx, flags: DropShadowFlags) => dropShadow(ctx, flags)));
 }

@@ -10,15 +10,13 @@ import { dumpEnv } from '../ops/lmdb-dump.js';
 import { chooseLmdbs, withEachLmdbReadOnly } from '../ops/lmdb-tools.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { withOutput } from './snapshots-common.js';
+import { repeatable } from './repeatable.js';
 
 interface DumpFlags {
   name?: string[];
   hide?: boolean;
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 async function dump(ctx: CommandContext, flags: DumpFlags): Promise<number> {
   const names = chooseLmdbs(ctx.config, flags.name);
@@ -31,6 +29,6 @@ export function register(program: Command, contexts: ContextFactory): void {
     .command('dump')
     .description('Dump LMDB contents')
     .option('-H, --hide', 'Hide private lightningstream databases')
-    .option('-n, --name <name>', 'Only dump given database name (repeatable)', collect)
+    .option('-n, --name <name>', 'Only dump given database name (repeatable)', repeatable)
     .action(contexts.action((ctx, flags: DumpFlags) => dump(ctx, flags)));
 }

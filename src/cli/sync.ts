@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { runSync } from '../sync/runner.js';
 import type { CommandContext, ContextFactory } from './context.js';
+import { repeatable } from './repeatable.js';
 
 interface SyncFlags {
   onlyOnce?: boolean;
@@ -12,14 +13,11 @@ interface SyncFlags {
   waitForMarkerFile?: string;
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 function addSyncOptions(cmd: Command): Command {
   return cmd
     .option('--only-once', 'Only do a single run and exit')
-    .option('--only-db <name>', 'Only sync this LMDB (repeatable)', collect)
+    .option('--only-db <name>', 'Only sync this LMDB (repeatable)', repeatable)
     .option('--wait-for-marker-file <name>', 'Marker file to wait for in the storage before starting the syncers');
 }
 

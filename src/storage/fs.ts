@@ -105,16 +105,20 @@ export class FsStorage implements Storage {
     return sortObjects(out);
   }
 
-  async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
-    this.check(signal, name);
-    // Opening first pins the current file: a rename over it later does not change what we read.
-    let fh: FileHandle;
+  /** Opens an object for reading; NotFoundError when absent. */
+  private async openObject(name: string): Promise<FileHandle> {
     try {
-      fh = await open(this.path(name), 'r');
+      return await open(this.path(name), 'r');
     } catch (err) {
       if (isNotFound(err)) throw new NotFoundError(name);
       throw err;
     }
+  }
+
+  async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
+    this.check(signal, name);
+    // Opening first pins the current file: a rename over it later does not change what we read.
+    const fh = await this.openObject(name);
     if (signal?.aborted) {
       await fh.close();
       checkAborted(signal);
@@ -124,13 +128,7 @@ export class FsStorage implements Storage {
 
   async load(name: string, signal?: AbortSignal): Promise<Buffer> {
     this.check(signal, name);
-    let fh: FileHandle;
-    try {
-      fh = await open(this.path(name), 'r');
-    } catch (err) {
-      if (isNotFound(err)) throw new NotFoundError(name);
-      throw err;
-    }
+    const fh = await this.openObject(name);
     // Large reads into one buffer of the file's size: readFile's 512 KiB steps made a 100 MB
     // snapshot take ~0.4 s to load from the page cache.
     try {

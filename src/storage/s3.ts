@@ -23,7 +23,6 @@ import {
   type S3ClientConfig,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import { ConfigError } from '../config/errors.js';
 import {
   checkAborted,
   checkObjectName,
@@ -34,7 +33,7 @@ import {
   type StorageContext,
   type StorageLogger,
 } from './common.js';
-import { formatDuration, OptionReader } from './options.js';
+import { formatDuration } from './options.js';
 import { NotFoundError, type ObjectInfo, type Storage } from './storage.js';
 import { redactedS3Options, UPDATE_MARKER_NAME, type S3Options, type S3TlsOptions } from './s3-options.js';
 
@@ -593,7 +592,7 @@ class PartReader {
   private ended = false;
   private free: Buffer[] = [];
 
-  constructor(private readonly stream: Readable, private readonly signal: AbortSignal | undefined) {
+  constructor(stream: Readable, private readonly signal: AbortSignal | undefined) {
     this.it = stream[Symbol.asyncIterator]();
     if (signal) {
       const onAbort = (): void => {

@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import type { Txn } from '../lmdb/index.js';
 import { decodeSnapshot } from '../snapshot/decode.js';
 import { SYNC_DBI_PREFIX } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
@@ -81,7 +80,6 @@ export async function loadSnapshot(
       }
       if (result.identical && ctx.mode.hasLocalDataOutside(txn, seenDbis)) result.identical = false;
       if (preparedWrites > 0) result.identical = false;
-      if (result.changed > 0) ctx.mode.afterMerge(txn, txnId);
       txn.commit();
       committed = true;
       // A txn that wrote nothing is not recorded by LMDB: the LMDB is then still at the base txn.
@@ -94,4 +92,3 @@ export async function loadSnapshot(
   });
 }
 
-export type { Txn };

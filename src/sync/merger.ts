@@ -3,10 +3,11 @@ import { MDB_APPEND, type Dbi, type Txn } from '../lmdb/index.js';
 import type { EntryBatch } from '../snapshot/batch.js';
 import { FLAG_DELETED } from '../snapshot/batch.js';
 import { readHeaderFields } from './header-fields.js';
-import { HEADER_SIZE, headerTxnId } from '../lmdb/header.js';
+import { HEADER_SIZE, headerTxnId, splitTimestamp } from '../lmdb/header.js';
 import type { KeyComparator } from './key-order.js';
-import { remoteWins } from './merge-rule.js';
+import { mergeOrder } from './merge-rule.js';
 import { PutBuffer } from './put-buffer.js';
+import { ScanCursor } from './scan-cursor.js';
 
 export interface MergeOptions {
   compare: KeyComparator;
@@ -48,10 +49,7 @@ export interface MergeStats {
  */
 export class DbiMerger {
   readonly stats: MergeStats = { remoteEntries: 0, written: 0, localOnly: 0, differing: 0 };
-  private readonly local: Iterator<KVBatch>;
-  private localBatch: KVBatch | undefined;
-  private localIdx = 0;
-  private localDone = false;
+  private readonly local: ScanCursor;
   private appending = false;
   private readonly out = new PutBuffer();
   private readonly cutoffHi: number;
@@ -59,10 +57,8 @@ export class DbiMerger {
   private readonly fields = { tsHi: 0, tsLo: 0, flags: 0, valOff: 0, valLen: 0 };
 
   constructor(private readonly txn: Txn, private readonly dbi: Dbi, private readonly opts: MergeOptions) {
-    this.local = txn.scan(dbi)[Symbol.iterator]();
-    const cutoff = opts.tombstoneCutoffNano ?? 0n;
-    this.cutoffHi = Number(cutoff >> 32n);
-    this.cutoffLo = Number(cutoff & 0xffffffffn);
+    this.local = new ScanCursor(txn.scan(dbi)[Symbol.iterator]());
+    [this.cutoffHi, this.cutoffLo] = splitTimestamp(opts.tombstoneCutoffNano ?? 0n);
   }
 
   add(batch: EntryBatch): void {
@@ -74,32 +70,32 @@ export class DbiMerger {
       // Advance the local side to the first key >= the remote key.
       let cmp = 1;
       for (;;) {
-        const lb = this.currentLocal();
+        const lb = this.local.batch();
         if (!lb) break;
-        const li = this.localIdx;
+        const li = this.local.index;
         cmp = compare(lb.buf, lb.keyOff[li]!, lb.keyLen[li]!, batch.buf, rKeyOff, rKeyLen);
         if (cmp >= 0) break;
-        this.localIdx++;
+        this.local.index++;
         this.stats.localOnly++;
       }
       const rTsHi = batch.tsHi[i]!;
       const rTsLo = batch.tsLo[i]!;
       const rFlags = batch.flags[i]!;
       if (cmp === 0) {
-        const lb = this.localBatch!;
-        const li = this.localIdx;
+        const lb = this.local.batch()!;
+        const li = this.local.index;
         const f = readHeaderFields(lb.buf, lb.valOff[li]!, lb.valLen[li]!, this.fields, this.opts.dbiName);
         const rValOff = batch.valOff[i]!;
         const rValLen = batch.valLen[i]!;
-        const take = remoteWins(rTsHi, rTsLo, batch.buf, rValOff, rValLen, f.tsHi, f.tsLo, lb.buf, f.valOff, f.valLen);
-        const differs = take || f.tsHi !== rTsHi || f.tsLo !== rTsLo || (f.flags & FLAG_DELETED) !== (rFlags & FLAG_DELETED) ||
-          lb.buf.compare(batch.buf, rValOff, rValOff + rValLen, f.valOff, f.valOff + f.valLen) !== 0;
+        const order = mergeOrder(rTsHi, rTsLo, batch.buf, rValOff, rValLen, f.tsHi, f.tsLo, lb.buf, f.valOff, f.valLen);
+        const take = order > 0;
+        const differs = order !== 0 || (f.flags & FLAG_DELETED) !== (rFlags & FLAG_DELETED);
         if (differs) this.stats.differing++;
         const unsaved = this.opts.unsaved;
         if (unsaved && unsaved.size > 0 && (take || !differs)) {
           unsaved.delete(coverageKey(this.opts.dbiName, batch.buf, rKeyOff, rKeyLen));
         }
-        this.localIdx++;
+        this.local.index++;
         if (!take) continue;
       } else if ((rFlags & FLAG_DELETED) !== 0 && this.olderThanCutoff(rTsHi, rTsLo)) {
         continue;
@@ -111,9 +107,9 @@ export class DbiMerger {
   /** Flushes the remaining writes and counts the local entries after the snapshot's last key. */
   finish(): MergeStats {
     this.flush();
-    for (let lb = this.currentLocal(); lb; lb = this.currentLocal()) {
-      this.stats.localOnly += lb.count - this.localIdx;
-      this.localIdx = lb.count;
+    for (let lb = this.local.batch(); lb; lb = this.local.batch()) {
+      this.stats.localOnly += lb.count - this.local.index;
+      this.local.index = lb.count;
     }
     return this.stats;
   }
@@ -122,24 +118,10 @@ export class DbiMerger {
     return hi < this.cutoffHi || (hi === this.cutoffHi && lo < this.cutoffLo);
   }
 
-  private currentLocal(): KVBatch | undefined {
-    while (!this.localDone && (!this.localBatch || this.localIdx >= this.localBatch.count)) {
-      const next = this.local.next();
-      if (next.done) {
-        this.localDone = true;
-        this.localBatch = undefined;
-      } else {
-        this.localBatch = next.value;
-        this.localIdx = 0;
-      }
-    }
-    return this.localDone ? undefined : this.localBatch;
-  }
-
   private put(batch: EntryBatch, i: number): void {
     // Past the last local key every remaining snapshot key sorts after everything in the DBI: LMDB
     // can then append (MDB_APPEND), much faster than a search per key (a new instance's first load).
-    if (this.localDone && !this.appending) {
+    if (this.local.done && !this.appending) {
       this.flush();
       this.appending = true;
     }

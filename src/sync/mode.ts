@@ -1,4 +1,4 @@
-import type { Dbi, Env, Txn } from '../lmdb/index.js';
+import type { Env, Txn } from '../lmdb/index.js';
 import type { DbiSource } from '../snapshot/types.js';
 import type { DbiMerger } from './merger.js';
 
@@ -25,10 +25,13 @@ export interface SyncMode {
    * are not in the shadows yet, though the read txn sees them.
    */
   snapshotCoversTxnId(readTxnId: number): number;
-  /** Opens the handles of every DBI a snapshot reads; called before its read txn begins (LMDB rule). */
-  openSnapshotDbis(): void;
+  /**
+   * Opens the handles of every DBI a snapshot reads, before its read txn begins (LMDB rule), and
+   * returns the application DBI names to read.
+   */
+  openSnapshotDbis(): string[];
   /** The DBIs of a snapshot, read from a read txn; entries is the total entry count. */
-  snapshotSources(txn: Txn): { sources: DbiSource[]; entries: number };
+  snapshotSources(txn: Txn, dbiNames: string[]): { sources: DbiSource[]; entries: number };
   /** The merger for one remote DBI inside the load's write txn; flags/transform when already known. */
   mergeTarget(txn: Txn, dbiName: string, flags: number | undefined, transform: string | undefined,
     txnId: number, snapshotName: string, unsaved?: Set<string>): DbiMerger;
@@ -48,15 +51,12 @@ export interface SyncMode {
   loadCommitted(txnId: number): void;
   /** Whether a synced DBI other than these has entries (used to tell the LMDB equals a snapshot). */
   hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean;
-  /** Runs after a load merged changes, in the same write txn (shadow mode: rewrite application DBIs). */
-  afterMerge(txn: Txn, txnId: number): void;
 }
 
 export function listDataDbis(env: Env): string[] {
   return env.listDbis().filter((name) => !name.startsWith(SYNC_DBI_PREFIX));
 }
 
-export type { Dbi };
 
 /** A snapshot this instance cannot load (flags or transform it cannot handle): skipped, not retried. */
 export class IncompatibleSnapshotError extends Error {

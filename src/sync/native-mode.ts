@@ -32,14 +32,16 @@ export class NativeMode implements SyncMode {
     return readTxnId;
   }
 
-  openSnapshotDbis(): void {
-    for (const name of listDataDbis(this.env)) this.env.openDbi(name);
+  openSnapshotDbis(): string[] {
+    const names = listDataDbis(this.env);
+    for (const name of names) this.env.openDbi(name);
+    return names;
   }
 
-  snapshotSources(txn: Txn): { sources: DbiSource[]; entries: number } {
+  snapshotSources(txn: Txn, dbiNames: string[]): { sources: DbiSource[]; entries: number } {
     const sources: DbiSource[] = [];
     let entries = 0;
-    for (const name of listDataDbis(this.env)) {
+    for (const name of dbiNames) {
       const dbi = this.env.cachedDbi(name);
       if (!dbi) continue; // created after openSnapshotDbis: in the next snapshot
       if (dbi.flags !== 0) throw this.flagsError(name, dbi.flags, `local LMDB ${this.opts.dbName}`);
@@ -80,8 +82,6 @@ export class NativeMode implements SyncMode {
       return dbi !== null && txn.stat(dbi).entries > 0;
     });
   }
-
-  afterMerge(): void {}
 
   beginLoad(): number {
     return 0;

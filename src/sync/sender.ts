@@ -1,7 +1,5 @@
 import { pipeline, Transform } from 'node:stream';
-import type { Txn } from '../lmdb/index.js';
 import { encodeSnapshot } from '../snapshot/encode.js';
-import type { DbiSource } from '../snapshot/types.js';
 import { buildSnapshotName } from '../snapshot/name.js';
 import { nowNano } from './clock.js';
 import type { LmdbSyncContext } from './context.js';
@@ -26,12 +24,12 @@ export async function storeSnapshot(ctx: LmdbSyncContext, signal: AbortSignal): 
 
 async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal): Promise<StoredSnapshot> {
   const started = Date.now();
-  ctx.mode.openSnapshotDbis();
+  const dbiNames = ctx.mode.openSnapshotDbis();
   const txn = ctx.env.beginRead();
   try {
     const timestampNano = nowNano();
     const txnId = txn.id;
-    const { sources, entries } = ctx.mode.snapshotSources(txn);
+    const { sources, entries } = ctx.mode.snapshotSources(txn, dbiNames);
     const name = buildSnapshotName({
       db: ctx.dbName, instance: ctx.instance, timestamp: timestampNano, generation: ctx.generation,
     });
@@ -55,4 +53,3 @@ async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal): Promise<Sto
   }
 }
 
-export type { DbiSource, Txn };

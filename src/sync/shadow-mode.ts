@@ -1,7 +1,7 @@
 import type { LmdbConfig } from '../config/config.js';
 import { formatDbiFlags } from '../config/dbiflags.js';
 import type { KVBatch } from '../lmdb/batch.js';
-import { headerIsDeleted, headerValueOffset } from '../lmdb/header.js';
+import { headerIsDeleted, headerValueOffset, splitTimestamp } from '../lmdb/header.js';
 import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_NODUPDATA, type Dbi, type Env, type Txn } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
@@ -14,6 +14,7 @@ import { DbiMerger, keysWrittenSince } from './merger.js';
 import { IncompatibleSnapshotError, listDataDbis, SYNC_DBI_PREFIX, type SyncMode } from './mode.js';
 import { nativeDbiSource } from './native-source.js';
 import { PutBuffer } from './put-buffer.js';
+import { ScanCursor } from './scan-cursor.js';
 import { KVBatchWriter } from '../lmdb/batch-writer.js';
 
 export const SHADOW_DBI_PREFIX = `${SYNC_DBI_PREFIX}_shadow_`;
@@ -105,8 +106,8 @@ export class ShadowMode implements SyncMode {
   private diffIntoShadow(txn: Txn, pair: ShadowPair, newKeyTs: bigint, now: bigint): number {
     const compare = comparatorForFlags(pair.shadow.flags);
     const out = new PutBuffer();
-    const [nowHi, nowLo] = [Number(now >> 32n), Number(now & 0xffffffffn)];
-    const [newHi, newLo] = [Number(newKeyTs >> 32n), Number(newKeyTs & 0xffffffffn)];
+    const [nowHi, nowLo] = splitTimestamp(now);
+    const [newHi, newLo] = splitTimestamp(newKeyTs);
     const txnId = txn.id;
     const pad = this.opts.lmdb.headerExtraPaddingBlock ? 1 : 0;
     const fields = { tsHi: 0, tsLo: 0, flags: 0, valOff: 0, valLen: 0 };
@@ -117,18 +118,7 @@ export class ShadowMode implements SyncMode {
       written += out.count;
       out.reset();
     };
-    const shadowScan = txn.scan(pair.shadow)[Symbol.iterator]();
-    let sb: KVBatch | undefined;
-    let si = 0;
-    const shadowCurrent = (): KVBatch | undefined => {
-      while (!sb || si >= sb.count) {
-        const n = shadowScan.next();
-        if (n.done) return (sb = undefined);
-        sb = n.value;
-        si = 0;
-      }
-      return sb;
-    };
+    const shadow = new ScanCursor(txn.scan(pair.shadow)[Symbol.iterator]());
     const markDeletedIfLive = (b: KVBatch, i: number) => {
       readHeaderFields(b.buf, b.valOff[i]!, b.valLen[i]!, fields, SHADOW_DBI_PREFIX + pair.name);
       if ((fields.flags & 0x01) === 0) {
@@ -141,17 +131,17 @@ export class ShadowMode implements SyncMode {
         const aKeyOff = ab.keyOff[i]!;
         const aKeyLen = ab.keyLen[i]!;
         let cmp = 1;
-        for (let b = shadowCurrent(); b; b = shadowCurrent()) {
-          cmp = compare(b.buf, b.keyOff[si]!, b.keyLen[si]!, ab.buf, aKeyOff, aKeyLen);
+        for (let b = shadow.batch(); b; b = shadow.batch()) {
+          cmp = compare(b.buf, b.keyOff[shadow.index]!, b.keyLen[shadow.index]!, ab.buf, aKeyOff, aKeyLen);
           if (cmp >= 0) break;
-          markDeletedIfLive(b, si++);
+          markDeletedIfLive(b, shadow.index++);
         }
         const aValOff = ab.valOff[i]!;
         const aValLen = ab.valLen[i]!;
         if (cmp === 0) {
-          const b = sb!;
+          const b = shadow.batch()!;
+          const si = shadow.index++;
           const f = readHeaderFields(b.buf, b.valOff[si]!, b.valLen[si]!, fields, SHADOW_DBI_PREFIX + pair.name);
-          si++;
           const same = (f.flags & 0x01) === 0 && f.valLen === aValLen &&
             b.buf.compare(ab.buf, aValOff, aValOff + aValLen, f.valOff, f.valOff + f.valLen) === 0;
           if (same) continue;
@@ -162,7 +152,7 @@ export class ShadowMode implements SyncMode {
         if (out.full) flush();
       }
     }
-    for (let b = shadowCurrent(); b; b = shadowCurrent()) markDeletedIfLive(b, si++);
+    for (let b = shadow.batch(); b; b = shadow.batch()) markDeletedIfLive(b, shadow.index++);
     flush();
     return written;
   }
@@ -199,17 +189,19 @@ export class ShadowMode implements SyncMode {
     return Math.min(readTxnId, this.shadowSyncedTxnId);
   }
 
-  openSnapshotDbis(): void {
-    for (const name of listDataDbis(this.env)) {
+  openSnapshotDbis(): string[] {
+    const names = listDataDbis(this.env);
+    for (const name of names) {
       this.env.openDbi(name);
       this.env.openDbi(SHADOW_DBI_PREFIX + name);
     }
+    return names;
   }
 
-  snapshotSources(txn: Txn): { sources: DbiSource[]; entries: number } {
+  snapshotSources(txn: Txn, dbiNames: string[]): { sources: DbiSource[]; entries: number } {
     const sources: DbiSource[] = [];
     let entries = 0;
-    for (const name of listDataDbis(this.env)) {
+    for (const name of dbiNames) {
       const app = this.env.cachedDbi(name);
       const shadow = this.env.cachedDbi(SHADOW_DBI_PREFIX + name);
       if (!app || !shadow) continue; // not yet shadowed: in the next snapshot
@@ -319,8 +311,6 @@ export class ShadowMode implements SyncMode {
   private expectedTransform(flags: number): string {
     return (flags & MDB_DUPSORT) !== 0 ? DUPSORT_HACK_TRANSFORM : '';
   }
-
-  afterMerge(): void {}
 
   writtenSince(txn: Txn, sinceTxnId: number): Set<string> {
     const dbis = listDataDbis(this.env).map((name) => [name, this.env.cachedDbi(SHADOW_DBI_PREFIX + name)] as [string, Dbi | undefined]);

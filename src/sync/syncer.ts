@@ -1,5 +1,6 @@
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { NotFoundError } from '../storage/storage.js';
+import { IncompatibleSnapshotError } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
 import { loadSnapshot, type LoadResult } from './loader.js';
 import { Receiver, type ReadyUpdate } from './receiver.js';
@@ -208,7 +209,7 @@ export class Syncer {
         ctx.log.info('snapshot disappeared before it was merged', { snapshot: snap.name });
         return;
       }
-      if (err instanceof SnapshotFormatError || isIncompatible(err)) {
+      if (err instanceof SnapshotFormatError || err instanceof IncompatibleSnapshotError) {
         ctx.log.error('snapshot is corrupt or incompatible, skipping it', { snapshot: snap.name, error: errorMessage(err) });
         this.receiver.markCorrupt(snap.name);
         this.status.loadFailed(snap, err);
@@ -263,8 +264,4 @@ export class Syncer {
     this.loopSleep.wake();
   }
 
-}
-
-function isIncompatible(err: unknown): boolean {
-  return err instanceof Error && err.name === 'IncompatibleSnapshotError';
 }
