@@ -117,6 +117,7 @@ export interface InstanceOptions {
   receiveOnly?: boolean;
   onlyOnce?: boolean;
   log?: Logger;
+  growMap?: () => boolean;
 }
 
 /** One instance: its LMDB stays open across restarts of its Syncer (a restart of the sync process). */
@@ -129,9 +130,9 @@ export class Instance {
   /** The error the last run ended with (aborts excluded). */
   failure: unknown;
 
-  constructor(readonly name: string, dir: string, private readonly storage: Storage, private readonly clock: VirtualClock) {
+  constructor(readonly name: string, dir: string, private readonly storage: Storage, private readonly clock: VirtualClock, mapSize = 256 << 20) {
     mkdirSync(join(dir, name), { recursive: true });
-    this.env = Env.open(join(dir, name), { create: true, mapSize: 256 << 20, maxDbs: 16 });
+    this.env = Env.open(join(dir, name), { create: true, mapSize, maxDbs: 16 });
   }
 
   start(opts: InstanceOptions = {}): void {
@@ -146,6 +147,7 @@ export class Instance {
     const syncerOpts: SyncerOptions = {
       receiveOnly: opts.receiveOnly ?? false, onlyOnce: opts.onlyOnce ?? false, lmdbPollMs: 1000, storagePollMs: 1000,
       forceSnapshotMs: 0, downloads: new Semaphore(slots), decompressions: new TrackedSemaphore(slots, this.clock),
+      growMap: opts.growMap,
     };
     this.syncer = new Syncer(ctx, syncerOpts);
     this.abort = new AbortController();

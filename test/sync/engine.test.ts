@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe as suite, it } from 'node:test';
 import { Env, MDB_INTEGERKEY, buildValue } from '../../src/lmdb/index.js';
+import { createLogger } from '../../src/log/logger.js';
+import { mapGrower } from '../../src/sync/map-growth.js';
 import { comparatorForFlags } from '../../src/lmdb/key-order.js';
 import type { EntryBatch } from '../../src/snapshot/batch.js';
 import { mergeOrder } from '../../src/sync/merge-rule.js';
@@ -308,6 +310,50 @@ suite('syncer start-up', { timeout: 600_000 }, () => {
       for (const inst of instances) {
         await inst.stop();
         inst.close();
+      }
+    }
+  });
+});
+
+suite('full LMDB map', () => {
+  it('grows the map when map_size is not configured, and otherwise reports and backs off without crashing', async () => {
+    for (const configured of [false, true]) {
+      const clock = new VirtualClock();
+      const storage = new TrackedStorage(clock);
+      const tag = configured ? 'mapfull-pinned' : 'mapfull-grow';
+      const a = new Instance('a', join(dir, tag), storage, clock);
+      const b = new Instance('b', join(dir, tag), storage, clock, 1 << 20);
+      const r = rng(SEED + 7);
+      const ops: Op[] = Array.from({ length: 3000 }, (_, i) => ({
+        dbi: 'data', key: Buffer.from(`key-${String(i).padStart(6, '0')}`), ts: 10n, value: randomBuf(r, 2000),
+      }));
+      const lines: string[] = [];
+      const log = createLogger({ level: 'info', format: 'logfmt', stream: { write: (l: string) => lines.push(l) } });
+      try {
+        a.write(ops);
+        a.start();
+        await clock.runUntil(() => a.ready && storage.stores > 0, 30_000);
+        const lc = { options: { mapSize: configured ? 1 << 20 : 0 } } as Parameters<typeof mapGrower>[1];
+        b.start({ log, growMap: mapGrower('main', lc, b.env, log) });
+        if (!configured) {
+          await converge(clock, [a, b], lastWriterWins(ops), 'merge into a grown map');
+          assert.ok(b.env.info().mapSize > 1 << 20, 'the map grew');
+          assert.ok(lines.some((l) => l.includes('grew it')), lines.join(''));
+        } else {
+          await clock.advance(120_000);
+          assert.equal(b.failure, undefined, 'the syncer is still running');
+          assert.ok(!b.finished);
+          const failures = lines.filter((l) => l.includes('loading snapshot failed'));
+          assert.ok(lines.some((l) => l.includes('raise lmdbs.main.options.map_size')), lines.join(''));
+          // Backing off: interval 0.5 s doubling to 5 min gives ~8 attempts in 2 min, not 240.
+          assert.ok(failures.length >= 2 && failures.length <= 10, `${failures.length} attempts in 120 s`);
+          assert.equal(b.env.info().mapSize, 1 << 20, 'a configured map_size is never grown');
+        }
+      } finally {
+        for (const inst of [a, b]) {
+          await inst.stop();
+          inst.close();
+        }
       }
     }
   });

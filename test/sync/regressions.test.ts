@@ -164,4 +164,30 @@ suite('engine regressions', { timeout: 300_000 }, () => {
       for (const app of apps.values()) app.close();
     }
   });
+
+  it('shadow mode stamps a local change after the entry it changes, even when that came from a clock ahead', async () => {
+    // A native instance whose clock is an hour ahead writes k; the shadow-mode instance receives it,
+    // then its application changes k: that change must win everywhere, not be reverted.
+    const ahead = BigInt(Date.now() + 3_600_000) * 1_000_000n;
+    const native = new NativeApp(join(dir, 'skew-native'));
+    native.put('data', 'k', 'from the future', ahead);
+    native.close();
+    await once('skew-native', 'bucket-skew', 'sync');
+    const shadowPath = join(dir, 'skew-shadow');
+    const app = new PlainApp(shadowPath);
+    app.put('data', 'other', 'x');
+    app.close();
+    await once('skew-shadow', 'bucket-skew', 'sync', { schemaTracksChanges: false });
+    const app2 = new PlainApp(shadowPath);
+    assert.match(app2.contents(), new RegExp(`data\\(0\\) ${Buffer.from('k').toString('hex')}=${Buffer.from('from the future').toString('hex')}`));
+    app2.put('data', 'k', 'changed here');
+    app2.close();
+    await once('skew-shadow', 'bucket-skew', 'sync', { schemaTracksChanges: false });
+    await once('skew-native', 'bucket-skew', 'sync');
+    const back = new NativeApp(join(dir, 'skew-native'));
+    const k = back.contents().get('data/k');
+    back.close();
+    assert.equal(k?.value, 'changed here');
+    assert.ok(k!.ts > ahead, `stamped ${k!.ts}, after ${ahead}`);
+  });
 });
