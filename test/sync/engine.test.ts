@@ -2,6 +2,7 @@
 // and the syncer's start-up state machine, with memory storage and a virtual clock. Expected data comes
 // from lastWriterWins (engine-harness.ts), written independently of src/. Seeds: LS_TEST_SEED, printed.
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,9 @@ import { after, describe as suite, it } from 'node:test';
 import { Env, MDB_INTEGERKEY, buildValue } from '../../src/lmdb/index.js';
 import { createLogger } from '../../src/log/logger.js';
 import { mapGrower } from '../../src/sync/map-growth.js';
+import { sleepOn, systemClock } from '../../src/sync/clock.js';
+import { Semaphore } from '../../src/sync/semaphore.js';
+import { WakeableSleep } from '../../src/sync/wakeable-sleep.js';
 import { comparatorForFlags } from '../../src/lmdb/key-order.js';
 import type { EntryBatch } from '../../src/snapshot/batch.js';
 import { mergeOrder } from '../../src/sync/merge-rule.js';
@@ -356,5 +360,23 @@ suite('full LMDB map', () => {
         }
       }
     }
+  });
+});
+
+suite('abort listeners', () => {
+  it('any number of waiters (sleeps, semaphore waits) puts one listener on the shared signal, and abort reaches all', async () => {
+    const ac = new AbortController();
+    const sem = new Semaphore(1);
+    const held = await sem.acquire(ac.signal);
+    const waits = [
+      ...Array.from({ length: 40 }, () => sem.acquire(ac.signal)),
+      ...Array.from({ length: 40 }, () => sleepOn(systemClock, 60_000, ac.signal)),
+      ...Array.from({ length: 40 }, () => new WakeableSleep().sleep(60_000, ac.signal)),
+    ];
+    assert.equal(EventEmitter.getEventListeners(ac.signal, 'abort').length, 1);
+    ac.abort(new Error('stop'));
+    const results = await Promise.allSettled(waits);
+    assert.ok(results.every((r) => r.status === 'rejected'), 'every waiter was aborted');
+    held();
   });
 });
