@@ -19,6 +19,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { LOG_FORMATS, LOG_LEVELS, LOG_TIMESTAMPS, parseDuration, registerStorageOptionsValidator } from '../config/index.js';
 import { parseStorageOptions, STORAGE_TYPES } from '../storage/index.js';
+import { maskUrlUserinfo } from '../util/secrets.js';
 import { createContextFactory, EXIT_ERROR, EXIT_OK, EXIT_USAGE, type ContextFactory, type RunState } from './context.js';
 import * as checkconfig from './checkconfig.js';
 import * as snapshots from './snapshots.js';
@@ -98,7 +99,7 @@ function report(err: unknown): number {
     process.stderr.write(`lightningstream: ${message} (see --help)\n`);
     return EXIT_USAGE;
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = maskUrlUserinfo(err instanceof Error ? err.message : String(err));
   process.stderr.write(`lightningstream: ${message.split('\n').join(' ')}\n`);
   // A stack trace helps only with a bug (the message of an ordinary fatal error says all there is).
   if (debugRequested && isProgrammingError(err)) {
