@@ -83,8 +83,11 @@ build_key() {
 
 # The cached build is there, made from this key, and its binaries run.
 build_complete() {
-  [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$1" ] && [ -x "$PDNSUTIL" ] && [ -x "$PDNS_SERVER" ] &&
-    "$PDNS_SERVER" --version 2>&1 | grep -q "PowerDNS Authoritative Server $VERSION"
+  [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$1" ] && [ -x "$PDNSUTIL" ] && [ -x "$PDNS_SERVER" ] || return 1
+  # (not piped into grep -q: with pipefail, pdns_server's SIGPIPE after grep's early exit would fail the check)
+  local version
+  version="$("$PDNS_SERVER" --version 2>&1)" || return 1
+  [[ "$version" == *"PowerDNS Authoritative Server $VERSION "* ]]
 }
 
 install_packages() {
