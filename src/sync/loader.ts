@@ -52,6 +52,9 @@ export async function loadSnapshot(
   try {
     const input = await open();
     await spool.fill(decodeSnapshot(input, { name: snapshotName, signal }), signal);
+    if (ctx.log.isEnabled('debug')) {
+      ctx.log.debug('snapshot decoded, merging', { snapshot: snapshotName, entries: spool.entries, spool_bytes: spool.bytes, on_disk: spool.onDisk });
+    }
     for (;;) {
       signal.throwIfAborted();
       try {
