@@ -36,7 +36,7 @@ import {
 import { formatDuration } from './options.js';
 import { NotFoundError, type ObjectInfo, type Storage } from './storage.js';
 import { redactedS3Options, UPDATE_MARKER_NAME, type S3Options, type S3TlsOptions } from './s3-options.js';
-import { onAbort } from '../util/abort.js';
+import { childSignal, onAbort } from '../util/abort.js';
 
 interface Credentials {
   accessKeyId: string;
@@ -316,10 +316,14 @@ export class S3Storage implements Storage {
     signal: AbortSignal | undefined,
     fn: (o: { abortSignal?: AbortSignal }) => Promise<T>,
   ): Promise<T> {
+    // The SDK adds an abort listener per request: give it a signal of its own, not the shared one.
+    const child = signal && childSignal(signal);
     try {
-      return await fn(signal ? { abortSignal: signal } : {});
+      return await fn(child ? { abortSignal: child.signal } : {});
     } catch (err) {
       throw this.mapError(op, name, err, signal);
+    } finally {
+      child?.dispose();
     }
   }
 

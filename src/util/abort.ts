@@ -25,3 +25,18 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
     registered.delete(fn);
   };
 }
+
+/**
+ * A signal of its own for one operation, aborted when `parent` aborts, through the parent's single
+ * fan-out listener (see onAbort). For libraries that add a listener per call (the AWS SDK adds one per
+ * request): theirs then go on this short-lived signal. dispose() unlinks it once the operation is over.
+ */
+export function childSignal(parent: AbortSignal): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  if (parent.aborted) {
+    ac.abort(parent.reason);
+    return { signal: ac.signal, dispose: () => {} };
+  }
+  const dispose = onAbort(parent, () => ac.abort(parent.reason));
+  return { signal: ac.signal, dispose };
+}
