@@ -319,6 +319,33 @@ suite('syncer start-up', { timeout: 600_000 }, () => {
   });
 });
 
+suite('one-shot runs', () => {
+  it('--only-once on a bucket it cannot write reports every attempt and gives up in bounded time', async () => {
+    const clock = new VirtualClock();
+    const storage = new TrackedStorage(clock);
+    const a = new Instance('a', join(dir, 'readonly-bucket'), storage, clock);
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', format: 'logfmt', stream: { write: (l: string) => lines.push(l) } });
+    try {
+      a.write([{ dbi: 'data', key: Buffer.from('k'), ts: 1n, value: Buffer.from('v') }]);
+      storage.failStores = true;
+      const t0 = clock.now();
+      a.start({ onlyOnce: true, log });
+      const ended = await clock.runUntil(() => a.failure !== undefined, 10 * 60_000);
+      assert.ok(ended, 'the one-shot run ended');
+      const took = clock.now() - t0;
+      assert.match(String(a.failure), /store snapshot of main: gave up after \d+ attempts in \d+\.\d s: AccessDenied/);
+      assert.ok(took <= 130_000, `gave up after ${took} ms of virtual time`);
+      const attempts = lines.filter((l) => l.includes('storage operation failed, retrying'));
+      assert.ok(attempts.length >= 5, `every attempt is reported (${attempts.length})`);
+      assert.ok(attempts.every((l) => /attempt=\d+/.test(l) && /gives_up_in_ms=\d+/.test(l)), attempts[0]);
+    } finally {
+      await a.stop();
+      a.close();
+    }
+  });
+});
+
 suite('full LMDB map', () => {
   it('grows the map when map_size is not configured, and otherwise reports and backs off without crashing', async () => {
     for (const configured of [false, true]) {
