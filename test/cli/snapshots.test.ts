@@ -16,7 +16,7 @@ import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'lightningstream.js');
-const FIXTURES = '/work/shared/fixtures/reference-v0.4.4';
+import { FIXTURES } from '../snapshot/helpers.js';
 const NAT = 'nat__inst-a__20261126-085102-524196773__G-0000000000000000.pb.gz';
 const SHD = 'shd__inst-a__20261126-085102-428483100__G-0000000000000000.pb.gz';
 const MISSING = 'main__x__20261126-085102-524196773__GX.pb.gz';
