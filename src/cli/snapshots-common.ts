@@ -53,7 +53,7 @@ export class Output {
   private size = 0;
   private failure: NodeJS.ErrnoException | undefined;
 
-  constructor(private readonly stream: Writable = process.stdout as unknown as Writable, private readonly flushAt = 64 << 10) {
+  constructor(private readonly stream: Writable = process.stdout, private readonly flushAt = 64 << 10) {
     stream.on('error', (err) => {
       this.failure ??= err;
     });

@@ -171,8 +171,8 @@ export class ShadowMode implements SyncMode {
     const hacked: Array<{ key: Buffer; value: Buffer }> = [];
     for (const b of txn.scan(pair.app)) {
       for (let i = 0; i < b.count; i++) {
-        const key = b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!);
-        const value = Buffer.from(b.buf.subarray(b.valOff[i]!, b.valOff[i]! + b.valLen[i]!));
+        const key = b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!);
+        const value = Buffer.from(b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!));
         hacked.push({ key: dupsortHackEncode(key, value, pair.name), value });
       }
     }

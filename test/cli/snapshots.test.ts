@@ -287,7 +287,7 @@ describe('snapshots commands without storage access', { timeout: 60_000 }, () =>
     writeFileSync(file, gzipSync(pb));
     const out = ok(await cli('dump', '--local', file)).stdout;
     assert.match(out, /^\{\n {2}"FormatVersion": 3,\n {2}"CompatVersion": 0,\n {2}"Meta": \{\n {4}"GenerationID": "",\n {4}"InstanceID": "i1",/);
-    assert.match(out, /\n### d \(transform="", flags=""\)\n\na \[61\]  =  b \[62\]  \(1970-01-01 00:00:00\.000000001 \+0000 UTC, /);
+    assert.match(out, /\n### d \(transform="", flags=""\)\n\na \[61\] {2}= {2}b \[62\] {2}\(1970-01-01 00:00:00\.000000001 \+0000 UTC, /);
     assert.match(out, /# Snapshot fields stored after the DBIs; the complete header:\n\{\n {2}"FormatVersion": 3,\n {2}"CompatVersion": 1,/);
   });
 });

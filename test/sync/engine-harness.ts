@@ -203,8 +203,8 @@ export class Instance {
       this.env.read((txn) => {
         for (const b of txn.scan(dbi)) {
           for (let i = 0; i < b.count; i++) {
-            const key = b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!);
-            const p = parseValue(b.buf.subarray(b.valOff[i]!, b.valOff[i]! + b.valLen[i]!));
+            const key = b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!);
+            const p = parseValue(b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!));
             out.set(`${name}/${key.toString('hex')}`, describe(p.timestamp, (p.flags & 1) !== 0, Buffer.from(p.value)));
           }
         }

@@ -28,7 +28,7 @@ function configFor(dir: string, instance: string, db: string, lmdbPath: string, 
   return path;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 import { createRequire } from 'node:module';
 const require_ = createRequire(import.meta.url);
 

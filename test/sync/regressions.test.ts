@@ -188,7 +188,7 @@ suite('engine regressions', { timeout: 300_000 }, () => {
     const k = back.contents().get('data/k');
     back.close();
     assert.equal(k?.value, 'changed here');
-    assert.ok(k!.ts > ahead, `stamped ${k!.ts}, after ${ahead}`);
+    assert.ok(k.ts > ahead, `stamped ${k.ts}, after ${ahead}`);
   });
 
   it('a snapshot with a corrupt dupsort_hack key is marked corrupt, not retried as a load failure', async () => {
