@@ -1,5 +1,5 @@
 import type { LmdbConfig } from '../config/config.js';
-import { formatDbiFlags } from '../config/dbiflags.js';
+import { formatDbiFlags } from '../lmdb/flag-names.js';
 import type { KVBatch } from '../lmdb/batch.js';
 import { headerIsDeleted, headerValueOffset, splitTimestamp } from '../lmdb/header.js';
 import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_NODUPDATA, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../lmdb/index.js';
