@@ -20,6 +20,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { LOG_FORMATS, LOG_LEVELS, LOG_TIMESTAMPS, parseDuration, registerStorageOptionsValidator } from '../config/index.js';
 import { parseStorageOptions, STORAGE_TYPES } from '../storage/index.js';
 import { maskUrlUserinfo } from '../util/secrets.js';
+import { packageVersion } from '../util/version.js';
 import { createContextFactory, EXIT_ERROR, EXIT_OK, EXIT_USAGE, type ContextFactory, type RunState } from './context.js';
 import * as checkconfig from './checkconfig.js';
 import * as snapshots from './snapshots.js';
@@ -68,7 +69,7 @@ for (const type of STORAGE_TYPES) {
 export function buildProgram(state: RunState): Command {
   const program = new Command('lightningstream')
     .description('This tool syncs one or more LMDB databases with an S3 bucket')
-    .version(version.packageVersion(), '-v, --version', 'Print the version number')
+    .version(packageVersion(), '-v, --version', 'Print the version number')
     .option('-c, --config <file>', 'Config file', 'lightningstream.yaml')
     .option('-i, --instance <name>', 'Instance name, defaults to hostname. MUST be unique for each instance')
     .option('--debug', 'Enable debug logging')

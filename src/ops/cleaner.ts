@@ -28,7 +28,8 @@ import type { Logger } from '../log/logger.js';
 import { parseSnapshotName, snapshotPrefix } from '../snapshot/name.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import type { SyncRun } from '../sync/runner.js';
-import { errorMessage, sleep } from '../sync/retry.js';
+import { sleep } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
 
 /** What the cleaner reads from a syncer's status (SyncStatus has these). */
 export interface CleanerStatusSource {

@@ -5,7 +5,7 @@
  * are never parsed as HTML); the lag chart is an inline SVG drawn from the JSON.
  * The `/storage` listing is rendered here on the server (escaped), with the same stylesheet.
  */
-import { formatBytes } from '../cli/progress.js';
+import { formatBytes } from '../util/format.js';
 import { formatDuration } from '../config/units.js';
 import type { StorageListing } from './view.js';
 

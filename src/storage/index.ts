@@ -5,8 +5,9 @@ import { MemoryStorage, parseMemoryOptions, type MemoryOptions } from './memory.
 import { parseS3Options, type S3Options } from './s3-options.js';
 import type { Storage } from './storage.js';
 
-export type StorageType = 'fs' | 'memory' | 's3';
-export const STORAGE_TYPES: readonly StorageType[] = ['fs', 'memory', 's3'];
+import { STORAGE_TYPES, type StorageType } from '../config/config.js';
+
+export { STORAGE_TYPES, type StorageType };
 
 export type StorageOptions =
   | { type: 'fs'; options: FsOptions }
@@ -59,7 +60,7 @@ export {
   type StorageContext,
   type StorageLogger,
 } from './common.js';
-export { parseDuration, formatDuration } from './options.js';
+export { parseDuration, formatDuration } from '../config/units.js';
 export { FsStorage, parseFsOptions, type FsOptions } from './fs.js';
 export { MemoryStorage, parseMemoryOptions, type MemoryOptions } from './memory.js';
 export {

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { ConfigError } from '../config/errors.js';
-import { formatDuration, OptionReader } from './options.js';
+import { OptionReader } from './options.js';
+import { formatDuration } from '../config/units.js';
 import { maskUrlUserinfo, partialKeyId } from '../util/secrets.js';
 
 // ---------------------------------------------------------------------------------------------

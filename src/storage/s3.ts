@@ -33,7 +33,7 @@ import {
   type StorageContext,
   type StorageLogger,
 } from './common.js';
-import { formatDuration } from './options.js';
+import { formatDuration } from '../config/units.js';
 import { NotFoundError, type ObjectInfo, type Storage } from './storage.js';
 import { redactedS3Options, UPDATE_MARKER_NAME, type S3Options, type S3TlsOptions } from './s3-options.js';
 import { childSignal, onAbort } from '../util/abort.js';

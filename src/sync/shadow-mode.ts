@@ -6,20 +6,19 @@ import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_NODUPDATA, MDB_PERSISTEN
 import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
 import type { AsyncMutex } from './async-mutex.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { DUPSORT_HACK_TRANSFORM, DupsortHackKeyError, dupsortHackEncode, dupsortHackKeyLength, LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
 import { readHeaderFields } from './header-fields.js';
 import { comparatorForFlags } from '../lmdb/key-order.js';
 
 import { DbiMerger } from './merger.js';
-import { IncompatibleSnapshotError, listDataDbis, SYNC_DBI_PREFIX, type MergeContext, type SyncMode } from './mode.js';
+import { IncompatibleSnapshotError, listDataDbis, SHADOW_DBI_PREFIX, type MergeContext, type SyncMode } from './mode.js';
 import { nativeDbiSource } from './native-source.js';
 import { PutBuffer } from './put-buffer.js';
 import { ScanCursor } from './scan-cursor.js';
 import { KVBatchWriter } from '../lmdb/batch-writer.js';
 
-export const SHADOW_DBI_PREFIX = `${SYNC_DBI_PREFIX}_shadow_`;
 /** Application DBI flags shadow mode can sync (DUPSORT only with dupsort_hack). */
 const SUPPORTED_FLAGS = MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED;
 /** "Existed before Lightning Stream first ran": 1 ns after the epoch, so any real change wins. */
