@@ -251,24 +251,22 @@ export function startSweeper(
 ): SweeperHandle {
   const slog = log.with({ component: 'sweeper' });
   const sweeper = new TombSweeper(lmdb, config, slog, now);
-  const inner = new AbortController();
-  const onAbort = (): void => inner.abort(signal.reason);
-  if (signal.aborted) inner.abort(signal.reason);
-  else signal.addEventListener('abort', onAbort, { once: true });
+  const local = new AbortController();
+  const inner = AbortSignal.any([signal, local.signal]);
   let lastStats: SweepStats | undefined;
   const loop = (async () => {
     let wait = config.firstInterval;
     for (;;) {
       try {
-        await sleep(wait, inner.signal);
+        await sleep(wait, inner);
       } catch {
         break;
       }
       wait = config.interval;
       try {
-        lastStats = await sweeper.sweep(inner.signal);
+        lastStats = await sweeper.sweep(inner);
       } catch (err) {
-        if (inner.signal.aborted) break;
+        if (inner.aborted) break;
         slog.warn('Sweep failed', { error: errorMessage(err) });
       }
     }
@@ -280,8 +278,7 @@ export function startSweeper(
       return lastStats;
     },
     async stop() {
-      signal.removeEventListener('abort', onAbort);
-      inner.abort(new Error('sweeper stopped'));
+      local.abort(new Error('sweeper stopped'));
       await loop;
     },
   };
