@@ -17,8 +17,7 @@
  * stack of an unexpected one: TypeError, RangeError...) and exits 1; usage errors (unknown command/option, bad flag value) exit 2; `--timeout` exits 75.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { LOG_FORMATS, LOG_LEVELS, LOG_TIMESTAMPS, parseDuration, registerStorageOptionsValidator } from '../config/index.js';
-import { parseStorageOptions, STORAGE_TYPES } from '../storage/index.js';
+import { LOG_FORMATS, LOG_LEVELS, LOG_TIMESTAMPS, parseDuration } from '../config/index.js';
 import { maskUrlUserinfo } from '../util/secrets.js';
 import { packageVersion } from '../util/version.js';
 import { createContextFactory, EXIT_ERROR, EXIT_OK, EXIT_USAGE, type ContextFactory, type RunState } from './context.js';
@@ -57,13 +56,6 @@ function durationArg(value: string): number {
 function intArg(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('expected an integer');
   return Number(value);
-}
-
-// Storage options are checked when the config loads, so a bad key fails before anything starts.
-for (const type of STORAGE_TYPES) {
-  registerStorageOptionsValidator(type, (options) => {
-    parseStorageOptions(type, options);
-  });
 }
 
 export function buildProgram(state: RunState): Command {

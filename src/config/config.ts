@@ -194,20 +194,14 @@ export const CONFIG_SPEC: Spec = struct({
 });
 
 /**
- * Checks (and may normalise) `storage.options` for one storage type. Throw ConfigError with keys like
+ * Checks (and may normalise) `storage.options` for the config's storage type: the storage layer's
+ * parser, passed in by the caller (config sits below storage). Throw ConfigError with keys like
  * `storage.options.bucket`; return a replacement object, or nothing to keep the raw options.
  */
-export type StorageOptionsValidator = (options: Record<string, unknown>) => Record<string, unknown> | void;
-
-const storageValidators = new Map<string, StorageOptionsValidator>();
-
-/** Lets a storage backend check its options whenever a config is parsed (latest registration wins). */
-export function registerStorageOptionsValidator(type: string, validate: StorageOptionsValidator): void {
-  storageValidators.set(type, validate);
-}
+export type StorageOptionsValidator = (type: StorageType, options: Record<string, unknown>) => Record<string, unknown> | undefined;
 
 export interface ParseOptions {
-  /** Overrides the registered validator for the config's storage type. */
+  /** Checks storage.options when the file is loaded, so a bad key fails before anything starts. */
   validateStorageOptions?: StorageOptionsValidator;
   /** Applied after parsing, before validation (CLI flags). */
   overrides?: { instance?: string };
@@ -287,8 +281,7 @@ function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   if (type !== '') {
     check((STORAGE_TYPES as readonly string[]).includes(type), 'storage.type',
       `unknown storage type ${JSON.stringify(type)}; supported: ${STORAGE_TYPES.join(', ')}`);
-    const validator = opts.validateStorageOptions ?? storageValidators.get(type);
-    const replaced = validator?.(c.storage.options);
+    const replaced = opts.validateStorageOptions?.(type as StorageType, c.storage.options);
     if (replaced) c.storage.options = replaced;
   }
 }
