@@ -14,7 +14,7 @@ import { NativeMode } from './native-mode.js';
 import { mapGrower } from './map-growth.js';
 import { openConfiguredEnv, waitForMarkerObject } from './open-lmdb.js';
 import { Semaphore } from './semaphore.js';
-import { ShadowMode } from './shadow-mode.js';
+import { ShadowMode } from './shadow/shadow-mode.js';
 import type { RetryPolicy } from './retry.js';
 import { Syncer } from './syncer.js';
 import { startStatsLogger } from './stats-logger.js';
