@@ -2,7 +2,7 @@ import { ConfigError } from '../config/errors.js';
 import type { StorageContext } from './common.js';
 import { FsStorage, parseFsOptions, type FsOptions } from './fs.js';
 import { MemoryStorage, parseMemoryOptions, type MemoryOptions } from './memory.js';
-import { parseS3Options, type S3Options } from './s3-options.js';
+import { parseS3Options, type S3Options } from './s3/options.js';
 import type { Storage } from './storage.js';
 
 import { STORAGE_TYPES, type StorageType } from '../config/config.js';
@@ -42,7 +42,7 @@ export async function openStorage(parsed: StorageOptions, ctx?: StorageContext):
       return new MemoryStorage(parsed.options);
     case 's3':
       // Loaded on demand: the AWS SDK costs a third of a second at start-up, which fs users need not pay.
-      return (await import('./s3.js')).S3Storage.open(parsed.options, ctx);
+      return (await import('./s3/backend.js')).S3Storage.open(parsed.options, ctx);
   }
 }
 
@@ -70,5 +70,5 @@ export {
   UPDATE_MARKER_NAME,
   type S3Options,
   type S3TlsOptions,
-} from './s3-options.js';
-export type { S3Storage, S3StorageError } from './s3.js';
+} from './s3/options.js';
+export type { S3Storage, S3StorageError } from './s3/backend.js';
