@@ -32,6 +32,9 @@ async function run(ctx: CommandContext, flags: SyncFlags, receiveOnly: boolean):
       onlyDbs: flags.onlyDb ?? [],
       waitForMarkerFile: flags.waitForMarkerFile,
       maintenance: (syncRun, signal) => startMaintenance(syncRun, ctx.logger, signal),
+      // With the HTTP server on, every storage call is counted and timed for /metrics and the health checks
+      // (loaded only then: prom-client adds ~70 ms to every start).
+      wrapStorage: config.http.address ? (await import('../status/instrument.js')).instrumentStorage : undefined,
     }, ctx.signal, async (syncRun) => {
       if (config.http.address) stopStatus = await (await import('../status/server.js')).startStatusServer(syncRun, ctx.logger);
     });

@@ -32,6 +32,8 @@ export interface RunOptions {
    * an --only-once pass; returns the functions that stop it. Injected so the engine does not depend on ops.
    */
   maintenance?: (run: SyncRun, signal: AbortSignal) => Array<() => Promise<void>>;
+  /** Wraps the storage backend (the status server counts and times every call for /metrics and health). */
+  wrapStorage?: (backend: Storage) => Storage;
 }
 
 /** One configured LMDB while the sync runs. */
@@ -75,9 +77,7 @@ export async function runSync(
   const storageConfig = requireStorage(config);
   const names = selectLmdbs(config, opts.onlyDbs);
   const backend = await createStorage(storageConfig.type as 'fs', storageConfig.options, { logger: log.with({ component: 'storage' }) });
-  // With the HTTP server on, every storage call is counted and timed for /metrics and the health checks
-  // (loaded only then: prom-client adds ~70 ms to every start).
-  const storage = config.http.address ? (await import('../status/instrument.js')).instrumentStorage(backend) : backend;
+  const storage = opts.wrapStorage ? opts.wrapStorage(backend) : backend;
   const downloads = new Semaphore(config.memoryDownloadedSnapshots);
   const decompressions = new Semaphore(config.memoryDecompressedSnapshots);
   // A one-shot run reports every failed attempt and gives up in bounded time, even with storage_retry_forever.
