@@ -8,13 +8,18 @@ bash scripts/install-deps.sh
 bash scripts/pdns.sh install
 # PowerDNS 4.9.17 for the native-mode test, built from vendor/ (~5 min on 2 cores; cached outside the checkout)
 bash scripts/pdns49.sh install
-npm ci
+npm ci --silent
 npm run build
+npm run lint
 
+# Everything a run creates (Ceph's data, every test's temporary files) lives in one directory, removed at the
+# end unless LS_KEEP_TEST_DIR=1, so nothing is left behind in /tmp whatever a test does.
 export LS_TEST_WORKDIR="${LS_TEST_WORKDIR:-$(mktemp -d /tmp/lightningstream-test.XXXXXX)}"
+mkdir -p "$LS_TEST_WORKDIR/tmp"
 started_ceph=0
 cleanup() {
   if [ "$started_ceph" = 1 ]; then bash scripts/ceph.sh stop "$LS_TEST_WORKDIR/ceph" || true; fi
+  if [ "${LS_KEEP_TEST_DIR:-0}" != 1 ]; then rm -rf "$LS_TEST_WORKDIR"; fi
 }
 trap cleanup EXIT
 
@@ -24,4 +29,4 @@ started_ceph=1
 source "$LS_TEST_WORKDIR/ceph/env.sh"   # exports LS_S3_ENDPOINT, LS_S3_ACCESS_KEY, LS_S3_SECRET_KEY
 
 mapfile -t tests < <(find dist/test -name "*.test.js" | sort)
-node --test --test-concurrency=2 "${tests[@]}"
+TMPDIR="$LS_TEST_WORKDIR/tmp" node --test --test-concurrency=2 "${tests[@]}"

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -391,4 +391,5 @@ test('loadConfig names a missing file', () => {
   const file = join(dir, 'ls.yaml');
   writeFileSync(file, `instance: \${I}\n${MINIMAL}`);
   assert.equal(loadConfig(file, { I: 'x1' }).instance, 'x1');
+  rmSync(dir, { recursive: true, force: true });
 });
