@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { native, type EnvHandle, type RawStat, type TxnHandle } from './native.js';
-import { MDB_NEXT_NODUP, MDB_FIRST, MDB_NOSUBDIR, MDB_NOSYNC, MDB_NOTLS, MDB_RDONLY } from './flags.js';
-import { LmdbError, MDB_DBS_FULL_CODE, MDB_INCOMPATIBLE, MDB_MAP_RESIZED, requireSync, toLmdbError, usageError } from './errors.js';
+import { MDB_NOSUBDIR, MDB_NOSYNC, MDB_NOTLS, MDB_RDONLY } from './flags.js';
+import { LmdbError, MDB_MAP_RESIZED, requireSync, toLmdbError, usageError } from './errors.js';
 import { Dbi } from './dbi.js';
 import { Txn } from './txn.js';
 
@@ -271,37 +271,8 @@ export class Env {
     return txn._run((t) => t.openDbi(name, opts), 'env.openDbi');
   }
 
-  /**
-   * Names of the named DBIs (keys of the main DB that are sub-databases), in LMDB order.
-   * Names that are not valid UTF-8 without NUL are skipped.
-   */
+  /** Names of the named DBIs, in LMDB order (see Txn.listDbis), read in a short read txn. */
   listDbis(): string[] {
-    const main = this.openDbi(null)!;
-    return this.read((txn) => {
-      txn._claimDbiOpen('listDbis');
-      const names: string[] = [];
-      const cur = txn.cursor(main);
-      for (let e = cur.get(MDB_FIRST); e; e = cur.get(MDB_NEXT_NODUP)) {
-        if (e.key.includes(0)) continue;
-        const name = e.key.toString('utf8');
-        if (!Buffer.from(name, 'utf8').equals(e.key)) continue;
-        if (this.dbis.has(name)) {
-          names.push(name);
-          continue;
-        }
-        try {
-          if (native.dbiOpen(txn.h, name, 0)) names.push(name); // handle discarded with this read txn
-        } catch (err) {
-          const code = (err as { lmdbCode?: number }).lmdbCode;
-          if (code === MDB_INCOMPATIBLE) continue; // a plain key, not a DBI
-          if (code === MDB_DBS_FULL_CODE) {
-            names.push(name); // cannot verify with maxDbs exhausted; mdb_dump has the same limit
-            continue;
-          }
-          throw toLmdbError(err, `listDbis: mdb_dbi_open(${JSON.stringify(name)})`);
-        }
-      }
-      return names;
-    });
+    return this.read((txn) => txn.listDbis());
   }
 }

@@ -3,8 +3,8 @@ import type { Env, OpenDbiOptions, Stat } from './env.js';
 import type { KVBatch } from './batch.js';
 import { Dbi } from './dbi.js';
 import { Cursor, scanBatches, type Entry, type ScanOptions } from './cursor.js';
-import { MDB_CREATE, MDB_FIRST, MDB_NEXT, MDB_RDONLY, MDB_SET_RANGE } from './flags.js';
-import { EINVAL, LmdbError, MDB_MAP_RESIZED, requireSync, toLmdbError, usageError } from './errors.js';
+import { MDB_CREATE, MDB_FIRST, MDB_NEXT, MDB_NEXT_NODUP, MDB_RDONLY, MDB_SET_RANGE } from './flags.js';
+import { EINVAL, LmdbError, MDB_DBS_FULL_CODE, MDB_INCOMPATIBLE, MDB_MAP_RESIZED, requireSync, toLmdbError, usageError } from './errors.js';
 
 const ACTIVE = 0;
 const RESET = 1;
@@ -201,6 +201,44 @@ export class Txn {
     dbi.openedAt = this.beginSeq;
     this.openedDbis.push(dbi);
     return dbi;
+  }
+
+  /**
+   * Names of the named DBIs (keys of the main DB that are sub-databases), in LMDB order, as this txn
+   * sees them (a write txn also sees the DBIs it created). Names that are not valid UTF-8 without NUL
+   * are skipped.
+   */
+  listDbis(): string[] {
+    const main = this.openDbi(null)!;
+    this._claimDbiOpen('listDbis');
+    const names: string[] = [];
+    const cur = this.cursor(main);
+    try {
+      for (let e = cur.get(MDB_FIRST); e; e = cur.get(MDB_NEXT_NODUP)) {
+        if (e.key.includes(0)) continue;
+        const name = e.key.toString('utf8');
+        if (!Buffer.from(name, 'utf8').equals(e.key)) continue;
+        if (this.env.cachedDbi(name) || this.openedDbis.some((d) => d.name === name)) {
+          names.push(name);
+          continue;
+        }
+        try {
+          // A read txn discards the handle when it ends; a write txn's is the one LMDB reuses by name.
+          if (native.dbiOpen(this.h, name, 0)) names.push(name);
+        } catch (err) {
+          const code = (err as { lmdbCode?: number }).lmdbCode;
+          if (code === MDB_INCOMPATIBLE) continue; // a plain key, not a DBI
+          if (code === MDB_DBS_FULL_CODE) {
+            names.push(name); // cannot verify with maxDbs exhausted; mdb_dump has the same limit
+            continue;
+          }
+          throw toLmdbError(err, `listDbis: mdb_dbi_open(${JSON.stringify(name)})`);
+        }
+      }
+    } finally {
+      cur.close();
+    }
+    return names;
   }
 
   /** @internal this txn is about to call mdb_dbi_open: refused while another txn that did has not ended */

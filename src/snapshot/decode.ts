@@ -23,10 +23,11 @@
 import { Readable, addAbortSignal, pipeline } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
+import { bytewiseCompare, comparatorForFlags, integerKeySizeProblem, type KeyComparator } from '../lmdb/key-order.js';
 import type { EntryBatch } from './batch.js';
 import { SnapshotFormatError, WireError } from './errors.js';
 import {
-  COMPAT_VERSION, FORMAT_VERSION, MDB_DUPSORT, MDB_INTEGERKEY, MDB_REVERSEKEY, MIN_FORMAT_VERSION,
+  COMPAT_VERSION, FORMAT_VERSION, MDB_DUPSORT, MDB_INTEGERKEY, MIN_FORMAT_VERSION,
   TRANSFORM_DUPSORT_HACK_V1, emptyMeta, type SnapshotEvent, type SnapshotMeta,
 } from './types.js';
 import {
@@ -79,9 +80,6 @@ const DEFAULT_LIMITS: Required<DecodeLimits> = {
 const HEADER_LOOKAHEAD = 16;
 const EMPTY = Buffer.alloc(0);
 
-const ORDER_BYTEWISE = 0;
-const ORDER_REVERSE = 1; // MDB_REVERSEKEY: bytes compared from the end
-const ORDER_INTEGER = 2; // MDB_INTEGERKEY: native (little-endian) integers of equal size
 
 function zlibProblem(err: { code?: string; message: string }): string {
   if (err.code === 'Z_BUF_ERROR') return 'truncated gzip stream';
@@ -197,31 +195,6 @@ class Source {
   }
 }
 
-/** Compares keys a and b (in bufA/bufB) in the DBI's order: negative when a sorts before b. */
-function compareKeys(
-  mode: number, bufA: Buffer, a: number, la: number, bufB: Buffer, b: number, lb: number,
-): number {
-  if (mode === ORDER_BYTEWISE) {
-    const n = la < lb ? la : lb;
-    if (n > 32) {
-      const c = bufA.compare(bufB, b, b + n, a, a + n);
-      return c !== 0 ? -c : la - lb;
-    }
-    for (let i = 0; i < n; i++) {
-      const d = bufA[a + i]! - bufB[b + i]!;
-      if (d !== 0) return d;
-    }
-    return la - lb;
-  }
-  if (mode === ORDER_INTEGER && la !== lb) return -1; // sizes differ: LMDB refuses that; not checked
-  const n = la < lb ? la : lb;
-  for (let i = 1; i <= n; i++) {
-    const d = bufA[a + la - i]! - bufB[b + lb - i]!;
-    if (d !== 0) return d;
-  }
-  return la - lb;
-}
-
 interface DbiInfo {
   name: string;
   flags: number;
@@ -232,40 +205,64 @@ interface DbiInfo {
 /**
  * Key order check of one DBI. While the DBI's flags (or, for DUPSORT, its transform) are not
  * known yet, the bytewise order is assumed and violations are only recorded; they become errors
- * once the fields (or the end of the DBI) show that order applies.
+ * once the fields (or the end of the DBI) show that order applies. MDB_INTEGERKEY keys must also
+ * all have 4 or 8 bytes, the same for every key (LMDB does not check it; a snapshot breaking it
+ * would silently corrupt the DBI's order): the first key breaking that is recorded too.
  */
 class OrderCheck {
-  mode = ORDER_BYTEWISE;
+  compare: KeyComparator = bytewiseCompare;
+  integer = false;
   strict = true;
   definitive = false;
   firstDesc = -1;
   firstEqual = -1;
+  /** The first entry whose key could not be in an INTEGERKEY DBI, and why. */
+  firstBadSize = -1;
+  badSizeProblem = '';
   prevBuf: Buffer = EMPTY;
   prevOff = 0;
   prevLen = -1;
+  private firstLen = -1;
   private side = Buffer.allocUnsafe(512);
+
+  reset(): void {
+    this.prevLen = this.firstLen = -1;
+    this.firstDesc = this.firstEqual = this.firstBadSize = -1;
+    this.configure(undefined, undefined, false);
+  }
 
   configure(flags: number | undefined, transform: string | undefined, final: boolean): string | undefined {
     const f = flags ?? 0;
-    const mode = f & MDB_INTEGERKEY ? ORDER_INTEGER : f & MDB_REVERSEKEY ? ORDER_REVERSE : ORDER_BYTEWISE;
+    const compare = comparatorForFlags(f);
     const strict = !(f & MDB_DUPSORT) || (transform ?? '') === TRANSFORM_DUPSORT_HACK_V1;
     this.definitive = final || (flags !== undefined && (!(f & MDB_DUPSORT) || transform !== undefined));
+    this.integer = (f & MDB_INTEGERKEY) !== 0;
     let problem: string | undefined;
-    if (mode === this.mode) {
+    if (this.integer && this.firstBadSize >= 0) problem = `entry ${this.firstBadSize} has ${this.badSizeProblem}`;
+    else if (compare === this.compare) {
       if (this.firstDesc >= 0) problem = `entry ${this.firstDesc} is out of key order`;
       else if (strict && this.firstEqual >= 0) problem = `entry ${this.firstEqual} repeats the previous key`;
     }
-    if (this.definitive || mode !== this.mode) this.firstDesc = this.firstEqual = -1;
-    this.mode = mode;
+    if (this.definitive || compare !== this.compare) this.firstDesc = this.firstEqual = -1;
+    this.compare = compare;
     this.strict = strict;
-    return this.definitive ? problem : undefined;
+    return this.definitive || (this.integer && problem) ? problem : undefined;
   }
 
   /** Checks entry `index` against the previous one; returns a problem when definitely out of order. */
   check(buf: Buffer, off: number, len: number, index: number): string | undefined {
     let problem: string | undefined;
+    if (this.firstBadSize < 0) {
+      const sizeProblem = integerKeySizeProblem(len, this.firstLen < 0 ? undefined : this.firstLen);
+      if (sizeProblem) {
+        this.firstBadSize = index;
+        this.badSizeProblem = sizeProblem;
+        if (this.integer) return `entry ${index} has ${sizeProblem}`;
+      }
+    }
+    if (this.firstLen < 0) this.firstLen = len;
     if (this.prevLen >= 0) {
-      const c = compareKeys(this.mode, this.prevBuf, this.prevOff, this.prevLen, buf, off, len);
+      const c = this.compare(this.prevBuf, this.prevOff, this.prevLen, buf, off, len);
       if (c > 0) {
         if (this.definitive) problem = `entry ${index} is out of key order`;
         else if (this.firstDesc < 0) this.firstDesc = index;
@@ -518,9 +515,7 @@ class Decoder {
     let started = false;
     const formatV1 = this.formatVersion === 1;
     const cap = this.batchEntries;
-    order.prevLen = -1;
-    order.firstDesc = order.firstEqual = -1;
-    order.configure(undefined, undefined, false);
+    order.reset();
     batch.count = 0;
 
     while (s.abs < endAbs) {

@@ -2,6 +2,7 @@ import type { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Storage } from '../storage/storage.js';
 import type { AsyncMutex } from './async-mutex.js';
+import type { Clock } from './clock.js';
 import type { SyncMode } from './mode.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -18,4 +19,6 @@ export interface LmdbSyncContext {
   /** One writer per env inside this process (merges, shadow updates, sweeper). */
   writeLock: AsyncMutex;
   mode: SyncMode;
+  /** Default: the system clock (tests inject a virtual one). */
+  clock?: Clock;
 }

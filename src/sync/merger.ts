@@ -1,12 +1,16 @@
 import type { KVBatch } from '../lmdb/batch.js';
-import { MDB_APPEND, type Dbi, type Txn } from '../lmdb/index.js';
+import { MDB_APPEND, MDB_INTEGERKEY, type Dbi, type Txn } from '../lmdb/index.js';
+import { integerKeySizeProblem, type KeyComparator } from '../lmdb/key-order.js';
 import type { EntryBatch } from '../snapshot/batch.js';
 import { FLAG_DELETED } from '../snapshot/batch.js';
+import { SnapshotFormatError } from '../snapshot/errors.js';
+import { splitTimestamp } from '../lmdb/header.js';
 import { readHeaderFields } from './header-fields.js';
-import { HEADER_SIZE, headerTxnId, splitTimestamp } from '../lmdb/header.js';
-import type { KeyComparator } from './key-order.js';
+import { LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
 import { mergeOrder } from './merge-rule.js';
+import { IncompatibleSnapshotError } from './mode.js';
 import { PutBuffer } from './put-buffer.js';
+import type { RestartCoverage } from './restart-coverage.js';
 import { ScanCursor } from './scan-cursor.js';
 
 export interface MergeOptions {
@@ -17,20 +21,17 @@ export interface MergeOptions {
   paddingBlock: boolean;
   /** Deleted remote entries older than this (ns since epoch) are not added when absent locally. */
   tombstoneCutoffNano?: bigint;
-  /** Names the DBI in errors. */
+  /** Names the DBI in errors and coverage keys. */
   dbiName: string;
+  /** Names the snapshot in errors. */
+  snapshotName: string;
   /**
-   * Start-up bookkeeping: keys (see coverageKey) written locally since our own last snapshot. A key is
-   * removed when this snapshot holds the same entry or a winning one: it is then saved in the bucket.
+   * Start-up bookkeeping (see RestartCoverage): `collect` while loading our own last snapshot records
+   * the local entries it does not hold; `cover` while loading a peer's removes the keys it holds.
    */
-  unsaved?: Set<string>;
+  coverage?: { role: 'collect' | 'cover'; keys: RestartCoverage };
   /** Sees every batch of entries (key → header + value) just written, in the same txn (shadow mode). */
   onFlush?: (written: KVBatch) => void;
-}
-
-/** The identity of a key in MergeOptions.unsaved. */
-export function coverageKey(dbiName: string, buf: Buffer, off: number, len: number): string {
-  return `${dbiName}\0${buf.toString('latin1', off, off + len)}`;
 }
 
 export interface MergeStats {
@@ -38,14 +39,16 @@ export interface MergeStats {
   written: number;
   /** Local entries the snapshot does not have (they are left alone). */
   localOnly: number;
-  /** Entries present on both sides whose timestamp or value differ. */
+  /** Entries present on both sides that are not the same entry (timestamp, value, deleted flag). */
   differing: number;
 }
 
 /**
  * Merges one DBI of a remote snapshot into a local DBI whose values carry native headers:
- * a merge-join of the (sorted) snapshot entries against a bulk scan of the local DBI, inside
- * the caller's write txn. Keys absent from the snapshot are left alone.
+ * a merge-join of the snapshot entries against a bulk scan of the local DBI, inside the caller's write
+ * txn. Keys absent from the snapshot are left alone. The remote entries must come in strictly
+ * ascending key order (checked here too: the join is only right in that order, whatever the decoder
+ * could check before the DBI's flags were known).
  */
 export class DbiMerger {
   readonly stats: MergeStats = { remoteEntries: 0, written: 0, localOnly: 0, differing: 0 };
@@ -55,18 +58,34 @@ export class DbiMerger {
   private readonly cutoffHi: number;
   private readonly cutoffLo: number;
   private readonly fields = { tsHi: 0, tsLo: 0, flags: 0, valOff: 0, valLen: 0 };
+  /** The previous remote key: in the current batch, or copied to `ownKey` when its batch ended. */
+  private prevKeyBuf: Buffer = Buffer.alloc(0);
+  private prevKeyOff = 0;
+  private prevKeyLen = -1;
+  private readonly ownKey = Buffer.allocUnsafe(LMDB_MAX_KEY_SIZE);
+  /** MDB_INTEGERKEY: the size every key must have (from the local DBI, else the first remote key). */
+  private integerKeySize: number | undefined;
+  private readonly integerKeys: boolean;
 
   constructor(private readonly txn: Txn, private readonly dbi: Dbi, private readonly opts: MergeOptions) {
     this.local = new ScanCursor(txn.scan(dbi)[Symbol.iterator]());
     [this.cutoffHi, this.cutoffLo] = splitTimestamp(opts.tombstoneCutoffNano ?? 0n);
+    this.integerKeys = (dbi.flags & MDB_INTEGERKEY) !== 0;
+    if (this.integerKeys) {
+      const first = this.local.batch();
+      if (first) this.integerKeySize = first.keyLen[0];
+    }
   }
 
   add(batch: EntryBatch): void {
-    const { compare } = this.opts;
+    const { compare, coverage, dbiName } = this.opts;
+    const collect = coverage?.role === 'collect' ? coverage.keys : undefined;
+    const cover = coverage?.role === 'cover' ? coverage.keys : undefined;
     for (let i = 0; i < batch.count; i++) {
       this.stats.remoteEntries++;
       const rKeyOff = batch.keyOff[i]!;
       const rKeyLen = batch.keyLen[i]!;
+      this.checkRemoteKey(batch.buf, rKeyOff, rKeyLen);
       // Advance the local side to the first key >= the remote key.
       let cmp = 1;
       for (;;) {
@@ -75,43 +94,77 @@ export class DbiMerger {
         const li = this.local.index;
         cmp = compare(lb.buf, lb.keyOff[li]!, lb.keyLen[li]!, batch.buf, rKeyOff, rKeyLen);
         if (cmp >= 0) break;
+        collect?.unsaved(dbiName, lb.buf, lb.keyOff[li]!, lb.keyLen[li]!);
         this.local.index++;
         this.stats.localOnly++;
       }
       const rTsHi = batch.tsHi[i]!;
       const rTsLo = batch.tsLo[i]!;
-      const rFlags = batch.flags[i]!;
+      const rDeleted = (batch.flags[i]! & FLAG_DELETED) !== 0;
       if (cmp === 0) {
         const lb = this.local.batch()!;
         const li = this.local.index;
-        const f = readHeaderFields(lb.buf, lb.valOff[li]!, lb.valLen[li]!, this.fields, this.opts.dbiName);
-        const rValOff = batch.valOff[i]!;
-        const rValLen = batch.valLen[i]!;
-        const order = mergeOrder(rTsHi, rTsLo, batch.buf, rValOff, rValLen, f.tsHi, f.tsLo, lb.buf, f.valOff, f.valLen);
-        const take = order > 0;
-        const differs = order !== 0 || (f.flags & FLAG_DELETED) !== (rFlags & FLAG_DELETED);
-        if (differs) this.stats.differing++;
-        const unsaved = this.opts.unsaved;
-        if (unsaved && unsaved.size > 0 && (take || !differs)) {
-          unsaved.delete(coverageKey(this.opts.dbiName, batch.buf, rKeyOff, rKeyLen));
-        }
+        const f = readHeaderFields(lb.buf, lb.valOff[li]!, lb.valLen[li]!, this.fields, dbiName);
+        const order = mergeOrder(rTsHi, rTsLo, rDeleted, batch.buf, batch.valOff[i]!, batch.valLen[i]!,
+          f.tsHi, f.tsLo, (f.flags & FLAG_DELETED) !== 0, lb.buf, f.valOff, f.valLen);
+        if (order !== 0) this.stats.differing++;
+        if (order < 0) collect?.unsaved(dbiName, batch.buf, rKeyOff, rKeyLen);
+        else cover?.covered(dbiName, batch.buf, rKeyOff, rKeyLen);
         this.local.index++;
-        if (!take) continue;
-      } else if ((rFlags & FLAG_DELETED) !== 0 && this.olderThanCutoff(rTsHi, rTsLo)) {
+        if (order <= 0) continue;
+      } else if (rDeleted && this.olderThanCutoff(rTsHi, rTsLo)) {
         continue;
       }
       this.put(batch, i);
     }
+    this.keepLastKey(batch);
   }
 
   /** Flushes the remaining writes and counts the local entries after the snapshot's last key. */
   finish(): MergeStats {
     this.flush();
+    const collect = this.opts.coverage?.role === 'collect' ? this.opts.coverage.keys : undefined;
     for (let lb = this.local.batch(); lb; lb = this.local.batch()) {
       this.stats.localOnly += lb.count - this.local.index;
+      if (collect) {
+        for (let i = this.local.index; i < lb.count; i++) collect.unsaved(this.opts.dbiName, lb.buf, lb.keyOff[i]!, lb.keyLen[i]!);
+      }
       this.local.index = lb.count;
     }
     return this.stats;
+  }
+
+  private checkRemoteKey(buf: Buffer, off: number, len: number): void {
+    if (len === 0 || len > LMDB_MAX_KEY_SIZE) {
+      throw new SnapshotFormatError(this.opts.snapshotName, `DBI ${JSON.stringify(this.opts.dbiName)}: ` +
+        `entry ${this.stats.remoteEntries - 1} has a key of ${len} bytes (LMDB keys have 1-${LMDB_MAX_KEY_SIZE})`);
+    }
+    if (this.integerKeys) {
+      const problem = integerKeySizeProblem(len, this.integerKeySize);
+      if (problem) {
+        throw new IncompatibleSnapshotError(`snapshot ${this.opts.snapshotName}: DBI ${this.opts.dbiName}: ` +
+          `entry ${this.stats.remoteEntries - 1} has ${problem}`);
+      }
+      this.integerKeySize = len;
+    }
+    if (this.prevKeyLen >= 0) {
+      const c = this.opts.compare(this.prevKeyBuf, this.prevKeyOff, this.prevKeyLen, buf, off, len);
+      if (c >= 0) {
+        throw new SnapshotFormatError(this.opts.snapshotName, `DBI ${JSON.stringify(this.opts.dbiName)}: ` +
+          `entry ${this.stats.remoteEntries - 1} ${c === 0 ? 'repeats the previous key' : 'is out of key order'}`);
+      }
+    }
+    this.prevKeyBuf = buf;
+    this.prevKeyOff = off;
+    this.prevKeyLen = len;
+  }
+
+  /** The batch's buffer may be reused for the next one: keep a copy of its last key. */
+  private keepLastKey(batch: EntryBatch): void {
+    if (batch.count === 0 || this.prevKeyBuf === this.ownKey) return;
+    this.prevKeyBuf.copy(this.ownKey, 0, this.prevKeyOff, this.prevKeyOff + this.prevKeyLen);
+    this.prevKeyBuf = this.ownKey;
+    this.prevKeyOff = 0;
   }
 
   private olderThanCutoff(hi: number, lo: number): boolean {
@@ -137,22 +190,4 @@ export class DbiMerger {
     this.opts.onFlush?.(this.out.batch);
     this.out.reset();
   }
-}
-
-/**
- * Keys (coverageKey under `name`) of the header-carrying DBIs whose entries were written after txn
- * `sinceTxnId`, per the txn id in their native header.
- */
-export function keysWrittenSince(txn: Txn, dbis: Array<[name: string, dbi: Dbi]>, sinceTxnId: number): Set<string> {
-  const out = new Set<string>();
-  for (const [name, dbi] of dbis) {
-    for (const kv of txn.scan(dbi)) {
-      for (let i = 0; i < kv.count; i++) {
-        if (kv.valLen[i]! >= HEADER_SIZE && headerTxnId(kv.buf, kv.valOff[i]!) > sinceTxnId) {
-          out.add(coverageKey(name, kv.buf, kv.keyOff[i]!, kv.keyLen[i]!));
-        }
-      }
-    }
-  }
-  return out;
 }

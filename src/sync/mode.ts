@@ -1,9 +1,12 @@
-import type { Env, Txn } from '../lmdb/index.js';
+import type { Dbi, Env, Txn } from '../lmdb/index.js';
 import type { DbiSource } from '../snapshot/types.js';
-import type { DbiMerger } from './merger.js';
+import type { DbiMerger, MergeOptions } from './merger.js';
 
 /** DBIs whose name starts with this are Lightning Stream's own: never synced as data. */
 export const SYNC_DBI_PREFIX = '_sync';
+
+/** What a merge target needs to know beyond the DBI: where it runs and what it records. */
+export type MergeContext = Pick<MergeOptions, 'txnId' | 'snapshotName' | 'coverage'>;
 
 /**
  * What differs between native mode (the application writes native headers) and shadow mode
@@ -32,16 +35,13 @@ export interface SyncMode {
   openSnapshotDbis(): string[];
   /** The DBIs of a snapshot, read from a read txn; entries is the total entry count. */
   snapshotSources(txn: Txn, dbiNames: string[]): { sources: DbiSource[]; entries: number };
-  /** The merger for one remote DBI inside the load's write txn; flags/transform when already known. */
-  mergeTarget(txn: Txn, dbiName: string, flags: number | undefined, transform: string | undefined,
-    txnId: number, snapshotName: string, unsaved?: Set<string>): DbiMerger;
   /**
-   * Keys (coverageKey) whose entries were written after txn `sinceTxnId` (our own last snapshot): what a
-   * restarted instance may hold that no snapshot has yet.
+   * The merger for one remote DBI (its final flags and transform) inside the load's write txn; throws
+   * IncompatibleSnapshotError when this mode cannot take it.
    */
-  writtenSince(txn: Txn, sinceTxnId: number): Set<string>;
-  /** Checks a remote DBI's final flags and transform (they may arrive after its entries). */
-  checkDbiEnd(dbiName: string, flags: number, transform: string, snapshotName: string): void;
+  mergeTarget(txn: Txn, dbiName: string, flags: number, transform: string, merge: MergeContext): DbiMerger;
+  /** The synced DBIs as seen by `txn`, each with the DBI holding its native headers. */
+  syncedDbis(txn: Txn): Array<{ name: string; headers: Dbi }>;
   /**
    * Called right after a load's write txn began; returns how many entries it wrote first (shadow mode:
    * application changes not yet in the shadows are recorded before the merge compares against them).
@@ -49,14 +49,12 @@ export interface SyncMode {
   beginLoad(txn: Txn): number;
   /** The load's txn was committed as `txnId` (or wrote nothing and the LMDB is still at `txnId`). */
   loadCommitted(txnId: number): void;
-  /** Whether a synced DBI other than these has entries (used to tell the LMDB equals a snapshot). */
-  hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean;
 }
 
-export function listDataDbis(env: Env): string[] {
-  return env.listDbis().filter((name) => !name.startsWith(SYNC_DBI_PREFIX));
+/** The application's DBIs (not Lightning Stream's own), read in a short read txn or in `txn`. */
+export function listDataDbis(from: Env | Txn): string[] {
+  return from.listDbis().filter((name) => !name.startsWith(SYNC_DBI_PREFIX));
 }
-
 
 /** A snapshot this instance cannot load (flags or transform it cannot handle): skipped, not retried. */
 export class IncompatibleSnapshotError extends Error {

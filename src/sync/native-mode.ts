@@ -1,18 +1,25 @@
-import type { Dbi, Env, Txn } from '../lmdb/index.js';
+import type { LmdbConfig } from '../config/config.js';
 import { formatDbiFlags } from '../config/dbiflags.js';
+import { MDB_DUPSORT, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../lmdb/index.js';
+import { comparatorForFlags } from '../lmdb/key-order.js';
+import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
-import { bytewiseCompare } from './key-order.js';
-import { DbiMerger, keysWrittenSince } from './merger.js';
-import { IncompatibleSnapshotError, listDataDbis, type SyncMode } from './mode.js';
+import { DbiMerger } from './merger.js';
+import { IncompatibleSnapshotError, listDataDbis, type MergeContext, type SyncMode } from './mode.js';
 import { nativeDbiSource } from './native-source.js';
 
 export interface NativeModeOptions {
   dbName: string;
-  paddingBlock: boolean;
+  lmdb: Pick<LmdbConfig, 'headerExtraPaddingBlock' | 'dbiOptions'>;
+  log: Logger;
   tombstoneCutoffNano: () => bigint | undefined;
 }
 
-/** schema_tracks_changes: true — every value of every DBI carries a native header. */
+/**
+ * schema_tracks_changes: true — every value of every DBI carries a native header. Any DBI flags are
+ * synced (keys merged in the DBI's own order: MDB_INTEGERKEY, MDB_REVERSEKEY) except MDB_DUPSORT,
+ * whose duplicates cannot each carry a header that LMDB would sort by.
+ */
 export class NativeMode implements SyncMode {
   readonly kind = 'native' as const;
 
@@ -21,12 +28,11 @@ export class NativeMode implements SyncMode {
   validate(env: Env): void {
     for (const name of listDataDbis(env)) {
       const dbi = env.openDbi(name);
-      if (dbi && dbi.flags !== 0) throw this.flagsError(name, dbi.flags, `local LMDB ${this.opts.dbName}`);
+      if (dbi) this.checkFlags(name, dbi.flags, `local LMDB ${this.opts.dbName}`);
     }
   }
 
   async prepareSnapshot(): Promise<void> {}
-
 
   snapshotCoversTxnId(readTxnId: number): number {
     return readTxnId;
@@ -44,43 +50,46 @@ export class NativeMode implements SyncMode {
     for (const name of dbiNames) {
       const dbi = this.env.cachedDbi(name);
       if (!dbi) continue; // created after openSnapshotDbis: in the next snapshot
-      if (dbi.flags !== 0) throw this.flagsError(name, dbi.flags, `local LMDB ${this.opts.dbName}`);
+      this.checkFlags(name, dbi.flags, `local LMDB ${this.opts.dbName}`);
       entries += txn.stat(dbi).entries;
       sources.push(nativeDbiSource(txn, dbi, name));
     }
     return { sources, entries };
   }
 
-  mergeTarget(txn: Txn, dbiName: string, flags: number | undefined, transform: string | undefined,
-    txnId: number, snapshotName: string, unsaved?: Set<string>): DbiMerger {
-    this.checkDbiEnd(dbiName, flags ?? 0, transform ?? '', snapshotName);
-    const dbi = txn.openDbi(dbiName, { create: true, flags: 0 })!;
-    if (dbi.flags !== 0) throw this.flagsError(dbiName, dbi.flags, `local LMDB ${this.opts.dbName}`);
-    return new DbiMerger(txn, dbi, {
-      compare: bytewiseCompare, txnId, paddingBlock: this.opts.paddingBlock,
-      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName, unsaved,
-    });
-  }
-
-  checkDbiEnd(dbiName: string, flags: number, transform: string, snapshotName: string): void {
-    if (flags !== 0) throw this.flagsError(dbiName, flags, `snapshot ${snapshotName}`);
+  mergeTarget(txn: Txn, dbiName: string, flags: number, transform: string, merge: MergeContext): DbiMerger {
+    const where = `snapshot ${merge.snapshotName}`;
+    this.checkFlags(dbiName, flags, where);
     if (transform !== '') {
-      throw new IncompatibleSnapshotError(`snapshot ${snapshotName}: DBI ${dbiName} uses transform "${transform}", ` +
+      throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} uses transform "${transform}", ` +
         'which only shadow mode (schema_tracks_changes: false) can load');
     }
-  }
-
-  writtenSince(txn: Txn, sinceTxnId: number): Set<string> {
-    const dbis = listDataDbis(this.env).map((name) => [name, this.env.cachedDbi(name)] as [string, Dbi | undefined]);
-    return keysWrittenSince(txn, dbis.filter((d): d is [string, Dbi] => d[1] !== undefined), sinceTxnId);
-  }
-
-  hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean {
-    return listDataDbis(this.env).some((name) => {
-      if (dbiNames.has(name)) return false;
-      const dbi = txn.openDbi(name);
-      return dbi !== null && txn.stat(dbi).entries > 0;
+    let dbi = txn.openDbi(dbiName);
+    if (!dbi) {
+      const createFlags = this.opts.lmdb.dbiOptions[dbiName]?.overrideCreateFlags ?? flags;
+      this.checkFlags(dbiName, createFlags, `lmdbs.${this.opts.dbName}.dbi_options.${dbiName}.override_create_flags`);
+      if (createFlags !== 0) {
+        this.opts.log.info('creating DBI from snapshot', { dbi: dbiName, flags: formatDbiFlags(createFlags), snapshot: merge.snapshotName });
+      }
+      dbi = txn.openDbi(dbiName, { create: true, flags: createFlags })!;
+    }
+    if ((dbi.flags & MDB_PERSISTENT_FLAGS) !== (flags & MDB_PERSISTENT_FLAGS)) {
+      throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, ` +
+        `but the local DBI has ${formatDbiFlags(dbi.flags)}`);
+    }
+    return new DbiMerger(txn, dbi, {
+      ...merge, compare: comparatorForFlags(dbi.flags), paddingBlock: this.opts.lmdb.headerExtraPaddingBlock,
+      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName,
     });
+  }
+
+  syncedDbis(txn: Txn): Array<{ name: string; headers: Dbi }> {
+    const out: Array<{ name: string; headers: Dbi }> = [];
+    for (const name of listDataDbis(txn)) {
+      const dbi = txn.openDbi(name);
+      if (dbi) out.push({ name, headers: dbi });
+    }
+    return out;
   }
 
   beginLoad(): number {
@@ -89,8 +98,9 @@ export class NativeMode implements SyncMode {
 
   loadCommitted(): void {}
 
-  private flagsError(dbiName: string, flags: number, where: string): Error {
-    return new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, which native mode ` +
-      '(schema_tracks_changes: true) does not support; use schema_tracks_changes: false (with dupsort_hack for DUPSORT)');
+  private checkFlags(dbiName: string, flags: number, where: string): void {
+    if ((flags & MDB_DUPSORT) === 0) return;
+    throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, which native mode ` +
+      '(schema_tracks_changes: true) does not support; use schema_tracks_changes: false with dupsort_hack for MDB_DUPSORT');
   }
 }

@@ -3,6 +3,7 @@ import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
 import { parseSnapshotName } from '../snapshot/name.js';
 import type { Logger } from '../log/logger.js';
+import { systemClock, type Clock } from './clock.js';
 import { withRetry, errorMessage, type RetryPolicy } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 
@@ -37,12 +38,26 @@ export interface ReceiverOptions {
   downloads: Semaphore;
   /** Called whenever a new update became ready, so the sync loop can wake up early. */
   onReady: () => void;
+  clock?: Clock;
+}
+
+/** A download that returned fewer (or more) bytes than the listing said: retried, never "corrupt". */
+export class IncompleteDownloadError extends Error {
+  constructor(name: string, got: number, listed: number) {
+    super(`download of ${name} returned ${got} bytes, the listing says ${listed}`);
+    this.name = 'IncompleteDownloadError';
+  }
 }
 
 /**
  * Watches the storage for snapshots of one LMDB: lists them, keeps the newest per instance, and
  * downloads new ones concurrently per instance. Only the newest snapshot of an instance matters:
  * an update still waiting to be merged is replaced when a newer one arrives.
+ *
+ * Start-up: while `ownFirst` holds (this instance's own older snapshot must be merged before
+ * anything else happens), only the own snapshot is downloaded, so peers cannot take every download
+ * slot while the sync loop waits for it; releasePeers() ends that phase. After start-up, the own
+ * instance's snapshots are ignored.
  */
 export class Receiver {
   private readonly prefix: string;
@@ -53,6 +68,10 @@ export class Receiver {
   /** Instances whose last load failed for a local reason: not fetched again before this time. */
   private readonly retryAt = new Map<string, number>();
   private readonly ready = new Map<string, ReadyUpdate>();
+  private readonly clock: Clock;
+  /** Start-up: the own snapshot is still wanted; peers are held back while ownFirst. */
+  private wantOwn = true;
+  private ownFirst = false;
   /** Newest valid snapshot per instance, as of the last listing. */
   latestByInstance = new Map<string, RemoteSnapshot>();
   listedOnce = false;
@@ -61,6 +80,7 @@ export class Receiver {
 
   constructor(private readonly opts: ReceiverOptions) {
     this.prefix = `${opts.db}__`;
+    this.clock = opts.clock ?? systemClock;
   }
 
   get hasSnapshots(): boolean {
@@ -71,8 +91,22 @@ export class Receiver {
     return [...this.latestByInstance.keys()];
   }
 
-  /** Lists the storage once and starts downloads of new snapshots (own instance only when includeOwn). */
-  async pollOnce(includeOwn: boolean, signal: AbortSignal): Promise<void> {
+  /** Start-up: download only the own snapshot until releasePeers(). */
+  holdPeersForOwn(): void {
+    this.ownFirst = true;
+  }
+
+  /** The own snapshot was merged (or given up): download the peers' now, and ignore own snapshots from here on. */
+  releasePeers(signal: AbortSignal): void {
+    this.ownFirst = false;
+    this.wantOwn = false;
+    this.ready.get(this.opts.ownInstance)?.release();
+    this.ready.delete(this.opts.ownInstance);
+    this.startDownloads(signal);
+  }
+
+  /** Lists the storage once and (unless `start` is false) starts downloads of new snapshots. */
+  async pollOnce(signal: AbortSignal, start = true): Promise<void> {
     let objects: ObjectInfo[];
     try {
       objects = await this.opts.storage.list(this.prefix, signal);
@@ -81,7 +115,7 @@ export class Receiver {
       throw err;
     }
     this.lastListError = undefined;
-    this.lastListAt = new Date();
+    this.lastListAt = new Date(this.clock.now());
     const latest = new Map<string, RemoteSnapshot>();
     for (const obj of objects) {
       if (this.invalidNames.has(obj.name) || this.corruptNames.has(obj.name)) continue;
@@ -101,10 +135,16 @@ export class Receiver {
     }
     this.latestByInstance = latest;
     this.listedOnce = true;
-    for (const [instance, snap] of latest) {
-      if (!includeOwn && instance === this.opts.ownInstance) continue;
+    if (start) this.startDownloads(signal);
+  }
+
+  /** Starts a download for every instance whose newest snapshot was not fetched yet (and may be now). */
+  startDownloads(signal: AbortSignal): void {
+    const own = this.opts.ownInstance;
+    for (const [instance, snap] of this.latestByInstance) {
+      if (instance === own ? !this.wantOwn : this.ownFirst) continue;
       if (this.lastNotified.get(instance) === snap.name) continue;
-      if ((this.retryAt.get(instance) ?? 0) > Date.now()) continue;
+      if ((this.retryAt.get(instance) ?? 0) > this.clock.now()) continue;
       this.lastNotified.set(instance, snap.name);
       this.startDownload(instance, signal);
     }
@@ -136,7 +176,7 @@ export class Receiver {
   /** Lets a snapshot that failed to merge for a local reason (e.g. LMDB full) be fetched again after delayMs. */
   retryLater(instance: string, delayMs: number): void {
     this.lastNotified.delete(instance);
-    this.retryAt.set(instance, Date.now() + delayMs);
+    this.retryAt.set(instance, this.clock.now() + delayMs);
   }
 
   private startDownload(instance: string, signal: AbortSignal): void {
@@ -154,16 +194,16 @@ export class Receiver {
       let release: (() => void) | undefined;
       try {
         release = await this.opts.downloads.acquire(signal);
-        const started = Date.now();
+        const started = this.clock.now();
         const storage = this.opts.storage;
         let open: () => Promise<Readable>;
         if (storage.local) {
           open = () => storage.loadStream(snap.name, signal);
         } else {
           const chunks = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
-            () => downloadChunks(storage, snap.name, signal));
+            () => downloadChunks(storage, snap, signal));
           open = async () => Readable.from(chunks);
-          this.opts.log.debug('snapshot downloaded', { snapshot: snap.name, bytes: snap.size, ms: Date.now() - started });
+          this.opts.log.debug('snapshot downloaded', { snapshot: snap.name, bytes: snap.size, ms: this.clock.now() - started });
         }
         const old = this.ready.get(instance);
         old?.release();
@@ -186,8 +226,14 @@ export class Receiver {
   }
 }
 
-async function downloadChunks(storage: Storage, name: string, signal: AbortSignal): Promise<Buffer[]> {
+/** The object's bytes as chunks; a body shorter or longer than the listed size is an error (retried). */
+async function downloadChunks(storage: Storage, snap: RemoteSnapshot, signal: AbortSignal): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
-  for await (const chunk of await storage.loadStream(name, signal)) chunks.push(chunk as Buffer);
+  let bytes = 0;
+  for await (const chunk of await storage.loadStream(snap.name, signal)) {
+    chunks.push(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  if (bytes !== snap.size) throw new IncompleteDownloadError(snap.name, bytes, snap.size);
   return chunks;
 }

@@ -1,25 +1,17 @@
 import type { Logger } from '../log/logger.js';
+import { sleepOn, systemClock, type Clock } from './clock.js';
 
 export interface RetryPolicy {
   intervalMs: number;
   count: number;
   forever: boolean;
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
 /** Sleeps for ms, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return sleepOn(systemClock, ms, signal);
 }
 
 /**
@@ -46,7 +38,7 @@ export async function withRetry<T>(
         throw err;
       }
       if (attempt === 1) log.warn('storage operation failed, retrying', { op: what, error: errorMessage(err), retry_in_ms: delay });
-      await sleep(delay, signal);
+      await sleepOn(policy.clock ?? systemClock, delay, signal);
       delay = Math.min(delay * 2, policy.intervalMs * 4);
     }
   }

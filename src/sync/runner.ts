@@ -12,6 +12,7 @@ import { AsyncMutex } from './async-mutex.js';
 import type { LmdbSyncContext } from './context.js';
 import type { SyncMode } from './mode.js';
 import { NativeMode } from './native-mode.js';
+import { mapGrower } from './map-growth.js';
 import { openConfiguredEnv, waitForMarkerObject } from './open-lmdb.js';
 import { Semaphore } from './semaphore.js';
 import { ShadowMode } from './shadow-mode.js';
@@ -86,7 +87,7 @@ export async function runSync(
       const writeLock = new AsyncMutex();
       const cutoff = tombstoneCutoff(config);
       const mode: SyncMode = lc.schemaTracksChanges
-        ? new NativeMode(env, { dbName: name, paddingBlock: lc.headerExtraPaddingBlock, tombstoneCutoffNano: cutoff })
+        ? new NativeMode(env, { dbName: name, lmdb: lc, log: dbLog, tombstoneCutoffNano: cutoff })
         : new ShadowMode(env, { dbName: name, lmdb: lc, writeLock, log: dbLog, tombstoneCutoffNano: cutoff });
       const ctx: LmdbSyncContext = {
         dbName: name, env, instance, generation: DEFAULT_GENERATION, hostname: hostname(), storage, log: dbLog,
@@ -95,7 +96,7 @@ export async function runSync(
       const syncer = new Syncer(ctx, {
         receiveOnly: opts.receiveOnly, onlyOnce: opts.onlyOnce, lmdbPollMs: config.lmdbPollInterval,
         storagePollMs: config.storagePollInterval, forceSnapshotMs: config.storageForceSnapshotInterval,
-        downloads, decompressions,
+        downloads, decompressions, growMap: mapGrower(name, lc, env, dbLog),
       });
       lmdbs.push({ name, env, syncer, ctx });
       startStatsLogger(env, config.lmdbLogStatsInterval, dbLog, inner.signal);

@@ -1,7 +1,7 @@
 import { pipeline, Transform } from 'node:stream';
 import { encodeSnapshot } from '../snapshot/encode.js';
 import { buildSnapshotName } from '../snapshot/name.js';
-import { nowNano } from './clock.js';
+import { systemClock } from './clock.js';
 import type { LmdbSyncContext } from './context.js';
 import { withRetry } from './retry.js';
 
@@ -27,7 +27,7 @@ async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal): Promise<Sto
   const dbiNames = ctx.mode.openSnapshotDbis();
   const txn = ctx.env.beginRead();
   try {
-    const timestampNano = nowNano();
+    const timestampNano = (ctx.clock ?? systemClock).nowNano();
     const txnId = txn.id;
     const { sources, entries } = ctx.mode.snapshotSources(txn, dbiNames);
     const name = buildSnapshotName({

@@ -2,16 +2,17 @@ import type { LmdbConfig } from '../config/config.js';
 import { formatDbiFlags } from '../config/dbiflags.js';
 import type { KVBatch } from '../lmdb/batch.js';
 import { headerIsDeleted, headerValueOffset, splitTimestamp } from '../lmdb/header.js';
-import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_NODUPDATA, type Dbi, type Env, type Txn } from '../lmdb/index.js';
+import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_NODUPDATA, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
 import type { AsyncMutex } from './async-mutex.js';
-import { nowNano } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import { DUPSORT_HACK_TRANSFORM, dupsortHackEncode, dupsortHackKeyLength, LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
 import { readHeaderFields } from './header-fields.js';
-import { comparatorForFlags } from './key-order.js';
-import { DbiMerger, keysWrittenSince } from './merger.js';
-import { IncompatibleSnapshotError, listDataDbis, SYNC_DBI_PREFIX, type SyncMode } from './mode.js';
+import { comparatorForFlags } from '../lmdb/key-order.js';
+
+import { DbiMerger } from './merger.js';
+import { IncompatibleSnapshotError, listDataDbis, SYNC_DBI_PREFIX, type MergeContext, type SyncMode } from './mode.js';
 import { nativeDbiSource } from './native-source.js';
 import { PutBuffer } from './put-buffer.js';
 import { ScanCursor } from './scan-cursor.js';
@@ -29,6 +30,7 @@ export interface ShadowModeOptions {
   writeLock: AsyncMutex;
   log: Logger;
   tombstoneCutoffNano: () => bigint | undefined;
+  clock?: Clock;
 }
 
 interface ShadowPair {
@@ -89,8 +91,8 @@ export class ShadowMode implements SyncMode {
    */
   private mainToShadow(txn: Txn, initial: boolean): number {
     let written = 0;
-    const now = nowNano();
-    for (const name of listDataDbis(this.env)) {
+    const now = (this.opts.clock ?? systemClock).nowNano();
+    for (const name of listDataDbis(txn)) {
       const app = txn.openDbi(name);
       if (!app) continue;
       this.checkAppFlags(name, app.flags, `local LMDB ${this.opts.dbName}`);
@@ -122,7 +124,8 @@ export class ShadowMode implements SyncMode {
     const markDeletedIfLive = (b: KVBatch, i: number) => {
       readHeaderFields(b.buf, b.valOff[i]!, b.valLen[i]!, fields, SHADOW_DBI_PREFIX + pair.name);
       if ((fields.flags & 0x01) === 0) {
-        out.addWithHeader(b.buf, b.keyOff[i]!, b.keyLen[i]!, b.buf, 0, 0, nowHi, nowLo, txnId, 0x01, pad);
+        const [hi, lo] = stampAfter(nowHi, nowLo, fields.tsHi, fields.tsLo);
+        out.addWithHeader(b.buf, b.keyOff[i]!, b.keyLen[i]!, b.buf, 0, 0, hi, lo, txnId, 0x01, pad);
         if (out.full) flush();
       }
     };
@@ -145,7 +148,8 @@ export class ShadowMode implements SyncMode {
           const same = (f.flags & 0x01) === 0 && f.valLen === aValLen &&
             b.buf.compare(ab.buf, aValOff, aValOff + aValLen, f.valOff, f.valOff + f.valLen) === 0;
           if (same) continue;
-          out.addWithHeader(ab.buf, aKeyOff, aKeyLen, ab.buf, aValOff, aValLen, nowHi, nowLo, txnId, 0, pad);
+          const [hi, lo] = stampAfter(nowHi, nowLo, f.tsHi, f.tsLo);
+          out.addWithHeader(ab.buf, aKeyOff, aKeyLen, ab.buf, aValOff, aValLen, hi, lo, txnId, 0, pad);
         } else {
           out.addWithHeader(ab.buf, aKeyOff, aKeyLen, ab.buf, aValOff, aValLen, newHi, newLo, txnId, 0, pad);
         }
@@ -227,25 +231,30 @@ export class ShadowMode implements SyncMode {
     this.shadowSyncedTxnId = txnId;
   }
 
-  mergeTarget(txn: Txn, dbiName: string, flags: number | undefined, transform: string | undefined,
-    txnId: number, snapshotName: string, unsaved?: Set<string>): DbiMerger {
-    const where = `snapshot ${snapshotName}`;
+  mergeTarget(txn: Txn, dbiName: string, flags: number, transform: string, merge: MergeContext): DbiMerger {
+    const where = `snapshot ${merge.snapshotName}`;
+    this.checkAppFlags(dbiName, flags, where);
+    if (transform !== this.expectedTransform(flags)) {
+      throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has transform "${transform}", ` +
+        `expected "${this.expectedTransform(flags)}" for flags ${formatDbiFlags(flags)}`);
+    }
     let app = txn.openDbi(dbiName);
     if (!app) {
-      const override = this.opts.lmdb.dbiOptions[dbiName]?.overrideCreateFlags;
-      // Flags 0 are omitted from the protobuf, so absent means 0; dbi-end re-checks the final value.
-      const createFlags = override ?? flags ?? 0;
-      this.checkAppFlags(dbiName, createFlags, where);
-      this.opts.log.warn('creating DBI from snapshot', { dbi: dbiName, flags: formatDbiFlags(createFlags), snapshot: snapshotName });
+      const createFlags = this.opts.lmdb.dbiOptions[dbiName]?.overrideCreateFlags ?? flags;
+      this.checkAppFlags(dbiName, createFlags, `lmdbs.${this.opts.dbName}.dbi_options.${dbiName}.override_create_flags`);
+      this.opts.log.warn('creating DBI from snapshot', { dbi: dbiName, flags: formatDbiFlags(createFlags), snapshot: merge.snapshotName });
       app = txn.openDbi(dbiName, { create: true, flags: createFlags })!;
     }
-    this.checkDbiEnd(dbiName, flags ?? app.flags, transform ?? this.expectedTransform(app.flags), snapshotName);
+    if ((app.flags & MDB_PERSISTENT_FLAGS) !== (flags & MDB_PERSISTENT_FLAGS)) {
+      throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, ` +
+        `but the local DBI has ${formatDbiFlags(app.flags)}`);
+    }
     let shadow = txn.openDbi(SHADOW_DBI_PREFIX + dbiName);
     shadow ??= txn.openDbi(SHADOW_DBI_PREFIX + dbiName, { create: true, flags: app.flags & MDB_INTEGERKEY })!;
     const pair: ShadowPair = { name: dbiName, app, shadow, dupsort: (app.flags & MDB_DUPSORT) !== 0 };
     return new DbiMerger(txn, shadow, {
-      compare: comparatorForFlags(shadow.flags), txnId, paddingBlock: this.opts.lmdb.headerExtraPaddingBlock,
-      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName, unsaved,
+      ...merge, compare: comparatorForFlags(shadow.flags), paddingBlock: this.opts.lmdb.headerExtraPaddingBlock,
+      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName,
       onFlush: (written) => this.applyToApp(txn, pair, written),
     });
   }
@@ -294,35 +303,17 @@ export class ShadowMode implements SyncMode {
     }
   }
 
-  checkDbiEnd(dbiName: string, flags: number, transform: string, snapshotName: string): void {
-    const where = `snapshot ${snapshotName}`;
-    this.checkAppFlags(dbiName, flags, where);
-    const local = this.env.cachedDbi(dbiName);
-    if (local && local.flags !== flags) {
-      throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, ` +
-        `but the local DBI has ${formatDbiFlags(local.flags)}`);
-    }
-    if (transform !== this.expectedTransform(flags)) {
-      throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has transform "${transform}", ` +
-        `expected "${this.expectedTransform(flags)}" for flags ${formatDbiFlags(flags)}`);
-    }
-  }
-
   private expectedTransform(flags: number): string {
     return (flags & MDB_DUPSORT) !== 0 ? DUPSORT_HACK_TRANSFORM : '';
   }
 
-  writtenSince(txn: Txn, sinceTxnId: number): Set<string> {
-    const dbis = listDataDbis(this.env).map((name) => [name, this.env.cachedDbi(SHADOW_DBI_PREFIX + name)] as [string, Dbi | undefined]);
-    return keysWrittenSince(txn, dbis.filter((d): d is [string, Dbi] => d[1] !== undefined), sinceTxnId);
-  }
-
-  hasLocalDataOutside(txn: Txn, dbiNames: Set<string>): boolean {
-    return listDataDbis(this.env).some((name) => {
-      if (dbiNames.has(name)) return false;
+  syncedDbis(txn: Txn): Array<{ name: string; headers: Dbi }> {
+    const out: Array<{ name: string; headers: Dbi }> = [];
+    for (const name of listDataDbis(txn)) {
       const shadow = txn.openDbi(SHADOW_DBI_PREFIX + name);
-      return shadow !== null && txn.stat(shadow).entries > 0;
-    });
+      if (shadow) out.push({ name, headers: shadow });
+    }
+    return out;
   }
 
   private checkAppFlags(name: string, flags: number, where: string): void {
@@ -339,4 +330,14 @@ export class ShadowMode implements SyncMode {
       }
     }
   }
+}
+
+/**
+ * The timestamp of a local change to an entry stamped (tsHi, tsLo): now, or just after the entry's
+ * current timestamp when that is not older (a clock behind, or a remote entry from a clock ahead).
+ * A change must always win over what it changed, or the next merge would revert it.
+ */
+export function stampAfter(nowHi: number, nowLo: number, tsHi: number, tsLo: number): [number, number] {
+  if (tsHi < nowHi || (tsHi === nowHi && tsLo < nowLo)) return [nowHi, nowLo];
+  return tsLo === 0xffffffff ? [tsHi + 1, 0] : [tsHi, tsLo + 1];
 }

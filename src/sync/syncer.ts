@@ -1,10 +1,13 @@
+import { LmdbError } from '../lmdb/index.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { NotFoundError } from '../storage/storage.js';
+import { sleepOn, systemClock, type Clock } from './clock.js';
 import { IncompatibleSnapshotError } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
 import { loadSnapshot, type LoadResult } from './loader.js';
 import { Receiver, type ReadyUpdate } from './receiver.js';
-import { errorMessage, sleep } from './retry.js';
+import { RestartCoverage } from './restart-coverage.js';
+import { errorMessage } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 import { storeSnapshot, type StoredSnapshot } from './sender.js';
 import { WakeableSleep } from './wakeable-sleep.js';
@@ -16,8 +19,11 @@ const LOCAL_CHECK_MS = 50;
 /** After a storage change notification, how long to let more changes arrive before listing. */
 const WATCH_SETTLE_MS = 10;
 
-/** How long a restart may defer its first snapshot while it checks the bucket already has its data. */
+/** How long a restart may defer its first snapshot while it proves the storage already holds its data. */
 const RESUME_CHECK_MAX_MS = 60_000;
+
+/** The longest pause between attempts after repeated local failures (a full LMDB, a snapshot that cannot be merged). */
+const MAX_BACKOFF_MS = 5 * 60_000;
 
 export interface SyncerOptions {
   /** `receive`: merge remote snapshots, never write any. */
@@ -29,37 +35,58 @@ export interface SyncerOptions {
   forceSnapshotMs: number;
   downloads: Semaphore;
   decompressions: Semaphore;
+  /** Grows the map when a merge finds it full; false when it cannot (or must not) grow. */
+  growMap?: () => boolean;
 }
 
 /**
  * The two-way sync loop of one LMDB: load what other instances wrote, snapshot what changed here.
- * Start-up follows the safety rules of the facts note: list first; load this instance's own older
- * snapshot before writing a new one; write an initial snapshot at once when the LMDB has data and
- * the bucket has none.
+ *
+ * Start-up (the safety rules of the facts note): list first; if this instance has an older snapshot
+ * of its own, load it (alone: peers are not downloaded meanwhile) before writing any snapshot, so an
+ * emptied LMDB never overwrites good data; when the LMDB has data and the storage has no snapshot,
+ * store one at once. A restart stores no snapshot only when it is proven from data that every local
+ * entry is already held by a snapshot in the storage (see RestartCoverage); when in doubt, it stores.
  */
 export class Syncer {
   readonly status: SyncStatus;
   private readonly receiver: Receiver;
+  private readonly clock: Clock;
   /** The main loop's pause between passes; a downloaded snapshot ends it early. */
-  private readonly loopSleep = new WakeableSleep();
+  private readonly loopSleep: WakeableSleep;
   private lastSyncedTxnId = 0;
-  /**
-   * Start-up bookkeeping (see resumeCheck): keys written since our own last snapshot that no loaded
-   * snapshot holds yet, and the txn id the LMDB should have if only our merges wrote since.
-   */
-  private unsaved: Set<string> | undefined;
+  /** Instances seen at start-up whose snapshots were not merged yet. */
+  private waiting = new Set<string>();
+  /** Start-up: the proof that no snapshot is needed, while it is being built (undefined: store when changed). */
+  private coverage: RestartCoverage | undefined;
+  /** The txn id the LMDB has if only our merges committed since the own snapshot was loaded. */
   private expectedTxnId = 0;
-  private lastSnapshotAt = Date.now();
-  /** When the last snapshot was stored: rate-limits snapshots to one per lmdb_poll_interval. */
+  private lastSnapshotAt: number;
+  /** When the last snapshot was stored (or a store failed): rate-limits stores to one per lmdb_poll_interval. */
   private lastStoreAt = 0;
+  /** After a failed store: no new attempt before this time. */
+  private storeRetryAt = 0;
+  private storeFailures = 0;
+  /** A snapshot was stored after the start-up loads ended (what --only-once waits for). */
+  private storedWhenReady = false;
+  /** Consecutive local load failures per instance (backoff). */
+  private readonly loadFailures = new Map<string, number>();
 
   constructor(private readonly ctx: LmdbSyncContext, private readonly opts: SyncerOptions) {
+    this.clock = ctx.clock ?? systemClock;
+    this.loopSleep = new WakeableSleep(0, this.clock);
+    this.lastSnapshotAt = this.clock.now();
     this.status = new SyncStatus(ctx.dbName, ctx.instance);
     this.receiver = new Receiver({
       storage: ctx.storage, db: ctx.dbName, ownInstance: ctx.instance, log: ctx.log.with({ component: 'receiver' }),
-      retry: ctx.retry, downloads: opts.downloads, onReady: () => this.wake(),
+      retry: ctx.retry, downloads: opts.downloads, onReady: () => this.loopSleep.wake(), clock: this.clock,
     });
     this.status.receiver = this.receiver;
+  }
+
+  /** Whether the start-up loads are done (also true once --only-once may stop). */
+  get ready(): boolean {
+    return this.status.ready;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -68,54 +95,61 @@ export class Syncer {
     ctx.mode.validate(ctx.env);
     await this.initialListing(signal);
     const own = ctx.instance;
-    const waiting = new Set(this.receiver.seenInstances());
-    if (waiting.has(own)) log.info('this instance has an older snapshot: loading it before writing new ones');
+    this.waiting = new Set(this.receiver.seenInstances());
     const hasDataAtStart = ctx.env.info().lastTxnId > 0;
-    const hadSnapshots = this.receiver.hasSnapshots;
-
     if (hasDataAtStart && ctx.mode.kind === 'shadow') await ctx.mode.prepareSnapshot(signal, { initial: true });
-    if (hasDataAtStart && !hadSnapshots && !opts.receiveOnly) {
-      log.info('no snapshot in the storage yet: storing an initial one');
-      await this.store(signal);
+    if (this.waiting.has(own)) {
+      log.info('this instance has an older snapshot: loading it before writing new ones');
+      this.receiver.holdPeersForOwn();
+      if (hasDataAtStart && !opts.receiveOnly) this.coverage = new RestartCoverage();
+    } else {
+      this.receiver.releasePeers(signal);
     }
-    this.lastSnapshotAt = Date.now();
+    this.receiver.startDownloads(signal);
+    if (hasDataAtStart && !this.receiver.hasSnapshots && !opts.receiveOnly) {
+      log.info('no snapshot in the storage yet: storing an initial one');
+      await this.storeOrBackOff(signal);
+    }
+    this.lastSnapshotAt = this.clock.now();
     void this.pollLoop(signal);
 
     let warnedEmpty = false;
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     for (;;) {
-      await this.loadReady(signal, waiting);
-      for (const instance of waiting) {
-        if (!this.receiver.latestByInstance.has(instance) && this.receiver.pendingDownloads === 0) {
-          log.info('no longer waiting for an instance whose snapshots disappeared', { snapshot_instance: instance });
-          waiting.delete(instance);
-        }
+      await this.loadReady(signal);
+      this.forgetVanishedInstances(signal);
+      if (this.coverage && this.clock.now() - startedAt > RESUME_CHECK_MAX_MS) {
+        log.info('start-up loads take long: storing a snapshot instead of proving the storage holds our data');
+        this.coverage = undefined;
       }
-      const overdue = opts.forceSnapshotMs > 0 && Date.now() - this.lastSnapshotAt > opts.forceSnapshotMs;
       if (!opts.receiveOnly) {
         const lastTxnId = ctx.env.info().lastTxnId;
         if (log.isEnabled('debug')) log.debug('checking for local changes', { txn_id: lastTxnId, synced_txn_id: this.lastSyncedTxnId });
+        const now = this.clock.now();
+        const overdue = opts.forceSnapshotMs > 0 && now - this.lastSnapshotAt > opts.forceSnapshotMs;
         // The txn id is checked often (cheap) so a commit after a quiet spell is stored at once, while
         // snapshots stay at most one per lmdb_poll_interval under a steady stream of commits.
-        const due = Date.now() - this.lastStoreAt >= opts.lmdbPollMs || (opts.onlyOnce && waiting.size === 0);
-        if ((lastTxnId > this.lastSyncedTxnId && due) || overdue) {
-          if (waiting.has(own)) {
+        const due = (now - this.lastStoreAt >= opts.lmdbPollMs || (opts.onlyOnce && this.waiting.size === 0)) && now >= this.storeRetryAt;
+        if ((lastTxnId > this.lastSyncedTxnId || overdue) && due) {
+          if (this.waiting.has(own)) {
             log.debug('waiting to load own older snapshot before writing a new one');
-          } else if (this.unsaved && Date.now() - startedAt < RESUME_CHECK_MAX_MS) {
+          } else if (this.coverage) {
             log.debug('start-up loads in progress: deciding afterwards whether a snapshot is needed');
           } else if (lastTxnId > 0) {
-            await this.store(signal);
+            await this.storeOrBackOff(signal);
+            if (this.waiting.size === 0) this.storedWhenReady = true;
           } else if (!warnedEmpty) {
             log.warn('LMDB is empty, waiting for data');
             warnedEmpty = true;
           }
         }
       }
-      if (waiting.size === 0 && !this.status.ready) {
+      if (this.waiting.size === 0 && !this.status.ready) {
         this.status.ready = true;
         log.info('initial sync complete');
       }
-      if (opts.onlyOnce && waiting.size === 0) {
+      // --only-once: every instance seen at start-up was merged, and what changed here was stored once.
+      if (opts.onlyOnce && this.waiting.size === 0 && (opts.receiveOnly || this.storedWhenReady || ctx.env.info().lastTxnId <= this.lastSyncedTxnId)) {
         log.info('stopping: single pass requested (--only-once)');
         return;
       }
@@ -127,7 +161,7 @@ export class Syncer {
     let logged = false;
     for (;;) {
       try {
-        await this.receiver.pollOnce(true, signal);
+        await this.receiver.pollOnce(signal, false);
         this.status.listedOk();
         return;
       } catch (err) {
@@ -135,7 +169,7 @@ export class Syncer {
         this.status.listFailed(err);
         if (!logged) this.ctx.log.warn('waiting for the initial storage listing', { error: errorMessage(err) });
         logged = true;
-        await sleep(1000, signal);
+        await sleepOn(this.clock, 1000, signal);
       }
     }
   }
@@ -143,13 +177,13 @@ export class Syncer {
   private async pollLoop(signal: AbortSignal): Promise<void> {
     let failing = false;
     // A storage that can tell when objects change (fs: inotify) wakes the poller early.
-    const pollSleep = new WakeableSleep(WATCH_SETTLE_MS);
+    const pollSleep = new WakeableSleep(WATCH_SETTLE_MS, this.clock);
     const stopWatching = this.ctx.storage.watch?.(() => pollSleep.wake());
     signal.addEventListener('abort', () => stopWatching?.(), { once: true });
     while (!signal.aborted) {
       try {
         await pollSleep.sleep(this.opts.storagePollMs, signal);
-        await this.receiver.pollOnce(false, signal);
+        await this.receiver.pollOnce(signal);
         this.status.listedOk();
         if (failing) this.ctx.log.info('storage listing recovered');
         failing = false;
@@ -162,93 +196,153 @@ export class Syncer {
     }
   }
 
-  private async loadReady(signal: AbortSignal, waiting: Set<string>): Promise<void> {
+  /** Instances seen at start-up whose snapshots are all gone are no longer waited for. */
+  private forgetVanishedInstances(signal: AbortSignal): void {
+    for (const instance of this.waiting) {
+      if (this.receiver.latestByInstance.has(instance) || this.receiver.pendingDownloads > 0) continue;
+      this.ctx.log.info('no longer waiting for an instance whose snapshots disappeared', { snapshot_instance: instance });
+      this.finishedWaiting(instance, false, signal);
+    }
+  }
+
+  private async loadReady(signal: AbortSignal): Promise<void> {
     const own = this.ctx.instance;
-    // Our own older snapshot goes first: it decides whether a restart must store a new snapshot.
-    const next = () => this.receiver.next(waiting.has(own) ? own : undefined);
+    // While our own older snapshot is pending, nothing else is merged (see the class comment).
+    const next = () => this.receiver.next(this.waiting.has(own) ? own : undefined);
     for (let update = next(); update; update = next()) {
-      const wasWaiting = waiting.size > 0;
+      let outcome: LoadOutcome;
       try {
-        await this.load(update, signal);
+        outcome = await this.load(update, signal);
       } finally {
         update.release();
       }
-      waiting.delete(update.snapshot.instance);
-      if (wasWaiting && waiting.size === 0) this.resumeCheck();
+      if (outcome !== 'retry') this.finishedWaiting(update.snapshot.instance, outcome === 'loaded', signal);
     }
   }
 
   /**
-   * After the start-up loads: when everything written since our own last snapshot is held by the
-   * snapshots just loaded, and only our merges wrote since, the bucket already has all our data and
-   * no snapshot is stored (a restart does not rewrite unchanged data).
+   * An instance seen at start-up needs no more waiting: its snapshot was merged (`loaded`), or it
+   * cannot be (corrupt, vanished). Ends the own-first phase, and decides the restart once all are done.
    */
-  private resumeCheck(): void {
-    const unsaved = this.unsaved;
-    this.unsaved = undefined;
-    if (!unsaved) return;
+  private finishedWaiting(instance: string, loaded: boolean, signal: AbortSignal): void {
+    if (!this.waiting.delete(instance)) return;
+    if (instance === this.ctx.instance) {
+      if (!loaded) this.coverage = undefined; // nothing proves the storage holds our data
+      this.receiver.releasePeers(signal);
+    }
+    if (this.waiting.size === 0) this.decideRestart();
+  }
+
+  /**
+   * After the start-up loads: when the proof holds (every local entry is in a loaded snapshot, and only
+   * our merges wrote since our own snapshot was loaded), the storage already has all our data and no
+   * snapshot is stored: a restart does not rewrite unchanged data.
+   */
+  private decideRestart(): void {
+    const coverage = this.coverage;
+    this.coverage = undefined;
+    if (!coverage) return;
     const lastTxnId = this.ctx.env.info().lastTxnId;
-    if (unsaved.size === 0 && lastTxnId === this.expectedTxnId) {
+    if (coverage.proven && lastTxnId === this.expectedTxnId) {
       this.lastSyncedTxnId = lastTxnId;
       this.ctx.log.info('the storage already holds this LMDB\'s data: no new snapshot needed');
     } else {
-      this.ctx.log.info('local changes since our last snapshot: a new one will be stored', { unsaved_keys: unsaved.size });
+      this.ctx.log.info('local changes since our last snapshot: a new one will be stored',
+        { unsaved_keys: coverage.pending, application_wrote: lastTxnId !== this.expectedTxnId });
     }
   }
 
-  private async load(update: ReadyUpdate, signal: AbortSignal): Promise<void> {
+  private async load(update: ReadyUpdate, signal: AbortSignal): Promise<LoadOutcome> {
     const { ctx } = this;
     const snap = update.snapshot;
+    const ownStartup = snap.instance === ctx.instance && this.waiting.has(ctx.instance);
+    const coverage = this.coverage ? { role: ownStartup ? 'collect' as const : 'cover' as const, keys: this.coverage } : undefined;
     let result: LoadResult;
     const release = await this.opts.decompressions.acquire(signal);
     try {
-      result = await loadSnapshot(ctx, snap.name, () => update.open(), signal, this.unsaved);
+      result = await loadSnapshot(ctx, snap.name, () => update.open(), signal, {
+        coverage, onMapFull: (err) => this.onMapFull(err),
+      });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if (err instanceof NotFoundError) {
         ctx.log.info('snapshot disappeared before it was merged', { snapshot: snap.name });
-        return;
+        this.receiver.retryLater(snap.instance, 0);
+        return 'retry';
       }
       if (err instanceof SnapshotFormatError || err instanceof IncompatibleSnapshotError) {
         ctx.log.error('snapshot is corrupt or incompatible, skipping it', { snapshot: snap.name, error: errorMessage(err) });
         this.receiver.markCorrupt(snap.name);
         this.status.loadFailed(snap, err);
-        return;
+        // Our own snapshot: the receiver falls back to the previous one, if any, before peers are merged.
+        if (ownStartup) {
+          this.coverage = undefined;
+          this.receiver.retryLater(snap.instance, 0);
+          return 'retry';
+        }
+        return 'skipped';
       }
+      const failures = (this.loadFailures.get(snap.instance) ?? 0) + 1;
+      this.loadFailures.set(snap.instance, failures);
+      const delay = backoff(ctx.retry.intervalMs, failures);
       ctx.log.error('loading snapshot failed, will retry', {
-        snapshot: snap.name, error: errorMessage(err), retry_in_ms: ctx.retry.intervalMs,
+        snapshot: snap.name, error: errorMessage(err), retry_in_ms: delay, failures,
       });
       this.status.loadFailed(snap, err);
-      this.receiver.retryLater(snap.instance, ctx.retry.intervalMs);
-      return;
+      this.receiver.retryLater(snap.instance, delay);
+      return 'retry';
     } finally {
       release();
     }
+    this.loadFailures.delete(snap.instance);
     // Decided inside the load's write txn: no application commit can slip in between.
     const pendingLocal = result.baseTxnId > this.lastSyncedTxnId;
     if (!pendingLocal) this.lastSyncedTxnId = result.txnId;
-    if (snap.instance === ctx.instance && !this.status.ready) {
-      this.unsaved = result.identical ? new Set() : ctx.env.read((txn) => ctx.mode.writtenSince(txn, result.snapshotTxnId));
-      this.expectedTxnId = result.txnId;
-    } else if (this.unsaved) {
-      if (result.baseTxnId !== this.expectedTxnId) this.unsaved.add('\0application wrote during start-up');
-      this.expectedTxnId = result.txnId;
+    if (coverage && !ownStartup && result.baseTxnId !== this.expectedTxnId) {
+      this.coverage = undefined; // the application wrote during start-up: store
     }
+    this.expectedTxnId = result.txnId;
     this.status.loaded(snap, result);
     ctx.log.info('snapshot loaded', {
       snapshot: snap.name, snapshot_instance: snap.instance, entries: result.remoteEntries,
       changed: result.changed, bytes: update.bytes, ms: result.ms, lock_ms: result.lockMs,
     });
+    return 'loaded';
+  }
+
+  /** MDB_MAP_FULL in a merge: grow the map where allowed (the merge is then retried at once), else report. */
+  private onMapFull(err: LmdbError): boolean {
+    if (this.opts.growMap?.()) return true;
+    this.ctx.log.error('the LMDB map is full: a snapshot cannot be merged until map_size is raised', {
+      map_size: this.ctx.env.info().mapSize, error: err.message,
+    });
+    return false;
+  }
+
+  /** Stores a snapshot; a failure is logged and retried later with a growing pause (--only-once: fatal). */
+  private async storeOrBackOff(signal: AbortSignal): Promise<void> {
+    try {
+      await this.store(signal);
+      this.storeFailures = 0;
+      this.storeRetryAt = 0;
+    } catch (err) {
+      if (signal.aborted || this.opts.onlyOnce) throw err;
+      this.storeFailures++;
+      const delay = backoff(this.ctx.retry.intervalMs, this.storeFailures);
+      this.storeRetryAt = this.clock.now() + delay;
+      this.ctx.log.error('storing a snapshot failed, will retry', { error: errorMessage(err), retry_in_ms: delay, failures: this.storeFailures });
+    }
   }
 
   private async store(signal: AbortSignal): Promise<StoredSnapshot> {
     const { ctx } = this;
-    await ctx.mode.prepareSnapshot(signal, { initial: false });
+    this.lastStoreAt = this.clock.now();
     try {
+      await ctx.mode.prepareSnapshot(signal, { initial: false });
       const stored = await storeSnapshot(ctx, signal);
       this.lastSyncedTxnId = stored.txnId;
-      this.lastSnapshotAt = Date.now();
-      this.lastStoreAt = Date.now();
+      this.lastSnapshotAt = this.clock.now();
+      this.lastStoreAt = this.clock.now();
       this.status.stored(stored);
       ctx.log.info('snapshot stored', {
         snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId,
@@ -259,9 +353,11 @@ export class Syncer {
       throw err;
     }
   }
+}
 
-  private wake(): void {
-    this.loopSleep.wake();
-  }
+type LoadOutcome = 'loaded' | 'skipped' | 'retry';
 
+/** interval, 2x, 4x ... up to MAX_BACKOFF_MS. */
+function backoff(intervalMs: number, failures: number): number {
+  return Math.min(intervalMs * 2 ** Math.min(failures - 1, 20), Math.max(MAX_BACKOFF_MS, intervalMs));
 }

@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from './clock.js';
+
 /**
  * A sleep that other code can cut short: wake() ends the current sleep after `settleMs` (letting a
  * burst of events settle), or, when nobody sleeps, makes the next sleep that short, so a wake-up that
@@ -7,7 +9,7 @@ export class WakeableSleep {
   private cut: (() => void) | undefined;
   private woken = false;
 
-  constructor(private readonly settleMs = 0) {}
+  constructor(private readonly settleMs = 0, private readonly clock: Clock = systemClock) {}
 
   wake(): void {
     const cut = this.cut;
@@ -23,7 +25,7 @@ export class WakeableSleep {
     return new Promise<void>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
       const finish = () => {
-        clearTimeout(timer);
+        cancel();
         this.cut = undefined;
         signal.removeEventListener('abort', onAbort);
       };
@@ -35,11 +37,11 @@ export class WakeableSleep {
         finish();
         resolve();
       };
-      let timer = setTimeout(done, ms);
+      let cancel = this.clock.setTimer(done, ms);
       this.cut = () => {
-        clearTimeout(timer);
+        cancel();
         this.cut = undefined;
-        timer = setTimeout(done, this.settleMs);
+        cancel = this.clock.setTimer(done, this.settleMs);
       };
       signal.addEventListener('abort', onAbort, { once: true });
     });
