@@ -386,7 +386,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       writing = false;
     })();
 
-    // The chaos: every 2-5 s a random syncer is SIGKILLed (1 in 5: SIGTERM) and restarted 0-3 s later.
+    // The chaos: every 2-5 s a random syncer is SIGKILLed (1 in 4: SIGTERM) and restarted 0-3 s later.
     const killer = (async () => {
       while (writing) {
         await sleep(chaosRng.range(2000, 5000));
@@ -394,7 +394,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         const i = chaosRng.int(3);
         const s = syncers[i]!;
         if (!s.running()) continue;
-        const term = chaosRng.chance(0.2);
+        const term = chaosRng.chance(0.25);
         const [code, forced] = await s.kill(term ? 'SIGTERM' : 'SIGKILL');
         if (term) {
           c.sigterm++;
@@ -432,6 +432,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       if (!identical) identicalMs = undefined;
       if (identical && ds[0]!.digest === want) { convergedMs = Date.now() - lastWriteAt; break; }
       if (Date.now() - lastWriteAt > opts.convergeTimeoutMs) break;
+      // Identical but not what the oracle says, for 20 s: nothing will change any more.
+      if (identicalMs !== undefined && Date.now() - lastWriteAt - identicalMs > 20_000) break;
       await sleep(300);
     }
 
