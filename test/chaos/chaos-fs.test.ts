@@ -13,7 +13,6 @@ describe('chaos (fs storage)', { timeout: 240_000 }, () => {
       writeMs: Number(process.env.LS_CHAOS_WRITE_MS ?? 40_000),
       targetOps: Number(process.env.LS_CHAOS_OPS ?? 5000),
       convergeTimeoutMs: 90_000,
-      tieRule: process.env.LS_CHAOS_FLIP_TIE_RULE === '1' ? 'flipped' : undefined,
     });
     assert.equal(r.problems.length, 0, `seed ${r.seed}: ${r.problems.length} problems:\n${r.problems.join('\n\n')}`);
     assert.ok(r.keysCompared > 300, `seed ${r.seed}: only ${r.keysCompared} keys compared`);

@@ -13,7 +13,7 @@ import { startLightningstream, type RunningProcess } from '../sync/helpers.js';
 import { AppClient, type DbiKind, type WireOp } from './app-client.js';
 import {
   compare, describeEntry, describeId, digestOfExpected, expectedState, idOf, stateOfDump,
-  type Difference, type LoggedOp, type TieRule,
+  type Difference, type LoggedOp,
 } from './oracle.js';
 import { Rng } from './rng.js';
 
@@ -38,8 +38,6 @@ export interface ChaosOptions {
   writeMs: number;
   targetOps: number;
   convergeTimeoutMs: number;
-  /** Deliberately wrong oracle (to check that the test can fail). */
-  tieRule?: TieRule;
   /** Called once the run is set up (e.g. to switch faults on) and to add figures. */
   extraFigures?: () => string[];
   seed?: number;
@@ -422,7 +420,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const writeSeconds = (Date.now() - writeStart) / 1000;
 
     // Convergence: all three LMDBs identical, and equal to the oracle.
-    const expected = expectedState(log, opts.tieRule);
+    const expected = expectedState(log);
     const want = digestOfExpected(expected);
     let identicalMs: number | undefined;
     for (;;) {

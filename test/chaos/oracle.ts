@@ -24,25 +24,23 @@ export interface Expected {
   value: string; // hex
 }
 
-export type TieRule = 'lower-value' | 'flipped';
-
 /** Does a win over b? */
-export function beats(a: Expected, b: Expected, rule: TieRule = 'lower-value'): boolean {
+export function beats(a: Expected, b: Expected): boolean {
   if (a.ts !== b.ts) return a.ts > b.ts;
   const c = Buffer.compare(Buffer.from(a.value, 'hex'), Buffer.from(b.value, 'hex'));
-  if (c !== 0) return rule === 'lower-value' ? c < 0 : c > 0;
+  if (c !== 0) return c < 0;
   return a.deleted && !b.deleted;
 }
 
 export const idOf = (dbi: string, key: string): string => `${dbi}/${key}`;
 
-export function expectedState(ops: LoggedOp[], rule: TieRule = 'lower-value'): Map<string, Expected> {
+export function expectedState(ops: LoggedOp[]): Map<string, Expected> {
   const out = new Map<string, Expected>();
   for (const op of ops) {
     const id = idOf(op.dbi, op.key);
     const cand: Expected = { ts: op.ts, deleted: op.deleted, value: op.deleted ? '' : op.value };
     const cur = out.get(id);
-    if (!cur || beats(cand, cur, rule)) out.set(id, cand);
+    if (!cur || beats(cand, cur)) out.set(id, cand);
   }
   return out;
 }
