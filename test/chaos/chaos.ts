@@ -74,6 +74,8 @@ interface Counters {
   sigterm: number;
   unexpectedExits: number;
   integrityWalks: number;
+  doubleKills: number;
+  startupKills: number;
 }
 
 /** One instance's syncer, restarted by the chaos loop; every process gets its own log file. */
@@ -269,7 +271,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const figures: string[] = [];
   const c: Counters = {
     batches: 0, ops: 0, puts: 0, updates: 0, deletes: 0, skipped: 0, tieGroups: 0, tiePairs: 0, tieDeleteVsLive: 0,
-    tieIdentical: 0, sigkill: 0, sigterm: 0, unexpectedExits: 0, integrityWalks: 0,
+    tieIdentical: 0, sigkill: 0, sigterm: 0, unexpectedExits: 0, integrityWalks: 0, doubleKills: 0, startupKills: 0,
   };
   const log: LoggedOp[] = [];
   const paths = INSTANCES.map((i) => join(dir, `lmdb-${i}`));
@@ -384,34 +386,59 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       writing = false;
     })();
 
-    // The chaos: every 2-5 s a random syncer is SIGKILLed (1 in 4: SIGTERM) and restarted 0-3 s later.
+    // The chaos: every 2-5 s a random syncer is SIGKILLed (1 in 4: SIGTERM) and restarted 0-3 s later
+    // while its application keeps writing. Sometimes two syncers go down together, sometimes a restarted
+    // syncer is killed again 0-1 s into its start-up.
+    const killOne = async (i: number): Promise<void> => {
+      const s = syncers[i]!;
+      if (!s.running()) return;
+      const term = chaosRng.chance(0.25);
+      const [code, forced] = await s.kill(term ? 'SIGTERM' : 'SIGKILL');
+      if (term) {
+        c.sigterm++;
+        if (forced || code !== 0) {
+          problems.push(`${tag}: syncer ${s.name} (run ${s.runs}) on SIGTERM: exit code ${code}${forced ? ', had to be SIGKILLed after 20 s' : ''}\n` +
+            tail(s.lastLog(), 12));
+        }
+      } else {
+        c.sigkill++;
+      }
+    };
+    const pauseAndRestart = async (i: number): Promise<void> => {
+      const pause = chaosRng.int(3001);
+      const t0 = Date.now();
+      if (c.integrityWalks < 3 && chaosRng.chance(0.5)) {
+        c.integrityWalks++;
+        const r = await apps[i]!.integrity(paths[i]!);
+        if (r.errors.length) problems.push(`${tag}: integrity of ${INSTANCES[i]} after a kill: ${r.errors.slice(0, 10).join('; ')}`);
+      }
+      await sleep(Math.max(0, pause - (Date.now() - t0)));
+      syncers[i]!.start();
+    };
     const killer = (async () => {
       while (writing) {
         await sleep(chaosRng.range(2000, 5000));
         if (!writing) break;
         const i = chaosRng.int(3);
-        const s = syncers[i]!;
-        if (!s.running()) continue;
-        const term = chaosRng.chance(0.25);
-        const [code, forced] = await s.kill(term ? 'SIGTERM' : 'SIGKILL');
-        if (term) {
-          c.sigterm++;
-          if (forced || code !== 0) {
-            problems.push(`${tag}: syncer ${s.name} (run ${s.runs}) on SIGTERM: exit code ${code}${forced ? ', had to be SIGKILLed after 20 s' : ''}\n` +
-              tail(s.lastLog(), 12));
-          }
+        const r = chaosRng.next();
+        if (r < 0.15) {
+          // Two at once.
+          const j = (i + 1 + chaosRng.int(2)) % 3;
+          c.doubleKills++;
+          await Promise.all([killOne(i), killOne(j)]);
+          await Promise.all([pauseAndRestart(i), pauseAndRestart(j)]);
+        } else if (r < 0.3) {
+          // Killed again during start-up.
+          c.startupKills++;
+          await killOne(i);
+          await pauseAndRestart(i);
+          await sleep(chaosRng.int(1001));
+          await killOne(i);
+          await pauseAndRestart(i);
         } else {
-          c.sigkill++;
+          await killOne(i);
+          await pauseAndRestart(i);
         }
-        const pause = chaosRng.int(3001);
-        const t0 = Date.now();
-        if (c.integrityWalks < 3 && chaosRng.chance(0.5)) {
-          c.integrityWalks++;
-          const r = await apps[i]!.integrity(paths[i]!);
-          if (r.errors.length) problems.push(`${tag}: integrity of ${s.name} after a kill: ${r.errors.slice(0, 10).join('; ')}`);
-        }
-        await sleep(Math.max(0, pause - (Date.now() - t0)));
-        s.start();
       }
     })();
     await writer;
@@ -481,13 +508,24 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       }
     }
 
+    // Warnings and errors the syncers logged, by message (figures, for the diagnosis; not a failure).
+    const logged = new Map<string, number>();
+    for (const s of syncers) {
+      for (const l of s.logs) {
+        for (const m of readFileSync(l, 'utf8').matchAll(/level=(warning|warn|error|fatal) msg="([^"]*)"/g)) {
+          const k = `${m[1]}:${m[2]}`;
+          logged.set(k, (logged.get(k) ?? 0) + 1);
+        }
+      }
+    }
     const ties = log.filter((o) => o.tie !== undefined).length;
     figures.push(
       `seed=${seed} storage=${opts.label} write_seconds=${writeSeconds.toFixed(1)}`,
       `ops=${c.ops} batches=${c.batches} puts=${c.puts} updates=${c.updates} deletes=${c.deletes} skipped_dominated=${c.skipped} ` +
         `equal_ts_groups=${c.tieGroups} equal_ts_pairs=${c.tiePairs} equal_ts_ops=${ties} tie_identical=${c.tieIdentical} tie_delete_vs_live=${c.tieDeleteVsLive}`,
-      `kills: SIGKILL=${c.sigkill} SIGTERM=${c.sigterm} unexpected_exits=${c.unexpectedExits} syncer_runs=${syncers.map((s) => `${s.name}:${s.runs}`).join(',')}`,
+      `kills: SIGKILL=${c.sigkill} SIGTERM=${c.sigterm} (two_at_once=${c.doubleKills} during_startup=${c.startupKills}) unexpected_exits=${c.unexpectedExits} syncer_runs=${syncers.map((s) => `${s.name}:${s.runs}`).join(',')}`,
       ...(opts.extraFigures?.() ?? []),
+      `syncer log warnings/errors: ${[...logged].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${n}x ${JSON.stringify(k)}`).join(', ') || 'none'}`,
       `convergence_ms=${convergedMs ?? 'none'} (identical_ms=${identicalMs ?? 'none'}) keys_compared=${keysCompared} keys_wrong=${keysWrong} ` +
         `integrity_walks=${c.integrityWalks}`,
     );
