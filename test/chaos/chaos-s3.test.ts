@@ -1,6 +1,6 @@
 // Chaos through Ceph radosgw behind a fault-injecting proxy (fault-proxy.ts): 503 SlowDown, 500, resets
-// before and after the server acted, cut GET bodies and delays, on top of the SIGKILL/SIGTERM restarts of
-// chaos.ts. Skipped without LS_S3_ENDPOINT; a failure under CI=true (see test/storage/s3env.ts).
+// before and after the server acted, cut GET bodies, delays and short fault storms, on top of the
+// SIGKILL/SIGTERM restarts of chaos.ts. Skipped without LS_S3_ENDPOINT; a failure under CI=true (see test/storage/s3env.ts).
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
@@ -15,7 +15,7 @@ describe('chaos (Ceph through a fault-injecting proxy)', { skip: !s3, timeout: 2
 
   it('three killed and restarted syncers converge on the oracle through S3 faults, LMDBs intact', async () => {
     const seed = chaosSeed();
-    proxy = new FaultProxy({ upstream: s3!.endpoint, seed: seed ^ 0x5eed });
+    proxy = new FaultProxy({ upstream: s3!.endpoint, seed: seed ^ 0x5eed, storms: true });
     const url = await proxy.start();
     const bucket = uniqueBucket('chaos');
     const p = proxy;

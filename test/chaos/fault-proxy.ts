@@ -6,6 +6,7 @@
 //   resetAfter    forward, let the server act (e.g. store a PUT), then reset the client socket without answering
 //   truncate      GET response with the full Content-Length header but only part of the body, then reset
 //   delay         1-4 s before forwarding (then served normally)
+// With storms on, every 8-15 s the fault rates go up tenfold (at most 80% of requests fail) for 1-3 s.
 // No dependency beyond node:http.
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -25,8 +26,10 @@ export interface FaultProxyOptions {
   upstream: string; // http://host:port of the S3 server
   seed: number;
   rates?: Partial<FaultRates>;
-  /** Faults are injected only while enabled (e.g. off while the test sets up, off for the final check). */
+  /** Faults are injected only while enabled. */
   enabled?: boolean;
+  /** Fault storms: short periods with ten times the rates. */
+  storms?: boolean;
 }
 
 export class FaultProxy {
@@ -43,12 +46,25 @@ export class FaultProxy {
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closing = false;
+  private stormUntil = 0;
+  private readonly storms: boolean;
+  stormCount = 0;
+  stormRequests = 0;
 
   constructor(opts: FaultProxyOptions) {
     this.upstream = new URL(opts.upstream);
     this.rng = new Rng(opts.seed);
     this.rates = { ...DEFAULT_RATES, ...opts.rates };
     this.enabled = opts.enabled ?? true;
+    this.storms = opts.storms ?? false;
+  }
+
+  private scheduleStorm(): void {
+    this.later(8000 + this.rng.int(7001), () => {
+      this.stormCount++;
+      this.stormUntil = Date.now() + 1000 + this.rng.int(2001);
+      this.scheduleStorm();
+    });
   }
 
   /** Starts listening on 127.0.0.1 (a free port); returns the proxy's URL. */
@@ -62,6 +78,7 @@ export class FaultProxy {
     server.on('clientError', (_err, socket) => socket.destroy());
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
     this.server = server;
+    if (this.storms) this.scheduleStorm();
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
@@ -80,7 +97,8 @@ export class FaultProxy {
   summary(): string {
     const f = FAULT_TYPES.map((t) => `${t}=${this.faults[t]}`).join(' ');
     const r = Object.entries(this.requests).sort().map(([m, n]) => `${m}=${n}`).join(' ');
-    return `faults: ${f} (total ${this.totalFaults()}); requests: ${r}`;
+    const storms = this.storms ? `; storms: ${this.stormCount} (${this.stormRequests} requests in them)` : '';
+    return `faults: ${f} (total ${this.totalFaults()}); requests: ${r}${storms}`;
   }
 
   private count(type: FaultType, method: string): void {
@@ -92,11 +110,16 @@ export class FaultProxy {
   /** Draws at most one fault for a request (delay can come on top: it only postpones). */
   private draw(method: string): { fault?: Exclude<FaultType, 'delay'>; delayMs: number } {
     if (!this.enabled) return { delayMs: 0 };
+    const storm = Date.now() < this.stormUntil;
+    if (storm) this.stormRequests++;
+    const kinds = ['slowdown', 'internal', 'resetBefore', 'resetAfter', 'truncate'] as const;
+    const sum = kinds.reduce((a, t) => a + this.rates[t], 0);
+    const scale = storm ? Math.min(10, 0.8 / sum) : 1;
     const r = this.rng.next();
     let acc = 0;
     let fault: Exclude<FaultType, 'delay'> | undefined;
-    for (const t of ['slowdown', 'internal', 'resetBefore', 'resetAfter', 'truncate'] as const) {
-      acc += this.rates[t];
+    for (const t of kinds) {
+      acc += this.rates[t] * scale;
       if (r < acc) { fault = t; break; }
     }
     if (fault === 'truncate' && method !== 'GET') fault = undefined;
