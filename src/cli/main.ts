@@ -13,12 +13,13 @@
  * its return value is the exit code. Use `contexts.actionWithoutConfig` for commands that need no config.
  * Subcommands of `snapshots` register on the `snapshots` parent in snapshots.ts.
  *
- * Errors: a thrown error prints one line `lightningstream: <message>` on stderr (with --debug, the stack
- * too) and exits 1; usage errors (unknown command/option, bad flag value) exit 2; `--timeout` exits 75.
+ * Errors: a thrown error prints one line `lightningstream: <message>` on stderr (with --debug, also the
+ * stack of an unexpected one: TypeError, RangeError...) and exits 1; usage errors (unknown command/option, bad flag value) exit 2; `--timeout` exits 75.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { LOG_FORMATS, LOG_LEVELS, LOG_TIMESTAMPS, parseDuration, registerStorageOptionsValidator } from '../config/index.js';
 import { parseStorageOptions, STORAGE_TYPES } from '../storage/index.js';
+import { maskUrlUserinfo } from '../util/secrets.js';
 import { createContextFactory, EXIT_ERROR, EXIT_OK, EXIT_USAGE, type ContextFactory, type RunState } from './context.js';
 import * as checkconfig from './checkconfig.js';
 import * as snapshots from './snapshots.js';
@@ -98,13 +99,19 @@ function report(err: unknown): number {
     process.stderr.write(`lightningstream: ${message} (see --help)\n`);
     return EXIT_USAGE;
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = maskUrlUserinfo(err instanceof Error ? err.message : String(err));
   process.stderr.write(`lightningstream: ${message.split('\n').join(' ')}\n`);
-  if (debugRequested && err instanceof Error) {
+  // A stack trace helps only with a bug (the message of an ordinary fatal error says all there is).
+  if (debugRequested && isProgrammingError(err)) {
     const inner = err.cause instanceof Error ? err.cause : err;
     process.stderr.write(`${inner.stack ?? ''}\n`);
   }
   return EXIT_ERROR;
+}
+
+function isProgrammingError(err: unknown): err is Error {
+  return err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError ||
+    (err instanceof Error && err.name === 'AssertionError');
 }
 
 let processHandlersInstalled = false;

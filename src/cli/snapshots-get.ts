@@ -3,9 +3,13 @@
  * (default: NAME in the current directory, like Go; a directory means NAME inside it) or to stdout with
  * `-o -`. The download is streamed, written to a temporary file next to the target, synced and renamed
  * into place, so the target is never a partial file; a progress line shows on a terminal's stderr.
+ * A target that is not a regular file is never replaced: a character device or FIFO (/dev/null, a pipe)
+ * is written into, a symlink is followed (its target replaced, the link kept), and block devices and
+ * sockets are refused.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { CommandContext, ContextFactory } from './context.js';
@@ -48,10 +52,33 @@ async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
   for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
 }
 
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** How to write to `target`: replace it atomically (regular or new file), or write into it (devices, FIFOs). */
+async function outputMode(target: string): Promise<{ path: string; inPlace: boolean }> {
+  let st = await lstatOrUndefined(target);
+  let path = target;
+  if (st?.isSymbolicLink()) {
+    path = await realpath(target).catch(() => target); // a dangling link: created where it points
+    st = await lstatOrUndefined(path);
+  }
+  if (!st || st.isFile()) return { path, inPlace: false };
+  if (st.isCharacterDevice() || st.isFIFO()) return { path, inPlace: true };
+  const kind = st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a regular file';
+  throw new Error(`refusing to write the snapshot onto ${target}: it is ${kind}`);
+}
+
 async function get(ctx: CommandContext, name: string, flags: GetFlags): Promise<number> {
   const toStdout = flags.output === '-';
   let target = flags.output || name;
   if (!toStdout && (await isDirectory(target))) target = join(target, basename(name));
+  const mode = toStdout ? undefined : await outputMode(target);
   return withStorage(ctx, async (storage) => {
     const stream = await loadSnapshotStream(storage, name, ctx.signal);
     // The size, for the percentage of the progress line (only drawn on a terminal).
@@ -61,6 +88,21 @@ async function get(ctx: CommandContext, name: string, flags: GetFlags): Promise<
         await copyChunks(stream, name, size, (chunk) => out.writeBytes(chunk));
       });
     }
+    if (mode?.inPlace) {
+      const out = await open(mode.path, 'w').catch((err: Error) => {
+        stream.destroy();
+        throw new Error(`cannot write ${target}: ${err.message}`, { cause: err });
+      });
+      try {
+        await copyChunks(stream, name, size, (chunk) => writeAll(out, chunk));
+      } finally {
+        stream.destroy();
+        await out.close();
+      }
+      ctx.logger.debug('Snapshot downloaded', { name, file: target });
+      return 0;
+    }
+    target = mode?.path ?? target;
     const tmp = join(dirname(target), `.${basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     const fh = await open(tmp, 'wx', 0o666).catch((err: Error) => {
       stream.destroy();

@@ -6,9 +6,9 @@
  * and are reported in `warnings`), YAML 1.1 parsing like yaml.v2 (`yes`/`on` are booleans, `0775` is octal),
  * duplicate and unknown keys are errors, then validation. Every error is a ConfigError naming the key path.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { LineCounter, isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError, ConfigSyntaxError } from './errors.js';
 import { expandEnv } from './env.js';
 import {
@@ -212,16 +212,28 @@ export interface ParseOptions {
 }
 
 /** Line numbers and scalar source texts by key path, for messages and Go-like string reading. */
+/**
+ * Where each key path is in the text (for error lines), and the duplicate-key check: the YAML library's
+ * own (`uniqueKeys`) compares every key with every other of its map, quadratic in the map's size.
+ */
 function sourceMap(node: YamlNode | null | undefined, lines: LineCounter): Map<string, SourceInfo> {
   const out = new Map<string, SourceInfo>();
   const walk = (n: unknown, path: string): void => {
+    if (isSeq(n)) {
+      n.items.forEach((item, i) => walk(item, `${path}[${i}]`));
+      return;
+    }
     if (!isMap(n)) return;
+    const seen = new Set<string>();
     for (const pair of n.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      const sub = path ? `${path}.${key}` : key;
       const offset = (pair.key as YamlNode | null)?.range?.[0];
+      const line = offset !== undefined ? lines.linePos(offset) : { line: 0, col: 0 };
+      if (seen.has(key)) throw new ConfigSyntaxError(line.line, line.col, `invalid YAML: map keys must be unique (${JSON.stringify(key)} appears twice)`);
+      seen.add(key);
+      const sub = path ? `${path}.${key}` : key;
       const source = isScalar(pair.value) ? pair.value.source : undefined;
-      out.set(sub, { line: offset !== undefined ? lines.linePos(offset).line : 0, ...(source !== undefined && { source }) });
+      out.set(sub, { line: line.line, ...(source !== undefined && { source }) });
       walk(pair.value, sub);
     }
   };
@@ -281,11 +293,27 @@ function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   }
 }
 
+/** Config files larger than this are refused (a real one is a few KiB). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 /** Parses config text; `env` feeds the `${VAR}` expansion. Throws ConfigError. */
 export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): Config {
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError('size', `the text has ${text.length} characters, more than the limit of ${MAX_CONFIG_BYTES} (1 MiB)`);
+  }
+  try {
+    return parseConfigText(text, env, opts);
+  } catch (err) {
+    // The YAML parser recurses per nesting level: a pathological file must end in a clear error.
+    if (err instanceof RangeError) throw new ConfigError('YAML', 'nested too deeply to parse');
+    throw err;
+  }
+}
+
+function parseConfigText(text: string, env: NodeJS.ProcessEnv, opts: ParseOptions): Config {
   const expanded = expandEnv(text, env);
   const lines = new LineCounter();
-  const doc = parseDocument(expanded.text, { version: '1.1', uniqueKeys: true, prettyErrors: false, lineCounter: lines });
+  const doc = parseDocument(expanded.text, { version: '1.1', uniqueKeys: false, prettyErrors: false, lineCounter: lines });
   const err = doc.errors[0];
   if (err) {
     const pos = lines.linePos(err.pos[0]);
@@ -313,8 +341,11 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, 
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, opts: ParseOptions = {}): Config {
   let text: string;
   try {
+    const size = statSync(path).size;
+    if (size > MAX_CONFIG_BYTES) throw new ConfigError('size', `the file has ${size} bytes, more than the limit of ${MAX_CONFIG_BYTES} (1 MiB)`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
     throw new ConfigError(path, `cannot read config file: ${why}`);

@@ -16,40 +16,59 @@ export interface Expanded {
 }
 
 const SPECIAL = new Set(['*', '#', '$', '@', '!', '?', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-const isNameChar = (c: string): boolean => /^[A-Za-z0-9_]$/.test(c);
+const isNameChar = (c: number): boolean =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 
-/** Name found after a `$`: `name` ('' when none) and how many characters it used (`width`). */
-function shellName(s: string): { name: string; width: number } {
-  if (s[0] === '{') {
-    if (s.length > 2 && SPECIAL.has(s[1]!) && s[2] === '}') return { name: s[1]!, width: 3 };
-    const close = s.indexOf('}', 1);
-    if (close === 1) return { name: '', width: 2 }; // `${}`: eaten
-    if (close < 0) return { name: '', width: 1 }; // unterminated `${`: eaten
-    return { name: s.slice(1, close), width: close + 1 };
-  }
-  if (SPECIAL.has(s[0]!)) return { name: s[0]!, width: 1 };
-  let i = 0;
-  while (i < s.length && isNameChar(s[i]!)) i++;
-  return { name: s.slice(0, i), width: i };
-}
-
+/**
+ * Linear in the text: every scan starts where the last one ended (a text full of unterminated `${`
+ * must not be rescanned to its end for each of them).
+ */
 export function expandEnv(text: string, env: NodeJS.ProcessEnv): Expanded {
-  const unset: string[] = [];
-  let out = '';
+  const unset = new Set<string>();
+  const parts: string[] = [];
   let from = 0;
-  for (let j = 0; j < text.length; j++) {
-    if (text[j] !== '$' || j + 1 >= text.length) continue;
-    out += text.slice(from, j);
-    const { name, width } = shellName(text.slice(j + 1));
+  let close = -2; // position of the next '}' at or after the last search start; -1: none left
+  const nextClose = (after: number): number => {
+    if (close === -1 || close >= after) return close;
+    close = text.indexOf('}', after);
+    return close;
+  };
+  for (let j = text.indexOf('$'); j >= 0 && j + 1 < text.length; j = text.indexOf('$', from)) {
+    parts.push(text.slice(from, j));
+    const at = j + 1;
+    let name = '';
+    let width = 0;
+    if (text[at] === '{') {
+      if (at + 2 < text.length && SPECIAL.has(text[at + 1]!) && text[at + 2] === '}') {
+        name = text[at + 1]!;
+        width = 3;
+      } else {
+        const c = nextClose(at + 1);
+        if (c === at + 1) width = 2; // `${}`: eaten
+        else if (c < 0) width = 1; // unterminated `${`: eaten
+        else {
+          name = text.slice(at + 1, c);
+          width = c - at + 1;
+        }
+      }
+    } else if (SPECIAL.has(text[at]!)) {
+      name = text[at]!;
+      width = 1;
+    } else {
+      let i = at;
+      while (i < text.length && isNameChar(text.charCodeAt(i))) i++;
+      name = text.slice(at, i);
+      width = i - at;
+    }
     if (name === '' && width === 0) {
-      out += '$'; // `$` not followed by a name: kept
+      parts.push('$'); // `$` not followed by a name: kept
     } else if (name !== '') {
       const value = env[name];
-      if (value === undefined && !unset.includes(name)) unset.push(name);
-      out += value ?? '';
+      if (value === undefined) unset.add(name);
+      parts.push(value ?? '');
     }
-    j += width;
-    from = j + 1;
+    from = at + width;
   }
-  return { text: out + text.slice(from), unset };
+  parts.push(text.slice(from));
+  return { text: parts.join(''), unset: [...unset] };
 }

@@ -2,7 +2,7 @@
  * Safe-to-log views of a Config. Go masks storage.options `secret_key`, `secret` and `password`;
  * we mask more: any option whose name contains secret, password, passwd, token, credential or
  * (account_)key (except names ending in `_file`/`_path`, which hold paths, not secrets), access keys
- * partially (first 4 characters kept, enough to tell keys apart), and passwords inside URLs.
+ * partially (first 4 characters kept, enough to tell keys apart), and the userinfo of URLs.
  */
 import { Scalar, stringify } from 'yaml';
 import type { Config } from './config.js';
@@ -10,21 +10,21 @@ import { CONFIG_SPEC } from './config.js';
 import { camelCase, type Spec } from './schema.js';
 import { formatDbiFlags } from './dbiflags.js';
 import { formatDuration, formatSize } from './units.js';
+import { MASK, maskUrlUserinfo, partialKeyId } from '../util/secrets.js';
 
-export const MASK = '***';
+export { MASK };
+
 const SECRET_NAME = /secret|password|passwd|token|credential|private|(^|_)key$|account_key|sas/i;
 const PARTIAL_NAME = /access_key(_id)?$|^key_id$|account_name/i;
 const PATH_NAME = /(_file|_path)$/i;
 
-function maskUrl(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*):[^/@\s]*@/i, `$1:${MASK}@`);
-}
+const maskUrl = maskUrlUserinfo;
 
 function redactValue(key: string, value: unknown): unknown {
   if (Array.isArray(value)) return value.map((v) => redactValue(key, v));
   if (typeof value === 'object' && value !== null && !(value instanceof Date)) return redactOptions(value as Record<string, unknown>);
   if (typeof value !== 'string' || value === '' || PATH_NAME.test(key)) return typeof value === 'string' ? maskUrl(value) : value;
-  if (PARTIAL_NAME.test(key)) return value.length > 8 ? `${value.slice(0, 4)}${MASK}` : MASK;
+  if (PARTIAL_NAME.test(key)) return partialKeyId(value);
   if (SECRET_NAME.test(key)) return MASK;
   return maskUrl(value);
 }

@@ -9,6 +9,7 @@
  * Level names are logrus's (`warning`, not `warn`). Error values are rendered as their message.
  * Lines go to stderr unless another stream is given.
  */
+import { maskUrlUserinfo } from '../util/secrets.js';
 
 export type Fields = Record<string, unknown>;
 
@@ -61,17 +62,18 @@ export function rfc3339(d: Date): string {
   return `${p(d.getFullYear(), 4)}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}${zone}`;
 }
 
-/** A field value as text (errors as their message). */
+/** A field value as text (errors as their message); URL userinfo (passwords, tokens) is masked. */
 function text(v: unknown): string {
-  if (v instanceof Error) return v.message;
+  if (v instanceof Error) return maskUrlUserinfo(v.message);
   if (v instanceof Date) return rfc3339(v);
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') return maskUrlUserinfo(v);
   if (typeof v === 'object' && v !== null) return JSON.stringify(jsonValue(v));
   return String(v);
 }
 
 function jsonValue(v: unknown): unknown {
-  if (v instanceof Error) return v.message;
+  if (v instanceof Error) return maskUrlUserinfo(v.message);
+  if (typeof v === 'string') return maskUrlUserinfo(v);
   if (v instanceof Date) return rfc3339(v);
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   if (Buffer.isBuffer(v)) return v.toString('hex');
@@ -151,7 +153,7 @@ class StructuredLogger implements Logger {
 
   private log(level: Level, msg: string, fields?: Fields): void {
     if (!this.isEnabled(level)) return;
-    const line = this.format({ time: this.now(), level, msg: msg.replace(/\n$/, ''), fields: { ...this.fields, ...fields } });
+    const line = this.format({ time: this.now(), level, msg: maskUrlUserinfo(msg.replace(/\n$/, '')), fields: { ...this.fields, ...fields } });
     this.out.write(line + '\n');
   }
 

@@ -23,17 +23,12 @@
 import { Readable, addAbortSignal, pipeline } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
-import { bytewiseCompare, comparatorForFlags, integerKeySizeProblem, type KeyComparator } from '../lmdb/key-order.js';
+import { OrderCheck } from './order-check.js';
+import { Source } from './source.js';
 import type { EntryBatch } from './batch.js';
 import { SnapshotFormatError, WireError } from './errors.js';
-import {
-  COMPAT_VERSION, FORMAT_VERSION, MDB_DUPSORT, MDB_INTEGERKEY, MIN_FORMAT_VERSION,
-  TRANSFORM_DUPSORT_HACK_V1, emptyMeta, type SnapshotEvent, type SnapshotMeta,
-} from './types.js';
-import {
-  WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, cur, readLength, readTag, readVarint, readVarint32, readVarintInt64,
-  setCur, skipValue, wrongWireType,
-} from './wire.js';
+import { COMPAT_VERSION, FORMAT_VERSION, MIN_FORMAT_VERSION, emptyMeta, type SnapshotEvent, type SnapshotMeta } from './types.js';
+import { WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, WireReader, wrongWireType } from './wire.js';
 
 export interface DecodeLimits {
   /** Largest single KV message (key + value + fields). Default 512 MiB. */
@@ -81,211 +76,11 @@ const HEADER_LOOKAHEAD = 16;
 const EMPTY = Buffer.alloc(0);
 
 
-function zlibProblem(err: { code?: string; message: string }): string {
-  if (err.code === 'Z_BUF_ERROR') return 'truncated gzip stream';
-  if (/incorrect data check/.test(err.message)) return 'gzip CRC mismatch (corrupt data)';
-  if (/incorrect length check/.test(err.message)) return 'gzip length mismatch (corrupt data)';
-  if (/incorrect header check|unknown compression method/.test(err.message)) return 'not a gzip stream (bad header)';
-  return `corrupt gzip data (${err.message})`;
-}
-
-/**
- * Pulls decompressed chunks and keeps `buf[pos, end)` as the unread bytes; `base` is the stream
- * offset of buf[0]. Refills copy the unread tail and the next chunk into one parse buffer that
- * grows (geometrically, as data arrives) up to the largest entry.
- */
-class Source {
-  buf: Buffer = EMPTY;
-  pos = 0;
-  end = 0;
-  base = 0;
-  eof = false;
-  decompressed = 0;
-  private pbuf: Buffer = EMPTY;
-
-  constructor(
-    private readonly it: AsyncIterator<Buffer>,
-    private readonly compressedBytes: () => number,
-    private readonly limits: Required<DecodeLimits>,
-    private readonly fail: (problem: string, cause?: unknown) => never,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
-
-  get abs(): number {
-    return this.base + this.pos;
-  }
-
-  /** Makes at least n bytes readable; false when the stream ended first. Invalidates old offsets. */
-  async fill(n: number): Promise<boolean> {
-    while (this.end - this.pos < n) {
-      if (this.eof) return false;
-      const chunk = await this.next();
-      if (chunk === undefined) {
-        this.eof = true;
-        return false;
-      }
-      const rem = this.end - this.pos;
-      if (rem === 0) {
-        // Nothing left over: parse the chunk in place.
-        this.base += this.end;
-        this.buf = chunk;
-        this.pos = 0;
-        this.end = chunk.length;
-        continue;
-      }
-      let dst = this.pbuf;
-      if (this.buf === dst && dst.length - this.end >= chunk.length) {
-        // Room behind the unread bytes (a large entry arriving chunk by chunk): append.
-        chunk.copy(dst, this.end);
-        this.end += chunk.length;
-        continue;
-      }
-      const total = rem + chunk.length;
-      if (dst.length < total || (dst.length > 16 * total && dst.length > 8 << 20)) {
-        // Grows by half each time: amortised linear copying for a large entry, and memory
-        // proportional to the data that really arrived, whatever length was declared.
-        dst = Buffer.allocUnsafe(Math.max(64 << 10, total + (total >>> 1)));
-      }
-      if (this.buf === dst) dst.copyWithin(0, this.pos, this.end);
-      else this.buf.copy(dst, 0, this.pos, this.end);
-      chunk.copy(dst, rem);
-      this.pbuf = dst;
-      this.base += this.pos;
-      this.buf = dst;
-      this.pos = 0;
-      this.end = total;
-    }
-    return true;
-  }
-
-  /** Skips n bytes without buffering them. */
-  async skip(n: number): Promise<void> {
-    for (;;) {
-      const take = Math.min(n, this.end - this.pos);
-      this.pos += take;
-      n -= take;
-      if (n === 0) return;
-      if (!(await this.fill(1))) this.fail('truncated protobuf (stream ended inside a field)');
-    }
-  }
-
-  private async next(): Promise<Buffer | undefined> {
-    let r: IteratorResult<Buffer>;
-    try {
-      r = await this.it.next();
-    } catch (err) {
-      if (this.signal?.aborted) throw this.signal.reason;
-      const e = err as { code?: string; message: string };
-      if (typeof e.code === 'string' && e.code.startsWith('Z_')) this.fail(zlibProblem(e), err);
-      throw err; // I/O error of the input: not a property of the object
-    }
-    if (r.done) return undefined;
-    this.signal?.throwIfAborted();
-    const chunk = r.value;
-    const l = this.limits;
-    this.decompressed += chunk.length;
-    if (this.decompressed > l.maxDecompressedBytes) {
-      this.fail(`more than ${l.maxDecompressedBytes} decompressed bytes (limit)`);
-    }
-    const compressed = this.compressedBytes();
-    if (compressed > 0 && this.decompressed >= l.ratioMinBytes && this.decompressed / compressed > l.maxRatio) {
-      this.fail(`compression ratio above ${l.maxRatio}:1 (decompression bomb?)`);
-    }
-    return chunk;
-  }
-}
-
 interface DbiInfo {
   name: string;
   flags: number;
   transform: string;
   count: number;
-}
-
-/**
- * Key order check of one DBI. While the DBI's flags (or, for DUPSORT, its transform) are not
- * known yet, the bytewise order is assumed and violations are only recorded; they become errors
- * once the fields (or the end of the DBI) show that order applies. MDB_INTEGERKEY keys must also
- * all have 4 or 8 bytes, the same for every key (LMDB does not check it; a snapshot breaking it
- * would silently corrupt the DBI's order): the first key breaking that is recorded too.
- */
-class OrderCheck {
-  compare: KeyComparator = bytewiseCompare;
-  integer = false;
-  strict = true;
-  definitive = false;
-  firstDesc = -1;
-  firstEqual = -1;
-  /** The first entry whose key could not be in an INTEGERKEY DBI, and why. */
-  firstBadSize = -1;
-  badSizeProblem = '';
-  prevBuf: Buffer = EMPTY;
-  prevOff = 0;
-  prevLen = -1;
-  private firstLen = -1;
-  private side = Buffer.allocUnsafe(512);
-
-  reset(): void {
-    this.prevLen = this.firstLen = -1;
-    this.firstDesc = this.firstEqual = this.firstBadSize = -1;
-    this.configure(undefined, undefined, false);
-  }
-
-  configure(flags: number | undefined, transform: string | undefined, final: boolean): string | undefined {
-    const f = flags ?? 0;
-    const compare = comparatorForFlags(f);
-    const strict = !(f & MDB_DUPSORT) || (transform ?? '') === TRANSFORM_DUPSORT_HACK_V1;
-    this.definitive = final || (flags !== undefined && (!(f & MDB_DUPSORT) || transform !== undefined));
-    this.integer = (f & MDB_INTEGERKEY) !== 0;
-    let problem: string | undefined;
-    if (this.integer && this.firstBadSize >= 0) problem = `entry ${this.firstBadSize} has ${this.badSizeProblem}`;
-    else if (compare === this.compare) {
-      if (this.firstDesc >= 0) problem = `entry ${this.firstDesc} is out of key order`;
-      else if (strict && this.firstEqual >= 0) problem = `entry ${this.firstEqual} repeats the previous key`;
-    }
-    if (this.definitive || compare !== this.compare) this.firstDesc = this.firstEqual = -1;
-    this.compare = compare;
-    this.strict = strict;
-    return this.definitive || (this.integer && problem) ? problem : undefined;
-  }
-
-  /** Checks entry `index` against the previous one; returns a problem when definitely out of order. */
-  check(buf: Buffer, off: number, len: number, index: number): string | undefined {
-    let problem: string | undefined;
-    if (this.firstBadSize < 0) {
-      const sizeProblem = integerKeySizeProblem(len, this.firstLen < 0 ? undefined : this.firstLen);
-      if (sizeProblem) {
-        this.firstBadSize = index;
-        this.badSizeProblem = sizeProblem;
-        if (this.integer) return `entry ${index} has ${sizeProblem}`;
-      }
-    }
-    if (this.firstLen < 0) this.firstLen = len;
-    if (this.prevLen >= 0) {
-      const c = this.compare(this.prevBuf, this.prevOff, this.prevLen, buf, off, len);
-      if (c > 0) {
-        if (this.definitive) problem = `entry ${index} is out of key order`;
-        else if (this.firstDesc < 0) this.firstDesc = index;
-      } else if (c === 0) {
-        if (this.definitive) {
-          if (this.strict) problem = `entry ${index} repeats the previous key`;
-        } else if (this.firstEqual < 0) this.firstEqual = index;
-      }
-    }
-    this.prevBuf = buf;
-    this.prevOff = off;
-    this.prevLen = len;
-    return problem;
-  }
-
-  /** The parse buffer is about to change: keep a copy of the previous key. */
-  detach(): void {
-    if (this.prevLen < 0 || this.prevBuf === this.side) return;
-    if (this.side.length < this.prevLen) this.side = Buffer.allocUnsafe(this.prevLen * 2);
-    this.prevBuf.copy(this.side, 0, this.prevOff, this.prevOff + this.prevLen);
-    this.prevBuf = this.side;
-    this.prevOff = 0;
-  }
 }
 
 function newBatch(capacity: number): EntryBatch {
@@ -302,40 +97,36 @@ function newBatch(capacity: number): EntryBatch {
   };
 }
 
-/** Parses Snapshot.Meta from buf[cur, end) into `meta` (merging, as protobuf does for a repeated message field). */
-function parseMeta(buf: Buffer, end: number, meta: SnapshotMeta, maxDepth: number): void {
-  while (cur < end) {
-    const tag = readTag(buf, end);
+/** Parses Snapshot.Meta from r.buf[r.pos, r.end) into `meta` (merging, as protobuf does for a repeated message field). */
+function parseMeta(r: WireReader, meta: SnapshotMeta, maxDepth: number): void {
+  while (r.pos < r.end) {
+    const tag = r.tag();
     const field = tag >>> 3;
     const wire = tag & 7;
     const expected = field === 4 || field === 8 ? WIRE_VARINT : field === 5 ? WIRE_FIXED64 : WIRE_LEN;
     if (field > 8 || field === 6) {
-      skipValue(buf, end, tag, maxDepth);
+      r.skipValue(tag, maxDepth);
       continue;
     }
     if (wire !== expected) throw wrongWireType('Meta', tag, expected);
     if (expected === WIRE_VARINT) {
-      const v = readVarintInt64(buf, end);
+      const v = r.varintInt64();
       if (field === 4) meta.lmdbTxnId = v;
       else meta.fromLmdbTxnId = v;
     } else if (expected === WIRE_FIXED64) {
-      if (end - cur < 8) throw new WireError('truncated Meta.timestampNano', true);
-      meta.timestampNano = buf.readBigUInt64LE(cur);
-      setCur(cur + 8);
+      if (r.end - r.pos < 8) throw new WireError('truncated Meta.timestampNano', true);
+      meta.timestampNano = Buffer.from(r.buf.buffer, r.buf.byteOffset, r.buf.byteLength).readBigUInt64LE(r.pos);
+      r.pos += 8;
     } else {
-      const s = readString(buf, end, 'Meta string');
+      const len = r.length('Meta string');
+      const s = utf8At(r.buf as Buffer, r.pos, len, 'Meta string');
+      r.pos += len;
       if (field === 1) meta.generationId = s;
       else if (field === 2) meta.instanceId = s;
       else if (field === 3) meta.hostname = s;
       else meta.databaseName = s;
     }
   }
-}
-
-function readString(buf: Buffer, end: number, what: string): string {
-  const len = readLength(buf, end, what);
-  setCur(cur + len);
-  return utf8At(buf, cur - len, len, what);
 }
 
 /** A proto3 string: must be valid UTF-8. */
@@ -354,6 +145,7 @@ class Decoder {
   private metaReported = false;
   private batch: EntryBatch;
   private readonly order = new OrderCheck();
+  private readonly r = new WireReader();
 
   constructor(
     private readonly input: Readable,
@@ -417,22 +209,19 @@ class Decoder {
     for (;;) {
       await this.lookahead(HEADER_LOOKAHEAD);
       if (s.pos === s.end) break; // clean end between fields
-      setCur(s.pos);
-      const tag = readTag(s.buf, s.end);
-      s.pos = cur;
+      const tag = this.r.at(s.buf, s.pos, s.end).tag();
+      s.pos = this.r.pos;
       switch (tag) {
         case 0x08: {
-          setCur(s.pos);
-          const v = readVarint32(s.buf, s.end);
-          s.pos = cur;
+          const v = this.r.at(s.buf, s.pos, s.end).varint32();
+          s.pos = this.r.pos;
           if (v < MIN_FORMAT_VERSION || v > FORMAT_VERSION) this.fail(`unsupported formatVersion ${v}`);
           this.formatVersion = v;
           break;
         }
         case 0x20: {
-          setCur(s.pos);
-          const v = readVarint32(s.buf, s.end);
-          s.pos = cur;
+          const v = this.r.at(s.buf, s.pos, s.end).varint32();
+          s.pos = this.r.pos;
           if (v > COMPAT_VERSION) this.fail(`compatVersion ${v} is newer than the newest supported (${COMPAT_VERSION})`);
           this.compatVersion = v;
           break;
@@ -441,9 +230,8 @@ class Decoder {
           const len = this.lengthAt(Infinity, 'Meta');
           if (len > l.maxFieldBytes) this.fail(`Meta of ${len} bytes exceeds the limit of ${l.maxFieldBytes}`);
           await this.need(len, 'Meta');
-          setCur(s.pos);
-          parseMeta(s.buf, s.pos + len, this.meta, l.maxGroupDepth);
-          s.pos = cur;
+          parseMeta(this.r.at(s.buf, s.pos, s.pos + len), this.meta, l.maxGroupDepth);
+          s.pos = this.r.pos;
           break;
         }
         case 0x1a: {
@@ -467,9 +255,8 @@ class Decoder {
   /** Reads a length prefix at the current position (already looked ahead) and checks it against limitAbs. */
   private lengthAt(limitAbs: number, what: string): number {
     const s = this.src;
-    setCur(s.pos);
-    const len = readVarint(s.buf, s.end);
-    s.pos = cur;
+    const len = this.r.at(s.buf, s.pos, s.end).varint();
+    s.pos = this.r.pos;
     if (len > limitAbs - s.abs) this.fail(`${what} declares ${len} bytes but only ${limitAbs - s.abs} remain in the enclosing message`);
     return len;
   }
@@ -486,10 +273,9 @@ class Decoder {
     for (let want = HEADER_LOOKAHEAD; ; want *= 2) {
       await this.lookahead(want, limitAbs);
       const end = Math.min(s.end, s.pos + (limitAbs - s.abs));
-      setCur(s.pos);
       try {
-        skipValue(s.buf, end, tag, this.limits.maxGroupDepth);
-        s.pos = cur;
+        this.r.at(s.buf, s.pos, end).skipValue(tag, this.limits.maxGroupDepth);
+        s.pos = this.r.pos;
         return;
       } catch (err) {
         const more = end - s.pos < limitAbs - s.abs || !s.eof;
@@ -532,9 +318,8 @@ class Decoder {
       let tag = buf[s.pos]!;
       if (tag < 0x80 && s.pos < end) s.pos++;
       else {
-        setCur(s.pos);
-        tag = readTag(buf, end);
-        s.pos = cur;
+        tag = this.r.at(buf, s.pos, end).tag();
+        s.pos = this.r.pos;
       }
 
       if (tag === 0x12) {
@@ -549,9 +334,8 @@ class Decoder {
           len = b0;
           s.pos++;
         } else {
-          setCur(s.pos);
-          len = readVarint(buf, end);
-          s.pos = cur;
+          len = this.r.at(buf, s.pos, end).varint();
+          s.pos = this.r.pos;
         }
         if (len > endAbs - s.abs) this.fail(`entry ${info.count} of DBI ${JSON.stringify(info.name)} declares ${len} bytes but only ${endAbs - s.abs} remain in the DBI`);
         if (this.skipEntries) {
@@ -598,9 +382,12 @@ class Decoder {
         }
       } else if (field === 3) {
         if ((tag & 7) !== WIRE_VARINT) throw wrongWireType('DBI', tag, WIRE_VARINT);
-        setCur(s.pos);
-        flags = info.flags = readVarint(s.buf, end);
-        s.pos = cur;
+        const raw = this.r.at(s.buf, s.pos, end).varintU64();
+        s.pos = this.r.pos;
+        // LMDB DBI flags are an unsigned int: anything wider is not a DBI's flags (and must not be
+        // truncated into some other value).
+        if (raw >= 1n << 32n) this.fail(`DBI ${JSON.stringify(info.name)} has flags 0x${raw.toString(16)}, not LMDB DBI flags (32 bits)`);
+        flags = info.flags = Number(raw);
       } else if (field === 2) {
         throw wrongWireType('DBI', tag, WIRE_LEN);
       } else {
@@ -632,15 +419,21 @@ class Decoder {
     let hi = 0;
     let lo = 0;
     let flags = 0;
+    const r = this.r;
     while (p < end) {
-      const tag = buf[p]!;
+      // Tags are one byte in practice; a longer (e.g. non-minimal) encoding takes the general path.
+      let tag = buf[p]!;
+      if (tag < 0x80) p++;
+      else {
+        tag = r.at(buf, p, end).tag();
+        p = r.pos;
+      }
       if (tag === 0x0a || tag === 0x12) {
-        let len = buf[p + 1]!;
-        if (len < 0x80 && p + 2 <= end) p += 2;
+        let len = p < end ? buf[p]! : 0x80;
+        if (len < 0x80) p++;
         else {
-          setCur(p + 1);
-          len = readVarint(buf, end);
-          p = cur;
+          len = r.at(buf, p, end).varint();
+          p = r.pos;
         }
         if (len > end - p) this.fail(`entry ${info.count} of DBI ${JSON.stringify(info.name)}: field ${tag >>> 3} declares ${len} bytes but only ${end - p} remain in the entry`);
         if (tag === 0x0a) {
@@ -652,20 +445,17 @@ class Decoder {
         }
         p += len;
       } else if (tag === 0x19) {
-        if (end - p < 9) this.fail(`entry ${info.count} of DBI ${JSON.stringify(info.name)}: truncated timestampNano`);
-        lo = (buf[p + 1]! | (buf[p + 2]! << 8) | (buf[p + 3]! << 16) | (buf[p + 4]! << 24)) >>> 0;
-        hi = (buf[p + 5]! | (buf[p + 6]! << 8) | (buf[p + 7]! << 16) | (buf[p + 8]! << 24)) >>> 0;
-        p += 9;
+        if (end - p < 8) this.fail(`entry ${info.count} of DBI ${JSON.stringify(info.name)}: truncated timestampNano`);
+        lo = (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+        hi = (buf[p + 4]! | (buf[p + 5]! << 8) | (buf[p + 6]! << 16) | (buf[p + 7]! << 24)) >>> 0;
+        p += 8;
       } else if (tag === 0x20) {
-        setCur(p + 1);
-        flags = readVarint32(buf, end);
-        p = cur;
+        flags = r.at(buf, p, end).varint32();
+        p = r.pos;
       } else {
-        setCur(p);
-        const t = readTag(buf, end);
-        if (t >>> 3 <= 4) throw wrongWireType('KV', t, t >>> 3 === 3 ? WIRE_FIXED64 : t >>> 3 === 4 ? WIRE_VARINT : WIRE_LEN);
-        skipValue(buf, end, t, this.limits.maxGroupDepth);
-        p = cur;
+        if (tag >>> 3 <= 4) throw wrongWireType('KV', tag, tag >>> 3 === 3 ? WIRE_FIXED64 : tag >>> 3 === 4 ? WIRE_VARINT : WIRE_LEN);
+        r.at(buf, p, end).skipValue(tag, this.limits.maxGroupDepth);
+        p = r.pos;
       }
     }
     if (formatV1) flags = valLen === 0 ? 1 : 0;

@@ -55,129 +55,149 @@ export function bigVarint(v: bigint): Buffer {
   return Buffer.from(out);
 }
 
-/** Position cursor of the in-buffer readers below (module state: no allocation per read). */
-export let cur = 0;
-export function setCur(p: number): void {
-  cur = p;
-}
-
 function truncatedVarint(): never {
   throw new WireError('truncated varint', true);
 }
 
 /**
- * Reads a varint at `cur` (not beyond `end`) as a number; exact up to 2^53, which covers every
- * length (longer ones are refused by the callers' bound checks anyway).
+ * Reads protobuf values from `buf[pos, end)`, advancing `pos`. One reader is re-pointed at whatever
+ * buffer is being parsed (set buf, pos and end), so reading allocates nothing.
  */
-export function readVarint(buf: Uint8Array, end: number): number {
-  let p = cur;
-  let result = 0;
-  let mul = 1;
-  for (let i = 0; i < 10; i++) {
-    if (p >= end) truncatedVarint();
-    const b = buf[p++]!;
-    if (i === 9 && b > 1) throw new WireError('varint overflows 64 bits');
-    result += (b & 0x7f) * mul;
-    if (b < 0x80) {
-      cur = p;
-      return result;
-    }
-    mul *= 0x80;
+export class WireReader {
+  buf: Uint8Array = new Uint8Array(0);
+  pos = 0;
+  end = 0;
+
+  /** Points the reader at buf[pos, end). */
+  at(buf: Uint8Array, pos: number, end: number): this {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+    return this;
   }
-  throw new WireError('varint longer than 10 bytes');
-}
 
-/** Reads a varint at `cur` and keeps its low 32 bits, as protobuf does for uint32 fields. */
-export function readVarint32(buf: Uint8Array, end: number): number {
-  let p = cur;
-  let result = 0;
-  for (let i = 0; i < 10; i++) {
-    if (p >= end) truncatedVarint();
-    const b = buf[p++]!;
-    if (i < 5) result = (result | ((b & 0x7f) << (7 * i))) >>> 0;
-    if (i === 9 && b > 1) throw new WireError('varint overflows 64 bits');
-    if (b < 0x80) {
-      cur = p;
-      return result;
+  /**
+   * A varint as a number; exact up to 2^53, which covers every length (longer ones are refused by the
+   * callers' bound checks anyway). Non-minimal encodings (extra 0x80 bytes) are valid protobuf.
+   */
+  varint(): number {
+    const { buf, end } = this;
+    let p = this.pos;
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (p >= end) truncatedVarint();
+      const b = buf[p++]!;
+      if (i === 9 && b > 1) throw new WireError('varint overflows 64 bits');
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        this.pos = p;
+        return result;
+      }
+      mul *= 0x80;
     }
+    throw new WireError('varint longer than 10 bytes');
   }
-  throw new WireError('varint longer than 10 bytes');
-}
 
-/** Reads an int64 varint at `cur` (meta fields only: allocates a bigint). */
-export function readVarintInt64(buf: Uint8Array, end: number): bigint {
-  let p = cur;
-  let result = 0n;
-  for (let i = 0; i < 10; i++) {
-    if (p >= end) truncatedVarint();
-    const b = buf[p++]!;
-    if (i === 9 && b > 1) throw new WireError('varint overflows 64 bits');
-    result |= BigInt(b & 0x7f) << BigInt(7 * i);
-    if (b < 0x80) {
-      cur = p;
-      return BigInt.asIntN(64, result);
-    }
-  }
-  throw new WireError('varint longer than 10 bytes');
-}
-
-/** Reads a length prefix at `cur` and checks the value it announces fits before `end`. */
-export function readLength(buf: Uint8Array, end: number, what: string): number {
-  const len = readVarint(buf, end);
-  if (len > end - cur) {
-    throw new WireError(`${what} declares ${len} bytes but only ${end - cur} remain in the enclosing message`, true);
-  }
-  return len;
-}
-
-/** Reads a field tag at `cur`; refuses field number 0 and tags beyond 32 bits. */
-export function readTag(buf: Uint8Array, end: number): number {
-  const tag = readVarint(buf, end);
-  if (tag >= TWO_32 || tag >>> 3 === 0) throw new WireError(`invalid field tag ${tag}`);
-  return tag;
-}
-
-/**
- * Skips the value of an unknown field whose tag was just read; `cur` is at the value. Handles
- * every wire type, groups included (nested up to `maxDepth`), as protobuf requires.
- */
-export function skipValue(buf: Uint8Array, end: number, tag: number, maxDepth: number, depth = 0): void {
-  switch (tag & 7) {
-    case WIRE_VARINT:
-      readVarint(buf, end);
-      return;
-    case WIRE_FIXED64:
-      skipBytes(end, 8);
-      return;
-    case WIRE_FIXED32:
-      skipBytes(end, 4);
-      return;
-    case WIRE_LEN: {
-      const len = readLength(buf, end, `field ${tag >>> 3}`); // (not `cur += readLength()`: that reads cur first)
-      cur += len;
-      return;
-    }
-    case WIRE_START_GROUP: {
-      if (depth >= maxDepth) throw new WireError(`groups nested deeper than ${maxDepth}`);
-      for (;;) {
-        const t = readTag(buf, end);
-        if ((t & 7) === WIRE_END_GROUP) {
-          if (t >>> 3 !== tag >>> 3) throw new WireError(`end of group ${t >>> 3} inside group ${tag >>> 3}`);
-          return;
-        }
-        skipValue(buf, end, t, maxDepth, depth + 1);
+  /** A varint keeping its low 32 bits, as protobuf does for uint32 fields. */
+  varint32(): number {
+    const { buf, end } = this;
+    let p = this.pos;
+    let result = 0;
+    for (let i = 0; i < 10; i++) {
+      if (p >= end) truncatedVarint();
+      const b = buf[p++]!;
+      if (i < 5) result = (result | ((b & 0x7f) << (7 * i))) >>> 0;
+      if (i === 9 && b > 1) throw new WireError('varint overflows 64 bits');
+      if (b < 0x80) {
+        this.pos = p;
+        return result;
       }
     }
-    case WIRE_END_GROUP:
-      throw new WireError(`unexpected end of group ${tag >>> 3}`);
-    default:
-      throw new WireError(`invalid wire type ${tag & 7} (field ${tag >>> 3})`);
+    throw new WireError('varint longer than 10 bytes');
   }
-}
 
-function skipBytes(end: number, n: number): void {
-  if (end - cur < n) throw new WireError('truncated fixed-width value', true);
-  cur += n;
+  /** A varint as an unsigned 64-bit bigint (allocates: meta fields and DBI flags only). */
+  varintU64(): bigint {
+    const { buf, end } = this;
+    let p = this.pos;
+    let result = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (p >= end) truncatedVarint();
+      const b = buf[p++]!;
+      if (i === 9 && b > 1) throw new WireError('varint overflows 64 bits');
+      result |= BigInt(b & 0x7f) << BigInt(7 * i);
+      if (b < 0x80) {
+        this.pos = p;
+        return result;
+      }
+    }
+    throw new WireError('varint longer than 10 bytes');
+  }
+
+  /** An int64 varint (two's complement). */
+  varintInt64(): bigint {
+    return BigInt.asIntN(64, this.varintU64());
+  }
+
+  /** A length prefix, checked to fit before `end`. */
+  length(what: string): number {
+    const len = this.varint();
+    if (len > this.end - this.pos) {
+      throw new WireError(`${what} declares ${len} bytes but only ${this.end - this.pos} remain in the enclosing message`, true);
+    }
+    return len;
+  }
+
+  /** A field tag; refuses field number 0 and tags beyond 32 bits. */
+  tag(): number {
+    const tag = this.varint();
+    if (tag >= TWO_32 || tag >>> 3 === 0) throw new WireError(`invalid field tag ${tag}`);
+    return tag;
+  }
+
+  /**
+   * Skips the value of an unknown field whose tag was just read. Handles every wire type, groups
+   * included (nested up to `maxDepth`), as protobuf requires.
+   */
+  skipValue(tag: number, maxDepth: number, depth = 0): void {
+    switch (tag & 7) {
+      case WIRE_VARINT:
+        this.varint();
+        return;
+      case WIRE_FIXED64:
+        this.skip(8);
+        return;
+      case WIRE_FIXED32:
+        this.skip(4);
+        return;
+      case WIRE_LEN: {
+        const len = this.length(`field ${tag >>> 3}`);
+        this.pos += len;
+        return;
+      }
+      case WIRE_START_GROUP: {
+        if (depth >= maxDepth) throw new WireError(`groups nested deeper than ${maxDepth}`);
+        for (;;) {
+          const t = this.tag();
+          if ((t & 7) === WIRE_END_GROUP) {
+            if (t >>> 3 !== tag >>> 3) throw new WireError(`end of group ${t >>> 3} inside group ${tag >>> 3}`);
+            return;
+          }
+          this.skipValue(t, maxDepth, depth + 1);
+        }
+      }
+      case WIRE_END_GROUP:
+        throw new WireError(`unexpected end of group ${tag >>> 3}`);
+      default:
+        throw new WireError(`invalid wire type ${tag & 7} (field ${tag >>> 3})`);
+    }
+  }
+
+  private skip(n: number): void {
+    if (this.end - this.pos < n) throw new WireError('truncated fixed-width value', true);
+    this.pos += n;
+  }
 }
 
 export const WIRE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start-group', 'end-group', 'fixed32', 'invalid-6', 'invalid-7'];

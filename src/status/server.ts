@@ -15,6 +15,7 @@
  * 127.0.0.1:8500`) unless a firewall or a proxy guards it. An address without a host (`:8500`)
  * listens on every interface, as the Go implementation does; we log a warning then.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname as osHostname } from 'node:os';
@@ -46,6 +47,20 @@ export function parseListenAddress(address: string): { host: string | undefined;
   if (!m || port > 65535) throw new Error(`http.address ${JSON.stringify(address)}: expected host:port, [ipv6]:port or :port`);
   const host = m[2] ?? m[1]!;
   return { host: host === '' ? undefined : host, port };
+}
+
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+/** Room for slow clients, below the open-file limit so that accept() never fails with EMFILE. */
+const MAX_CONNECTIONS = Math.min(4096, Math.max(64, openFileLimit() - 256));
+
+function openFileLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : 1024;
+  } catch {
+    return 1024;
+  }
 }
 
 function listenError(address: string, err: NodeJS.ErrnoException): Error {
@@ -93,17 +108,17 @@ export class StatusServer {
     this.view = {
       run, health: this.health, scrub: this.scrub, instrumented: this.storage !== undefined, version, hostname: host, startedAt: new Date(this.now()),
     };
-    this.server = createServer((req, res) => {
+    // Slow clients must not silence /healthz: headers must arrive within 5 s (checked every second, not
+    // Node's default 30 s) and there is room for many connections (an idle socket costs little here).
+    this.server = createServer({ connectionsCheckingInterval: 1_000, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
       this.handle(req, res).catch((err) => {
         this.log.error('HTTP status server: request failed', { path: req.url, error: this.scrub(errorMessage(err)) });
         if (!res.headersSent) this.send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
         else res.destroy();
       });
     });
-    this.server.requestTimeout = 30_000;
-    this.server.headersTimeout = 10_000;
     this.server.keepAliveTimeout = 5_000;
-    this.server.maxConnections = 128;
+    this.server.maxConnections = MAX_CONNECTIONS;
   }
 
   /** Binds to run.config.http.address (throws a clear error when it cannot) and starts the trackers. */

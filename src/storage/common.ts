@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ObjectInfo } from './storage.js';
+import { onAbort } from '../util/abort.js';
 
 /** Minimal logger the backends use; any structured logger with these methods fits. */
 export interface StorageLogger {
@@ -78,10 +79,7 @@ export async function forEachChunk(
   fn: (chunk: Buffer) => void | Promise<void>,
 ): Promise<void> {
   checkAborted(signal);
-  const onAbort = (): void => {
-    stream.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const forget = signal && onAbort(signal, () => stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted')));
   try {
     for await (const chunk of stream) {
       await fn(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
@@ -90,7 +88,7 @@ export async function forEachChunk(
     checkAborted(signal);
     throw err;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    forget?.();
   }
   checkAborted(signal);
 }

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { ConfigError } from '../config/errors.js';
 import { formatDuration, OptionReader } from './options.js';
+import { maskUrlUserinfo, partialKeyId } from '../util/secrets.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options: the names and defaults of the Go implementation's S3 backend (PowerDNS/simpleblob
@@ -234,6 +235,8 @@ export function redactedS3Options(o: S3Options): Record<string, unknown> {
     const v = (o as unknown as Record<string, unknown>)[k];
     if (typeof v === 'number' && (k.endsWith('_timeout') || k.endsWith('_interval') || k === 'dial_keep_alive')) {
       out[k] = formatDuration(v);
+    } else if (typeof v === 'string') {
+      out[k] = k === 'access_key' ? partialKeyId(v) : maskUrlUserinfo(v);
     }
   }
   return out;

@@ -36,6 +36,7 @@ import {
 import { formatDuration } from './options.js';
 import { NotFoundError, type ObjectInfo, type Storage } from './storage.js';
 import { redactedS3Options, UPDATE_MARKER_NAME, type S3Options, type S3TlsOptions } from './s3-options.js';
+import { childSignal, onAbort } from '../util/abort.js';
 
 interface Credentials {
   accessKeyId: string;
@@ -315,10 +316,14 @@ export class S3Storage implements Storage {
     signal: AbortSignal | undefined,
     fn: (o: { abortSignal?: AbortSignal }) => Promise<T>,
   ): Promise<T> {
+    // The SDK adds an abort listener per request: give it a signal of its own, not the shared one.
+    const child = signal && childSignal(signal);
     try {
-      return await fn(signal ? { abortSignal: signal } : {});
+      return await fn(child ? { abortSignal: child.signal } : {});
     } catch (err) {
       throw this.mapError(op, name, err, signal);
+    } finally {
+      child?.dispose();
     }
   }
 
@@ -426,11 +431,8 @@ export class S3Storage implements Storage {
     const body = res.Body as Readable | undefined;
     if (!body) throw new S3StorageError(`s3: GetObject ${name}: empty response body`, 'GetObject', name, 'NoBody', undefined);
     if (signal) {
-      const onAbort = (): void => {
-        body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      body.once('close', () => signal.removeEventListener('abort', onAbort));
+      const forget = onAbort(signal, () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted')));
+      body.once('close', forget);
     }
     return body;
   }
@@ -595,11 +597,8 @@ class PartReader {
   constructor(stream: Readable, private readonly signal: AbortSignal | undefined) {
     this.it = stream[Symbol.asyncIterator]();
     if (signal) {
-      const onAbort = (): void => {
-        stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      stream.once('close', () => signal.removeEventListener('abort', onAbort));
+      const forget = onAbort(signal, () => stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted')));
+      stream.once('close', forget);
     }
   }
 

@@ -1,3 +1,5 @@
+import { onAbort } from '../util/abort.js';
+
 /**
  * Time as the sync engine sees it. Production uses the system clock; the engine's deterministic tests
  * inject a virtual one, so start-up orders, retries and polls run without real waiting.
@@ -39,14 +41,13 @@ export const systemClock: Clock = {
 export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      cancel();
-      reject(signal!.reason);
-    };
     const cancel = clock.setTimer(() => {
-      signal?.removeEventListener('abort', onAbort);
+      forget?.();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const forget = signal && onAbort(signal, () => {
+      cancel();
+      reject(signal.reason);
+    });
   });
 }

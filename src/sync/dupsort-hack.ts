@@ -21,13 +21,21 @@ export function dupsortHackEncode(key: Uint8Array, value: Uint8Array, dbiName: s
   return out;
 }
 
+/** A key that is not a dupsort_hack key: the snapshot holding it is corrupt. */
+export class DupsortHackKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DupsortHackKeyError';
+  }
+}
+
 /** The original key inside a dupsort_hack shadow key at buf[off, off+len). */
 export function dupsortHackKeyLength(buf: Uint8Array, off: number, len: number, dbiName: string): number {
-  if (len < 6) throw new Error(`DBI ${dbiName}: not a dupsort_hack key (${len} bytes)`);
+  if (len < 6) throw new DupsortHackKeyError(`DBI ${dbiName}: not a dupsort_hack key (${len} bytes)`);
   const keyLen = buf[off + len - 1]!;
-  if (keyLen === 0 || len < keyLen + 5) throw new Error(`DBI ${dbiName}: not a dupsort_hack key (bad key length ${keyLen})`);
+  if (keyLen === 0 || len < keyLen + 5) throw new DupsortHackKeyError(`DBI ${dbiName}: not a dupsort_hack key (bad key length ${keyLen})`);
   for (let i = 0; i < 4; i++) {
-    if (buf[off + keyLen + i] !== 0) throw new Error(`DBI ${dbiName}: not a dupsort_hack key (no separator)`);
+    if (buf[off + keyLen + i] !== 0) throw new DupsortHackKeyError(`DBI ${dbiName}: not a dupsort_hack key (no separator)`);
   }
   return keyLen;
 }

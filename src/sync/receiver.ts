@@ -4,7 +4,7 @@ import { NotFoundError } from '../storage/storage.js';
 import { parseSnapshotName } from '../snapshot/name.js';
 import type { Logger } from '../log/logger.js';
 import { systemClock, type Clock } from './clock.js';
-import { withRetry, errorMessage, type RetryPolicy } from './retry.js';
+import { RetriesExhaustedError, withRetry, errorMessage, type RetryPolicy } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 
 export interface RemoteSnapshot {
@@ -38,6 +38,8 @@ export interface ReceiverOptions {
   downloads: Semaphore;
   /** Called whenever a new update became ready, so the sync loop can wake up early. */
   onReady: () => void;
+  /** A download kept failing until its retries ran out (it is tried again at a later listing). */
+  onDownloadGaveUp?: (err: Error) => void;
   clock?: Clock;
 }
 
@@ -217,6 +219,7 @@ export class Receiver {
           this.opts.log.info('snapshot disappeared before download', { snapshot: snap.name });
         } else {
           this.opts.log.error('snapshot download failed', { snapshot: snap.name, error: errorMessage(err) });
+          if (err instanceof RetriesExhaustedError) this.opts.onDownloadGaveUp?.(err);
         }
         this.lastNotified.delete(instance); // try again at the next listing
         return;

@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import { sleepOn, systemClock, type Clock } from './clock.js';
+import { NotFoundError } from '../storage/storage.js';
 
 export interface RetryPolicy {
   intervalMs: number;
@@ -7,6 +8,10 @@ export interface RetryPolicy {
   forever: boolean;
   /** Default: the system clock. */
   clock?: Clock;
+  /** Give up once the operation has been failing this long (one-shot commands must end). */
+  deadlineMs?: number;
+  /** Log every failed attempt (one-shot commands: the operator is watching), not just the first and every 10th. */
+  logEachAttempt?: boolean;
 }
 
 /** Sleeps for ms, or rejects with the signal's reason as soon as it aborts. */
@@ -14,14 +19,30 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return sleepOn(systemClock, ms, signal);
 }
 
+/** A storage operation that kept failing until its retry budget ran out. */
+export class RetriesExhaustedError extends Error {
+  constructor(what: string, readonly attempts: number, elapsedMs: number, cause: unknown) {
+    super(`${what}: gave up after ${attempts} attempt${attempts === 1 ? '' : 's'} in ${(elapsedMs / 1000).toFixed(1)} s: ${errorMessage(cause)}`, { cause });
+    this.name = 'RetriesExhaustedError';
+  }
+}
+
+/** Failures logged while retrying quietly (a daemon): the first, then every this many. */
+const QUIET_LOG_EVERY = 10;
+
 /**
- * Runs op until it succeeds, waiting policy.intervalMs between attempts (doubling up to 4x
- * the interval), at most policy.count attempts unless policy.forever. A burst of failures is
- * logged once when it starts and once when it ends, not at every attempt.
+ * Runs op until it succeeds, waiting policy.intervalMs between attempts (doubling up to 4x the
+ * interval), at most policy.count attempts unless policy.forever, and no longer than policy.deadlineMs
+ * after the first failure.
+ * A storage answer that an object does not exist is final (NotFoundError is not retried). Failures
+ * are logged at the first attempt and then every 10th (every one with policy.logEachAttempt), and
+ * once when it recovers.
  */
 export async function withRetry<T>(
   what: string, policy: RetryPolicy, log: Logger, signal: AbortSignal | undefined, op: () => Promise<T>,
 ): Promise<T> {
+  const clock = policy.clock ?? systemClock;
+  let failingSince = 0;
   let attempt = 0;
   let delay = policy.intervalMs;
   for (;;) {
@@ -32,13 +53,24 @@ export async function withRetry<T>(
       return result;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
+      if (err instanceof NotFoundError) throw err;
       attempt++;
-      if (!policy.forever && attempt >= policy.count) {
-        log.error('storage operation failed, giving up', { op: what, attempts: attempt, error: errorMessage(err) });
-        throw err;
+      if (attempt === 1) failingSince = clock.now();
+      const elapsed = clock.now() - failingSince;
+      const outOfAttempts = !policy.forever && attempt >= policy.count;
+      const outOfTime = policy.deadlineMs !== undefined && elapsed + delay > policy.deadlineMs;
+      if (outOfAttempts || outOfTime) {
+        const gaveUp = new RetriesExhaustedError(what, attempt, elapsed, err);
+        log.error('storage operation failed, giving up', { op: what, attempts: attempt, error: gaveUp.message });
+        throw gaveUp;
       }
-      if (attempt === 1) log.warn('storage operation failed, retrying', { op: what, error: errorMessage(err), retry_in_ms: delay });
-      await sleepOn(policy.clock ?? systemClock, delay, signal);
+      if (attempt === 1 || policy.logEachAttempt || attempt % QUIET_LOG_EVERY === 0) {
+        log.warn('storage operation failed, retrying', {
+          op: what, error: errorMessage(err), attempt, max_attempts: policy.forever ? undefined : policy.count, retry_in_ms: delay,
+          ...(policy.deadlineMs !== undefined && { gives_up_in_ms: Math.max(0, policy.deadlineMs - elapsed) }),
+        });
+      }
+      await sleepOn(clock, delay, signal);
       delay = Math.min(delay * 2, policy.intervalMs * 4);
     }
   }

@@ -16,8 +16,12 @@ import { mapGrower } from './map-growth.js';
 import { openConfiguredEnv, waitForMarkerObject } from './open-lmdb.js';
 import { Semaphore } from './semaphore.js';
 import { ShadowMode } from './shadow-mode.js';
+import type { RetryPolicy } from './retry.js';
 import { Syncer } from './syncer.js';
 import { startStatsLogger } from './stats-logger.js';
+
+/** How long --only-once keeps retrying a failing storage operation before it exits with an error. */
+export const ONE_SHOT_RETRY_DEADLINE_MS = 120_000;
 
 export interface RunOptions {
   receiveOnly: boolean;
@@ -72,7 +76,11 @@ export async function runSync(
   const storage = config.http.address ? (await import('../status/instrument.js')).instrumentStorage(backend) : backend;
   const downloads = new Semaphore(config.memoryDownloadedSnapshots);
   const decompressions = new Semaphore(config.memoryDecompressedSnapshots);
-  const retry = { intervalMs: config.storageRetryInterval, count: config.storageRetryCount, forever: config.storageRetryForever };
+  // A one-shot run reports every failed attempt and gives up in bounded time, even with storage_retry_forever.
+  const retry: RetryPolicy = {
+    intervalMs: config.storageRetryInterval, count: config.storageRetryCount, forever: config.storageRetryForever && !opts.onlyOnce,
+    ...(opts.onlyOnce && { deadlineMs: ONE_SHOT_RETRY_DEADLINE_MS, logEachAttempt: true }),
+  };
   const lmdbs: RunningLmdb[] = [];
   const stops: Array<() => Promise<void>> = [];
   const inner = new AbortController();

@@ -1,3 +1,5 @@
+import { onAbort } from '../util/abort.js';
+
 /** A counting semaphore: bounds how many snapshots are downloaded or decompressed at once. */
 export class Semaphore {
   private waiters: Array<() => void> = [];
@@ -11,15 +13,14 @@ export class Semaphore {
     }
     await new Promise<void>((resolve, reject) => {
       const wake = () => {
-        signal?.removeEventListener('abort', onAbort);
+        forget?.();
         resolve();
       };
-      const onAbort = () => {
+      const forget = signal && onAbort(signal, () => {
         this.waiters = this.waiters.filter((w) => w !== wake);
-        reject(signal!.reason);
-      };
+        reject(signal.reason);
+      });
       this.waiters.push(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
     });
     return this.releaser();
   }

@@ -7,7 +7,8 @@ import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
 import type { AsyncMutex } from './async-mutex.js';
 import { systemClock, type Clock } from './clock.js';
-import { DUPSORT_HACK_TRANSFORM, dupsortHackEncode, dupsortHackKeyLength, LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
+import { SnapshotFormatError } from '../snapshot/errors.js';
+import { DUPSORT_HACK_TRANSFORM, DupsortHackKeyError, dupsortHackEncode, dupsortHackKeyLength, LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
 import { readHeaderFields } from './header-fields.js';
 import { comparatorForFlags } from '../lmdb/key-order.js';
 
@@ -255,7 +256,14 @@ export class ShadowMode implements SyncMode {
     return new DbiMerger(txn, shadow, {
       ...merge, compare: comparatorForFlags(shadow.flags), paddingBlock: this.opts.lmdb.headerExtraPaddingBlock,
       tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName,
-      onFlush: (written) => this.applyToApp(txn, pair, written),
+      onFlush: (written) => {
+        try {
+          this.applyToApp(txn, pair, written);
+        } catch (err) {
+          if (err instanceof DupsortHackKeyError) throw new SnapshotFormatError(merge.snapshotName, err.message);
+          throw err;
+        }
+      },
     });
   }
 

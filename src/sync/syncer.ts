@@ -1,13 +1,13 @@
 import { LmdbError } from '../lmdb/index.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { NotFoundError } from '../storage/storage.js';
-import { sleepOn, systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import { IncompatibleSnapshotError } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
 import { loadSnapshot, type LoadResult } from './loader.js';
 import { Receiver, type ReadyUpdate } from './receiver.js';
 import { RestartCoverage } from './restart-coverage.js';
-import { errorMessage } from './retry.js';
+import { errorMessage, RetriesExhaustedError, withRetry } from './retry.js';
 import type { Semaphore } from './semaphore.js';
 import { storeSnapshot, type StoredSnapshot } from './sender.js';
 import { WakeableSleep } from './wakeable-sleep.js';
@@ -69,6 +69,8 @@ export class Syncer {
   private storeFailures = 0;
   /** A snapshot was stored after the start-up loads ended (what --only-once waits for). */
   private storedWhenReady = false;
+  /** --only-once: the error that ends the run (a daemon keeps trying instead). */
+  private fatal: Error | undefined;
   /** Consecutive local load failures per instance (backoff). */
   private readonly loadFailures = new Map<string, number>();
 
@@ -80,6 +82,7 @@ export class Syncer {
     this.receiver = new Receiver({
       storage: ctx.storage, db: ctx.dbName, ownInstance: ctx.instance, log: ctx.log.with({ component: 'receiver' }),
       retry: ctx.retry, downloads: opts.downloads, onReady: () => this.loopSleep.wake(), clock: this.clock,
+      onDownloadGaveUp: (err) => this.failOnce(err),
     });
     this.status.receiver = this.receiver;
   }
@@ -117,6 +120,7 @@ export class Syncer {
     const startedAt = this.clock.now();
     for (;;) {
       await this.loadReady(signal);
+      if (this.fatal) throw this.fatal;
       this.forgetVanishedInstances(signal);
       if (this.coverage && this.clock.now() - startedAt > RESUME_CHECK_MAX_MS) {
         log.info('start-up loads take long: storing a snapshot instead of proving the storage holds our data');
@@ -157,25 +161,23 @@ export class Syncer {
     }
   }
 
+  /** The first listing: retried (quietly, every second) until it works; --only-once gives up like any storage call. */
   private async initialListing(signal: AbortSignal): Promise<void> {
-    let logged = false;
-    for (;;) {
+    const policy = this.opts.onlyOnce ? this.ctx.retry : { intervalMs: 1000, count: 0, forever: true, clock: this.clock };
+    await withRetry('list the storage (waiting for the initial listing)', { clock: this.clock, ...policy }, this.ctx.log, signal, async () => {
       try {
         await this.receiver.pollOnce(signal, false);
-        this.status.listedOk();
-        return;
       } catch (err) {
-        if (signal.aborted) throw signal.reason;
-        this.status.listFailed(err);
-        if (!logged) this.ctx.log.warn('waiting for the initial storage listing', { error: errorMessage(err) });
-        logged = true;
-        await sleepOn(this.clock, 1000, signal);
+        if (!signal.aborted) this.status.listFailed(err);
+        throw err;
       }
-    }
+    });
+    this.status.listedOk();
   }
 
   private async pollLoop(signal: AbortSignal): Promise<void> {
     let failing = false;
+    let failingSince = 0;
     // A storage that can tell when objects change (fs: inotify) wakes the poller early.
     const pollSleep = new WakeableSleep(WATCH_SETTLE_MS, this.clock);
     const stopWatching = this.ctx.storage.watch?.(() => pollSleep.wake());
@@ -191,7 +193,13 @@ export class Syncer {
         if (signal.aborted) return;
         this.status.listFailed(err);
         if (!failing) this.ctx.log.warn('storage listing failed, will keep trying', { error: errorMessage(err) });
+        if (!failing) failingSince = this.clock.now();
         failing = true;
+        const deadline = this.ctx.retry.deadlineMs;
+        if (deadline !== undefined && this.clock.now() - failingSince > deadline) {
+          this.failOnce(new RetriesExhaustedError('list the storage', 0, this.clock.now() - failingSince, err));
+          this.loopSleep.wake();
+        }
       }
     }
   }
@@ -282,6 +290,11 @@ export class Syncer {
         }
         return 'skipped';
       }
+      if (this.opts.onlyOnce) {
+        this.failOnce(new Error(`loading snapshot ${snap.name} failed: ${errorMessage(err)}`, { cause: err }));
+        this.status.loadFailed(snap, err);
+        return 'retry';
+      }
       const failures = (this.loadFailures.get(snap.instance) ?? 0) + 1;
       this.loadFailures.set(snap.instance, failures);
       const delay = backoff(ctx.retry.intervalMs, failures);
@@ -308,6 +321,11 @@ export class Syncer {
       changed: result.changed, bytes: update.bytes, ms: result.ms, lock_ms: result.lockMs,
     });
     return 'loaded';
+  }
+
+  /** --only-once: records the first error that must end the run (a daemon never calls this). */
+  private failOnce(err: Error): void {
+    if (this.opts.onlyOnce) this.fatal ??= err;
   }
 
   /** MDB_MAP_FULL in a merge: grow the map where allowed (the merge is then retried at once), else report. */

@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from './clock.js';
+import { onAbort } from '../util/abort.js';
 
 /**
  * A sleep that other code can cut short: wake() ends the current sleep after `settleMs` (letting a
@@ -27,11 +28,7 @@ export class WakeableSleep {
       const finish = () => {
         cancel();
         this.cut = undefined;
-        signal.removeEventListener('abort', onAbort);
-      };
-      const onAbort = () => {
-        finish();
-        reject(signal.reason);
+        forget();
       };
       const done = () => {
         finish();
@@ -43,7 +40,10 @@ export class WakeableSleep {
         this.cut = undefined;
         cancel = this.clock.setTimer(done, this.settleMs);
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      const forget = onAbort(signal, () => {
+        finish();
+        reject(signal.reason);
+      });
     });
   }
 }

@@ -366,7 +366,7 @@ test('redaction masks secrets but keeps the config usable', () => {
   assert.equal(r.storage.options.password, '***');
   assert.equal(r.storage.options.access_key, 'mini***');
   assert.equal(r.storage.options.secret_key_file, '/etc/ls/secret');
-  assert.equal(r.storage.options.endpoint_url, 'https://user:***@s3.example.com');
+  assert.equal(r.storage.options.endpoint_url, 'https://***@s3.example.com');
   assert.equal(r.storage.options.bucket, 'lightningstream');
   assert.equal(c.storage.options.secret_key, 'very-secret-value', 'original untouched');
   const yaml = configToYaml(c);

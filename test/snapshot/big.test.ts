@@ -6,7 +6,7 @@ import protobuf from 'protobufjs';
 import type { EntryBatch } from '../../src/snapshot/batch.js';
 import { decodeSnapshot } from '../../src/snapshot/decode.js';
 import { dbiPrefix, encodeSnapshot, kvBodyLength, measureDbi } from '../../src/snapshot/encode.js';
-import { readVarint, setCur, varintLength, writeVarint } from '../../src/snapshot/wire.js';
+import { WireReader, varintLength, writeVarint } from '../../src/snapshot/wire.js';
 import { META, decodeBuffer } from './helpers.js';
 
 const LongCtor = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): protobuf.Long };
@@ -19,8 +19,9 @@ test('varints up to 2^53 match protobufjs and round-trip', () => {
     assert.equal(n, varintLength(v), `length of ${v}`);
     const theirs = Buffer.from(protobuf.Writer.create().uint64(LongCtor.fromString(String(v), true)).finish());
     assert.deepEqual(ours.subarray(0, n), theirs, `bytes of ${v}`);
-    setCur(0);
-    assert.equal(readVarint(ours, n), v);
+    const r = new WireReader().at(ours, 0, n);
+    assert.equal(r.varint(), v);
+    assert.equal(r.pos, n);
   }
 });
 

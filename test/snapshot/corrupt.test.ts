@@ -197,3 +197,20 @@ test('fuzz: thousands of mutated snapshots, every failure a SnapshotFormatError,
   assert.ok(failures > ITERATIONS / 2, `${failures} failures`);
   console.log(`fuzz: ${ITERATIONS} inputs, ${failures} SnapshotFormatErrors, ${successes} decoded, ${(performance.now() - started).toFixed(0)} ms, peak arrayBuffers ${peakExternal >> 20} MiB`);
 });
+
+test('valid but unusual encodings decode; DBI flags beyond 32 bits are named exactly', async () => {
+  // Non-minimal varints (extra 0x80 continuation bytes) are valid protobuf, for tags too.
+  const nonMinimalKey = [0x8a, 0x00, 1, 0x61]; // tag 0x0a in two bytes, key "a"
+  const nonMinimalValue = [0x92, 0x80, 0x00, 2, 0x62, 0x63]; // tag 0x12 in three bytes, value "bc"
+  const nonMinimalTs = [0x99, 0x00, 5, 0, 0, 0, 0, 0, 0, 0]; // tag 0x19 in two bytes
+  const raw = v3(dbi([0x0a, 1, 0x64, ...kv([...nonMinimalKey, ...nonMinimalValue, ...nonMinimalTs])]));
+  const snap = await decodeBuffer(gzipSync(raw));
+  const e = snap.dbis[0]!.entries[0]!;
+  assert.equal(e.key.toString(), 'a');
+  assert.equal(e.value.toString(), 'bc');
+  assert.equal(e.timestampNano, 5n);
+  // DBI.flags = 2^63: refused with the real value, never read as 0.
+  const flags = Buffer.alloc(10);
+  const n = writeVarint(flags, 0, 2 ** 63);
+  await rejectsWith(gzipSync(v3(dbi([0x0a, 1, 0x64, 0x18, ...flags.subarray(0, n)]))), /has flags 0x8000000000000000, not LMDB DBI flags/);
+});

@@ -12,6 +12,7 @@ import { AsyncMutex } from '../../src/sync/async-mutex.js';
 import type { LmdbSyncContext } from '../../src/sync/context.js';
 import { NativeMode } from '../../src/sync/native-mode.js';
 import { Semaphore } from '../../src/sync/semaphore.js';
+import { ONE_SHOT_RETRY_DEADLINE_MS } from '../../src/sync/runner.js';
 import { Syncer, type SyncerOptions } from '../../src/sync/syncer.js';
 import type { VirtualClock } from './virtual-clock.js';
 
@@ -55,6 +56,8 @@ export class TrackedStorage implements Storage {
   readonly inner = new MemoryStorage();
   /** The next N loadStream calls return only half of the object. */
   truncateNextLoads = 0;
+  /** Every store fails (a bucket this instance cannot write). */
+  failStores = false;
   loads = 0;
   stores = 0;
 
@@ -81,6 +84,7 @@ export class TrackedStorage implements Storage {
 
   store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {
     this.stores++;
+    if (this.failStores) return this.clock.track(Promise.reject(new Error('AccessDenied: Access Denied (HTTP 403)')));
     return this.clock.track(this.inner.store(name, data, signal));
   }
 
@@ -140,7 +144,10 @@ export class Instance {
     const log = opts.log ?? createLogger({ level: process.env.LS_TEST_DEBUG ? 'debug' : 'error' }).with({ instance: this.name });
     const ctx: LmdbSyncContext = {
       dbName: 'main', env: this.env, instance: this.name, generation: 'GX', hostname: 'test', storage: this.storage, log,
-      retry: { intervalMs: 500, count: 100, forever: true, clock: this.clock }, writeLock: new AsyncMutex(),
+      retry: opts.onlyOnce
+        ? { intervalMs: 500, count: 100, forever: false, clock: this.clock, deadlineMs: ONE_SHOT_RETRY_DEADLINE_MS, logEachAttempt: true }
+        : { intervalMs: 500, count: 100, forever: true, clock: this.clock },
+      writeLock: new AsyncMutex(),
       mode: new NativeMode(this.env, { dbName: 'main', lmdb: { headerExtraPaddingBlock: false, dbiOptions: {} }, log, tombstoneCutoffNano: () => undefined }),
       clock: this.clock,
     };

@@ -2,6 +2,7 @@
 // and the syncer's start-up state machine, with memory storage and a virtual clock. Expected data comes
 // from lastWriterWins (engine-harness.ts), written independently of src/. Seeds: LS_TEST_SEED, printed.
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,9 @@ import { after, describe as suite, it } from 'node:test';
 import { Env, MDB_INTEGERKEY, buildValue } from '../../src/lmdb/index.js';
 import { createLogger } from '../../src/log/logger.js';
 import { mapGrower } from '../../src/sync/map-growth.js';
+import { sleepOn, systemClock } from '../../src/sync/clock.js';
+import { Semaphore } from '../../src/sync/semaphore.js';
+import { WakeableSleep } from '../../src/sync/wakeable-sleep.js';
 import { comparatorForFlags } from '../../src/lmdb/key-order.js';
 import type { EntryBatch } from '../../src/snapshot/batch.js';
 import { mergeOrder } from '../../src/sync/merge-rule.js';
@@ -315,6 +319,33 @@ suite('syncer start-up', { timeout: 600_000 }, () => {
   });
 });
 
+suite('one-shot runs', () => {
+  it('--only-once on a bucket it cannot write reports every attempt and gives up in bounded time', async () => {
+    const clock = new VirtualClock();
+    const storage = new TrackedStorage(clock);
+    const a = new Instance('a', join(dir, 'readonly-bucket'), storage, clock);
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', format: 'logfmt', stream: { write: (l: string) => lines.push(l) } });
+    try {
+      a.write([{ dbi: 'data', key: Buffer.from('k'), ts: 1n, value: Buffer.from('v') }]);
+      storage.failStores = true;
+      const t0 = clock.now();
+      a.start({ onlyOnce: true, log });
+      const ended = await clock.runUntil(() => a.failure !== undefined, 10 * 60_000);
+      assert.ok(ended, 'the one-shot run ended');
+      const took = clock.now() - t0;
+      assert.match(String(a.failure), /store snapshot of main: gave up after \d+ attempts in \d+\.\d s: AccessDenied/);
+      assert.ok(took <= 130_000, `gave up after ${took} ms of virtual time`);
+      const attempts = lines.filter((l) => l.includes('storage operation failed, retrying'));
+      assert.ok(attempts.length >= 5, `every attempt is reported (${attempts.length})`);
+      assert.ok(attempts.every((l) => /attempt=\d+/.test(l) && /gives_up_in_ms=\d+/.test(l)), attempts[0]);
+    } finally {
+      await a.stop();
+      a.close();
+    }
+  });
+});
+
 suite('full LMDB map', () => {
   it('grows the map when map_size is not configured, and otherwise reports and backs off without crashing', async () => {
     for (const configured of [false, true]) {
@@ -356,5 +387,23 @@ suite('full LMDB map', () => {
         }
       }
     }
+  });
+});
+
+suite('abort listeners', () => {
+  it('any number of waiters (sleeps, semaphore waits) puts one listener on the shared signal, and abort reaches all', async () => {
+    const ac = new AbortController();
+    const sem = new Semaphore(1);
+    const held = await sem.acquire(ac.signal);
+    const waits = [
+      ...Array.from({ length: 40 }, () => sem.acquire(ac.signal)),
+      ...Array.from({ length: 40 }, () => sleepOn(systemClock, 60_000, ac.signal)),
+      ...Array.from({ length: 40 }, () => new WakeableSleep().sleep(60_000, ac.signal)),
+    ];
+    assert.equal(EventEmitter.getEventListeners(ac.signal, 'abort').length, 1);
+    ac.abort(new Error('stop'));
+    const results = await Promise.allSettled(waits);
+    assert.ok(results.every((r) => r.status === 'rejected'), 'every waiter was aborted');
+    held();
   });
 });
