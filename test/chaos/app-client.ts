@@ -96,8 +96,9 @@ export class AppClient {
     return { digest: a.digest as string, count: a.count as number };
   }
 
-  async integrity(path: string): Promise<Integrity> {
-    const a = await this.call({ cmd: 'integrity', path });
+  /** Integrity walk; dbis: the DBIs that must exist, with their kind. */
+  async integrity(path: string, dbis: Record<string, DbiKind> = {}): Promise<Integrity> {
+    const a = await this.call({ cmd: 'integrity', path, dbis });
     return { errors: a.errors as string[], dbis: a.dbis as Record<string, number>, entries: a.entries as number };
   }
 

@@ -321,10 +321,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       });
       c.batches++;
     };
-    const normalOps = (n: number): WireOp[] => {
+    // Instances b and c leave all DBIs but the first alone for the first seconds: their syncers create
+    // those DBIs from a's snapshots (with the snapshot's flags) before their applications use them.
+    let lateDbisFrom = Infinity;
+    const dbiFor = (inst: number): string => (inst !== 0 && Date.now() < lateDbisFrom ? DBI_WEIGHTS[0]![0] : gen.dbi());
+    const normalOps = (n: number, inst: number): WireOp[] => {
       const ops: WireOp[] = [];
       for (let j = 0; j < n; j++) {
-        const d = gen.dbi();
+        const d = dbiFor(inst);
         const k = gen.key(d);
         const del = gen.isSeen(d, k) ? gen.chance(0.2) : gen.chance(0.03);
         ops.push(gen.wire(d, k, gen.ts(), del ? null : gen.value()));
@@ -332,10 +336,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       return ops;
     };
 
-    // Some data in every LMDB before any syncer runs (a fresh bucket, LMDBs with data).
+    // Some data in every LMDB before any syncer runs (a fresh bucket, LMDBs with data); only a has all DBIs.
     for (let i = 0; i < 3; i++) {
-      const ops = normalOps(20);
-      for (const d of Object.keys(DBIS)) { const k = gen.key(d); ops.push(gen.wire(d, k, gen.ts(), gen.value())); }
+      const ops = normalOps(20, i);
+      if (i === 0) for (const d of Object.keys(DBIS)) ops.push(gen.wire(d, gen.key(d), gen.ts(), gen.value()));
       await applyBatch(i, ops);
     }
     for (const s of syncers) s.start();
@@ -344,6 +348,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     let lastWriteAt = Date.now();
     let writing = true;
     const writeStart = Date.now();
+    lateDbisFrom = writeStart + 6000;
     const writer = (async () => {
       const wr = rng.fork();
       while (Date.now() - writeStart < opts.writeMs) {
@@ -357,7 +362,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
           const batches = new Map<number, WireOp[]>(members.map((m) => [m, []]));
           const nKeys = wr.range(1, 3);
           for (let j = 0; j < nKeys; j++) {
-            const d = gen.dbi();
+            const d = dbiFor(members[0] === 0 ? members[1]! : members[0]!);
             const k = gen.key(d);
             const ts = wr.chance(0.15) ? gen.now() - BigInt(wr.int(1_000_000_000)) : gen.now();
             const mode = wr.next();
@@ -375,10 +380,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
             if (mode < 0.25) c.tieIdentical++;
             else if (mode < 0.5) c.tieDeleteVsLive++;
           }
-          for (const ops of batches.values()) if (wr.chance(0.3)) ops.push(...normalOps(wr.range(1, 5)));
+          for (const [m, ops] of batches) if (wr.chance(0.3)) ops.push(...normalOps(wr.range(1, 5), m));
           await Promise.all([...batches].map(([m, ops]) => applyBatch(m, ops, groupId)));
         } else {
-          await applyBatch(wr.int(3), normalOps(wr.range(1, 20)));
+          const inst = wr.int(3);
+          await applyBatch(inst, normalOps(wr.range(1, 20), inst));
         }
         lastWriteAt = Date.now();
         await sleep(wr.int(40));
@@ -488,7 +494,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
     // Integrity walk of every LMDB.
     if (c.unexpectedExits > 3) problems.push(`${tag}: ${c.unexpectedExits} unexpected syncer exits in all (first 3 shown above)`);
-    const walks = await Promise.all(apps.map((a, i) => a.integrity(paths[i]!)));
+    const walks = await Promise.all(apps.map((a, i) => a.integrity(paths[i]!, DBIS)));
     walks.forEach((w, i) => {
       if (w.errors.length) problems.push(`${tag}: integrity of ${INSTANCES[i]}: ${w.errors.length} errors: ${w.errors.slice(0, 10).join('; ')}`);
     });
@@ -510,11 +516,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
     // Warnings and errors the syncers logged, by message (figures, for the diagnosis; not a failure).
     const logged = new Map<string, number>();
+    const infos = new Map<string, number>();
+    const counted = ['snapshot stored', 'snapshot loaded', 'creating DBI from snapshot', 'initial sync complete'];
     for (const s of syncers) {
       for (const l of s.logs) {
-        for (const m of readFileSync(l, 'utf8').matchAll(/level=(warning|warn|error|fatal) msg="([^"]*)"/g)) {
-          const k = `${m[1]}:${m[2]}`;
-          logged.set(k, (logged.get(k) ?? 0) + 1);
+        for (const m of readFileSync(l, 'utf8').matchAll(/level=(\w+) msg="([^"]*)"/g)) {
+          if (/^(warning|warn|error|fatal)$/.test(m[1]!)) logged.set(`${m[1]}:${m[2]}`, (logged.get(`${m[1]}:${m[2]}`) ?? 0) + 1);
+          else if (counted.includes(m[2]!)) infos.set(m[2]!, (infos.get(m[2]!) ?? 0) + 1);
         }
       }
     }
@@ -525,6 +533,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         `equal_ts_groups=${c.tieGroups} equal_ts_pairs=${c.tiePairs} equal_ts_ops=${ties} tie_identical=${c.tieIdentical} tie_delete_vs_live=${c.tieDeleteVsLive}`,
       `kills: SIGKILL=${c.sigkill} SIGTERM=${c.sigterm} (two_at_once=${c.doubleKills} during_startup=${c.startupKills}) unexpected_exits=${c.unexpectedExits} syncer_runs=${syncers.map((s) => `${s.name}:${s.runs}`).join(',')}`,
       ...(opts.extraFigures?.() ?? []),
+      `syncer logs: ${counted.map((k) => `${k.replaceAll(' ', '_')}=${infos.get(k) ?? 0}`).join(' ')}`,
       `syncer log warnings/errors: ${[...logged].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${n}x ${JSON.stringify(k)}`).join(', ') || 'none'}`,
       `convergence_ms=${convergedMs ?? 'none'} (identical_ms=${identicalMs ?? 'none'}) keys_compared=${keysCompared} keys_wrong=${keysWrong} ` +
         `integrity_walks=${c.integrityWalks}`,

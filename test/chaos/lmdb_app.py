@@ -17,7 +17,9 @@ Commands (every command carries "id" and, except "quit", "path" = the LMDB direc
   {"cmd": "dump"}        every entry of every DBI not starting with "_sync":
                          {"entries": [[dbi, key hex, ts string, deleted, value hex], ...], "digest": sha256}
   {"cmd": "digest"}      the same digest and the entry count, without the entries.
-  {"cmd": "integrity"}   walks every DBI (key order, headers), runs mdb_stat -a and mdb_dump -a;
+  {"cmd": "integrity", "dbis": {name: kind}}
+                         walks every DBI (key order, key sizes, headers, the DBIs' INTEGERKEY flag),
+                         runs mdb_stat -a and mdb_dump -a;
                          {"errors": [...], "dbis": {name: count}, "entries": total}
   {"cmd": "close"}       closes the env (before the test removes its files).
   {"cmd": "quit"}
@@ -144,9 +146,10 @@ def app_dbi_names(env, txn):
     return names
 
 
-def collect(path, errors=None):
+def collect(path, errors=None, kinds=None):
     """All entries of the non-_sync DBIs in LMDB order (one read txn), and per-DBI counts.
-    With errors (a list), also checks key order, key sizes and every header of every DBI."""
+    With errors (a list), also checks key order, key sizes and every header of every DBI, and that
+    the DBIs named in kinds ({name: "plain"|"int4"|"int8"}) have the expected MDB_INTEGERKEY flag."""
     env = env_for(path)
     with env.begin() as txn:
         names = app_dbi_names(env, txn)
@@ -169,6 +172,12 @@ def collect(path, errors=None):
                     errors.append('%s: unexpected DBI flags %r' % (name, flags))
             integer = flags['integerkey']
             prev = prev_key = size = None
+            kind = (kinds or {}).get(name)
+            if errors is not None and kind is not None:
+                if integer != (kind != 'plain'):
+                    errors.append('%s: expected a %s DBI, found flags %r' % (name, kind, flags))
+                if kind != 'plain':
+                    size = 4 if kind == 'int4' else 8
             n = 0
             for k, v in txn.cursor(db):
                 k = bytes(k)
@@ -220,7 +229,10 @@ def cmd_dump(msg, with_entries=True):
 def cmd_integrity(msg):
     path = msg['path']
     errors = []
-    entries, counts = collect(path, errors)
+    entries, counts = collect(path, errors, msg.get('dbis'))
+    for name in msg.get('dbis', {}):
+        if name not in counts:
+            errors.append('%s: DBI missing' % name)
     for tool in (['mdb_stat', '-a', '-e', '-f'], ['mdb_dump', '-a']):
         r = subprocess.run(tool + [path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if r.returncode != 0:
