@@ -6,10 +6,11 @@
 // the state the oracle (oracle.ts) computes from the op log, and pass an integrity walk.
 // Nothing from src/ is used for LMDB I/O or for the expected state.
 import { randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLightningstream, type RunningProcess } from '../sync/helpers.js';
+import { BIN } from '../sync/helpers.js';
 import { AppClient, type DbiKind, type WireOp } from './app-client.js';
 import {
   compare, describeEntry, describeId, digestOfExpected, expectedState, idOf, stateOfDump,
@@ -76,46 +77,91 @@ interface Counters {
   integrityWalks: number;
   doubleKills: number;
   startupKills: number;
+  freezes: number;
+  sigtermEarly: number;
 }
 
-/** One instance's syncer, restarted by the chaos loop; every process gets its own log file. */
+/** What happened to the processes, with wall-clock times (to line up with the syncers' logs). */
+class Events {
+  readonly lines: string[] = [];
+  add(what: string): void {
+    this.lines.push(`${new Date().toISOString()} ${what}`);
+  }
+  last(n: number): string {
+    return this.lines.slice(-n).join('\n');
+  }
+}
+
+/**
+ * One instance's syncer, restarted by the chaos loop; every process gets its own log file. Node runs it
+ * with --report-on-signal (SIGUSR2): a syncer that ignores SIGTERM gets a diagnostic report (JS stack,
+ * handles) before the SIGKILL.
+ */
 class Syncer {
-  proc?: RunningProcess;
+  child?: ChildProcess;
+  exited?: Promise<number | null>;
+  startedAt = 0;
   runs = 0;
   private expectedExit = false;
   readonly logs: string[] = [];
 
   constructor(readonly name: string, private readonly dir: string, private readonly config: string,
+    private readonly events: Events,
     private readonly onUnexpectedExit: (s: Syncer, code: number | null, signal: string | null) => void) {}
 
   start(): void {
     this.runs++;
-    const logName = `sync-${this.name}-${this.runs}`;
-    this.logs.push(join(this.dir, 'logs', `${logName}.log`));
-    const p = startLightningstream(join(this.dir, 'logs'), logName, ['-c', this.config, 'sync']);
-    this.proc = p;
-    this.expectedExit = false;
-    void p.exited.then((code) => {
-      if (!this.expectedExit && this.proc === p) this.onUnexpectedExit(this, code, p.child.signalCode);
+    const logPath = join(this.dir, 'logs', `sync-${this.name}-${this.runs}.log`);
+    this.logs.push(logPath);
+    const fd = openSync(logPath, 'a');
+    const reports = join(this.dir, 'reports');
+    const child = spawn(process.execPath, [BIN, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []),
+      '-c', this.config, 'sync'], {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-directory=${reports}` },
     });
+    closeSync(fd);
+    const run = this.runs;
+    this.events.add(`${this.name}#${run} pid=${child.pid} started`);
+    this.child = child;
+    this.startedAt = Date.now();
+    this.expectedExit = false;
+    this.exited = new Promise((res) => child.on('exit', (code, signal) => {
+      this.events.add(`${this.name}#${run} pid=${child.pid} exited code=${code} signal=${signal}`);
+      if (!this.expectedExit && this.child === child) this.onUnexpectedExit(this, code, signal);
+      res(code);
+    }));
   }
 
   running(): boolean {
-    const c = this.proc?.child;
+    const c = this.child;
     return !!c && c.exitCode === null && c.signalCode === null;
   }
 
-  /** Sends the signal and waits for the exit; SIGKILLs after graceMs. Returns [code, needed SIGKILL]. */
-  async kill(signal: NodeJS.Signals, graceMs = 20_000): Promise<[number | null, boolean]> {
-    const p = this.proc;
-    if (!p || !this.running()) return [null, false];
+  signal(sig: NodeJS.Signals): void {
+    if (!this.running()) return;
+    this.events.add(`${this.name}#${this.runs} pid=${this.child!.pid} ${sig}`);
+    this.child!.kill(sig);
+  }
+
+  /**
+   * Sends the signal and waits for the exit; after graceMs asks for a diagnostic report (SIGUSR2),
+   * then SIGKILLs. Returns the exit code, whether SIGKILL was needed, and the terminating signal.
+   */
+  async kill(sig: NodeJS.Signals, graceMs = 20_000): Promise<{ code: number | null; forced: boolean; signal: string | null }> {
+    const child = this.child;
+    if (!child || !this.running()) return { code: null, forced: false, signal: null };
     this.expectedExit = true;
-    p.child.kill(signal);
+    this.signal(sig);
     let forced = false;
-    const t = setTimeout(() => { forced = true; p.child.kill('SIGKILL'); }, graceMs);
-    const code = await p.exited;
+    const t = setTimeout(() => {
+      forced = true;
+      this.signal('SIGUSR2');
+      setTimeout(() => this.signal('SIGKILL'), 3000);
+    }, graceMs);
+    const code = await this.exited!;
     clearTimeout(t);
-    return [code, forced];
+    return { code, forced, signal: child.signalCode };
   }
 
   lastLog(): string {
@@ -248,6 +294,32 @@ class OpGenerator {
   }
 }
 
+/** The JS stacks and native stack tops of the Node diagnostic reports written so far (SIGUSR2). */
+function diagnosticReports(dir: string): string {
+  const rdir = join(dir, 'reports');
+  if (!existsSync(rdir)) return '  (no diagnostic report)';
+  const out: string[] = [];
+  for (const f of readdirSync(rdir).filter((n) => n.endsWith('.json'))) {
+    try {
+      const r = JSON.parse(readFileSync(join(rdir, f), 'utf8')) as {
+        header?: { processId?: number };
+        javascriptStack?: { message?: string; stack?: string[] };
+        nativeStack?: Array<{ symbol?: string }>;
+        libuv?: Array<{ type?: string; is_active?: boolean; remoteEndpoint?: unknown }>;
+      };
+      const handles = new Map<string, number>();
+      for (const h of r.libuv ?? []) if (h.is_active) handles.set(h.type ?? '?', (handles.get(h.type ?? '?') ?? 0) + 1);
+      out.push(`  report ${f} (pid ${r.header?.processId}): ${r.javascriptStack?.message ?? ''}\n` +
+        `    JS stack: ${(r.javascriptStack?.stack ?? []).slice(0, 12).join('\n      ')}\n` +
+        `    native stack: ${(r.nativeStack ?? []).slice(0, 12).map((x) => x.symbol).join(' < ')}\n` +
+        `    active handles: ${[...handles].map(([k, n]) => `${k}=${n}`).join(' ')}`);
+    } catch (err) {
+      out.push(`  report ${f}: unreadable (${(err as Error).message})`);
+    }
+  }
+  return out.length ? out.join('\n') : '  (no diagnostic report)';
+}
+
 function tail(text: string, lines: number): string {
   return text.split('\n').slice(-lines).join('\n');
 }
@@ -267,16 +339,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const chaosRng = rng.fork();
   const dir = mkdtempSync(join(tmpdir(), `ls-chaos-${opts.label}-`));
   mkdirSync(join(dir, 'logs'));
+  mkdirSync(join(dir, 'reports'));
   const problems: string[] = [];
   const figures: string[] = [];
   const c: Counters = {
     batches: 0, ops: 0, puts: 0, updates: 0, deletes: 0, skipped: 0, tieGroups: 0, tiePairs: 0, tieDeleteVsLive: 0,
-    tieIdentical: 0, sigkill: 0, sigterm: 0, unexpectedExits: 0, integrityWalks: 0, doubleKills: 0, startupKills: 0,
+    tieIdentical: 0, sigkill: 0, sigterm: 0, unexpectedExits: 0, integrityWalks: 0, doubleKills: 0, startupKills: 0, freezes: 0, sigtermEarly: 0,
   };
   const log: LoggedOp[] = [];
   const paths = INSTANCES.map((i) => join(dir, `lmdb-${i}`));
   const apps = INSTANCES.map((i) => new AppClient(i));
   let stopping = false;
+  const events = new Events();
+  const memory = INSTANCES.map(() => [chaosRng.pick([1, 2, 2, 3]), chaosRng.pick([1, 3])] as const);
   const syncers: Syncer[] = INSTANCES.map((name, i) => {
     const cfg = join(dir, `${name}.yaml`);
     writeFileSync(cfg, [
@@ -291,10 +366,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       'storage_poll_interval: 200ms',
       'storage_retry_interval: 500ms',
       'storage_retry_forever: true',
+      // The snapshot slots vary per instance (1 download slot is the tightest, 2 is the default).
+      `memory_downloaded_snapshots: ${memory[i]![0]}`,
+      `memory_decompressed_snapshots: ${memory[i]![1]}`,
       ...(opts.extraConfig ?? []),
       '',
     ].join('\n'));
-    return new Syncer(name, dir, cfg, (s, code, signal) => {
+    return new Syncer(name, dir, cfg, events, (s, code, signal) => {
       if (stopping) return;
       if (++c.unexpectedExits > 3) { setTimeout(() => { if (!stopping && !s.running()) s.start(); }, 1000); return; }
       problems.push(`${tag}: syncer ${s.name} (run ${s.runs}) exited on its own (code ${code}, signal ${signal}):\n` +
@@ -399,12 +477,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       const s = syncers[i]!;
       if (!s.running()) return;
       const term = chaosRng.chance(0.25);
-      const [code, forced] = await s.kill(term ? 'SIGTERM' : 'SIGKILL');
+      const age = Date.now() - s.startedAt;
+      const r = await s.kill(term ? 'SIGTERM' : 'SIGKILL');
       if (term) {
         c.sigterm++;
-        if (forced || code !== 0) {
-          problems.push(`${tag}: syncer ${s.name} (run ${s.runs}) on SIGTERM: exit code ${code}${forced ? ', had to be SIGKILLed after 20 s' : ''}\n` +
-            tail(s.lastLog(), 12));
+        if (r.code === null && r.signal === 'SIGTERM' && !r.forced && age < 3000) {
+          c.sigtermEarly++; // arrived before the process installed its handler (Node's default: terminate)
+        } else if (r.forced || r.code !== 0) {
+          problems.push(`${tag}: syncer ${s.name} (run ${s.runs}, up ${age} ms) on SIGTERM: exit code ${r.code} signal ${r.signal}` +
+            `${r.forced ? ', ignored SIGTERM for 20 s, SIGKILLed' : ''}\n${tail(s.lastLog(), 12)}\n` +
+            `  process events:\n${events.last(12)}\n${diagnosticReports(dir)}`);
         }
       } else {
         c.sigkill++;
@@ -441,6 +523,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
           await sleep(chaosRng.int(1001));
           await killOne(i);
           await pauseAndRestart(i);
+        } else if (r < 0.4) {
+          // Frozen (SIGSTOP) for 0.5-2.5 s, then SIGCONT: a stalled process, possibly holding the write lock.
+          const s = syncers[i]!;
+          if (!s.running()) continue;
+          c.freezes++;
+          s.signal('SIGSTOP');
+          await sleep(500 + chaosRng.int(2001));
+          s.signal('SIGCONT');
         } else {
           await killOne(i);
           await pauseAndRestart(i);
@@ -502,9 +592,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
     // Clean shutdown of the final syncers.
     stopping = true;
+    // (A syncer restarted a moment ago may not have installed its SIGTERM handler yet: wait for its start-up.)
+    await Promise.all(syncers.map(async (s) => {
+      for (let t = 0; t < 300 && !/initial sync complete/.test(s.lastLog()); t++) await sleep(100);
+    }));
     const codes = await Promise.all(syncers.map((s) => s.kill('SIGTERM')));
-    codes.forEach(([code, forced], i) => {
-      if (code !== 0 || forced) problems.push(`${tag}: final SIGTERM of ${INSTANCES[i]}: exit code ${code}${forced ? ' (SIGKILLed after 20 s)' : ''}`);
+    codes.forEach((r, i) => {
+      if (r.code !== 0 || r.forced) {
+        problems.push(`${tag}: final SIGTERM of ${INSTANCES[i]}: exit code ${r.code} signal ${r.signal}${r.forced ? ' (ignored SIGTERM for 20 s, SIGKILLed)' : ''}\n` +
+          `${tail(syncers[i]!.lastLog(), 8)}\n  process events:\n${events.last(12)}\n${diagnosticReports(dir)}`);
+      }
     });
 
     if (problems.length) {
@@ -528,10 +625,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     }
     const ties = log.filter((o) => o.tie !== undefined).length;
     figures.push(
-      `seed=${seed} storage=${opts.label} write_seconds=${writeSeconds.toFixed(1)}`,
+      `seed=${seed} storage=${opts.label} write_seconds=${writeSeconds.toFixed(1)} ` +
+        `memory_downloaded/decompressed_snapshots=${memory.map((m, i) => `${INSTANCES[i]}:${m[0]}/${m[1]}`).join(',')}`,
       `ops=${c.ops} batches=${c.batches} puts=${c.puts} updates=${c.updates} deletes=${c.deletes} skipped_dominated=${c.skipped} ` +
         `equal_ts_groups=${c.tieGroups} equal_ts_pairs=${c.tiePairs} equal_ts_ops=${ties} tie_identical=${c.tieIdentical} tie_delete_vs_live=${c.tieDeleteVsLive}`,
-      `kills: SIGKILL=${c.sigkill} SIGTERM=${c.sigterm} (two_at_once=${c.doubleKills} during_startup=${c.startupKills}) unexpected_exits=${c.unexpectedExits} syncer_runs=${syncers.map((s) => `${s.name}:${s.runs}`).join(',')}`,
+      `kills: SIGKILL=${c.sigkill} SIGTERM=${c.sigterm} (before_handler=${c.sigtermEarly}) (two_at_once=${c.doubleKills} during_startup=${c.startupKills}) SIGSTOP_freezes=${c.freezes} unexpected_exits=${c.unexpectedExits} syncer_runs=${syncers.map((s) => `${s.name}:${s.runs}`).join(',')}`,
       ...(opts.extraFigures?.() ?? []),
       `syncer logs: ${counted.map((k) => `${k.replaceAll(' ', '_')}=${infos.get(k) ?? 0}`).join(' ')}`,
       `syncer log warnings/errors: ${[...logged].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${n}x ${JSON.stringify(k)}`).join(', ') || 'none'}`,
@@ -544,6 +642,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       syncers.map((s) => `--- ${s.name}\n${tail(s.lastLog(), 10)}`).join('\n'));
   } finally {
     stopping = true;
+    writeFileSync(join(dir, 'events.log'), events.lines.join('\n') + '\n');
     await Promise.all(syncers.map((s) => s.kill('SIGKILL', 5_000)));
     await Promise.all(apps.map((a) => a.quit()));
     if (process.env.LS_KEEP_TEST_DIR === '1') console.log(`# chaos: kept ${dir}`);
