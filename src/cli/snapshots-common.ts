@@ -53,7 +53,7 @@ export class Output {
   private size = 0;
   private failure: NodeJS.ErrnoException | undefined;
 
-  constructor(private readonly stream: Writable = process.stdout as unknown as Writable, private readonly flushAt = 64 << 10) {
+  constructor(private readonly stream: Writable = process.stdout, private readonly flushAt = 64 << 10) {
     stream.on('error', (err) => {
       this.failure ??= err;
     });
@@ -115,18 +115,4 @@ export async function withOutput(body: (out: Output) => Promise<number | void>):
     if (err instanceof BrokenPipeError) return 0;
     throw err;
   }
-}
-
-export const NS_PER_SECOND = 1_000_000_000n;
-
-/** UTC calendar parts of a time in nanoseconds since the epoch (negative allowed): `2026-11-26`, `08:51:01`, 9-digit fraction. */
-export function utcParts(ns: bigint): { date: string; time: string; nanos: string } {
-  let seconds = ns / NS_PER_SECOND;
-  let frac = ns % NS_PER_SECOND;
-  if (frac < 0n) {
-    frac += NS_PER_SECOND;
-    seconds -= 1n;
-  }
-  const iso = new Date(Number(seconds) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
-  return { date: iso.slice(0, 10), time: iso.slice(11, 19), nanos: String(frac).padStart(9, '0') };
 }

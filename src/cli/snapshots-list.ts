@@ -11,7 +11,8 @@ import type { Command } from 'commander';
 import { compareNames, type ObjectInfo } from '../storage/index.js';
 import { parseSnapshotName, type ParseNameResult } from '../snapshot/index.js';
 import type { CommandContext, ContextFactory } from './context.js';
-import { utcParts, withOutput, withStorage } from './snapshots-common.js';
+import { utcParts } from '../snapshot/go-display.js';
+import { withOutput, withStorage } from './snapshots-common.js';
 
 interface ListFlags {
   long?: boolean;

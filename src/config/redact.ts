@@ -8,7 +8,7 @@ import { Scalar, stringify } from 'yaml';
 import type { Config } from './config.js';
 import { CONFIG_SPEC } from './config.js';
 import { camelCase, type Spec } from './schema.js';
-import { formatDbiFlags } from './dbiflags.js';
+import { formatDbiFlags } from '../lmdb/flag-names.js';
 import { formatDuration, formatSize } from './units.js';
 import { MASK, maskUrlUserinfo, partialKeyId } from '../util/secrets.js';
 

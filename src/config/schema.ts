@@ -5,7 +5,7 @@
  * YAML names (`lmdb_poll_interval` -> `lmdbPollInterval`); `yamlName()` maps back.
  */
 import { ConfigError } from './errors.js';
-import { parseDbiFlags } from './dbiflags.js';
+import { parseDbiFlags } from '../lmdb/flag-names.js';
 import { parseDuration, parseSize } from './units.js';
 
 export type Spec =

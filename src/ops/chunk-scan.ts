@@ -31,16 +31,16 @@ export function canResume(dbi: Dbi): boolean {
 }
 
 function visitedAlready(b: KVBatch, i: number, after: ScanPosition, dupsort: boolean): boolean {
-  const key = b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!);
+  const key = b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!);
   if (!key.equals(after.key)) return false;
   if (!dupsort || after.value === undefined) return true;
   // Duplicates are in bytewise order (canResume): visited when this value <= the last visited one.
-  return b.buf.compare(after.value, 0, after.value.length, b.valOff[i]!, b.valOff[i]! + b.valLen[i]!) <= 0;
+  return b.buf.compare(after.value, 0, after.value.length, b.valOff[i], b.valOff[i]! + b.valLen[i]!) <= 0;
 }
 
 function positionAt(b: KVBatch, i: number, dupsort: boolean): ScanPosition {
-  const key = Buffer.from(b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!));
-  const value = dupsort ? Buffer.from(b.buf.subarray(b.valOff[i]!, b.valOff[i]! + b.valLen[i]!)) : undefined;
+  const key = Buffer.from(b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!));
+  const value = dupsort ? Buffer.from(b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!)) : undefined;
   return { key, value };
 }
 

@@ -75,8 +75,8 @@ function copyNewerTimestamps(txn: Txn, src: Dbi, dst: Dbi): number {
   let updated = 0;
   for (const b of txn.scan(dst)) {
     for (let i = 0; i < b.count; i++) {
-      const key = b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!);
-      const dstVal = b.buf.subarray(b.valOff[i]!, b.valOff[i]! + b.valLen[i]!);
+      const key = b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!);
+      const dstVal = b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!);
       if (dstVal.length < HEADER_SIZE) throw new Error(`dst: value too short for a header for key ${showKey(key)}`);
       const srcVal = txn.get(src, key);
       if (srcVal === undefined) continue;
@@ -104,7 +104,7 @@ function addDeletionMarkers(txn: Txn, src: Dbi, dst: Dbi): number {
   let added = 0;
   for (const b of txn.scan(src)) {
     for (let i = 0; i < b.count; i++) {
-      const key = b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!);
+      const key = b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!);
       const off = b.valOff[i]!;
       const len = b.valLen[i]!;
       if (len < OLD_HEADER_SIZE) throw new Error(`src: value too short for key ${showKey(key)}`);

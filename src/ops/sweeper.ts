@@ -234,7 +234,7 @@ export class TombSweeper {
           stats.deleted++;
           return;
         }
-        doomed.push(Buffer.from(b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!)));
+        doomed.push(Buffer.from(b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!)));
       };
       // The commit (an fsync) also holds the lock: leave it the time the previous one took.
       const budget = this.conf.lockDuration - this.lastCommitMs;

@@ -538,8 +538,8 @@ export async function decodeSnapshotToMemory(input: Readable, opts: DecodeOption
         const b = ev.batch;
         for (let i = 0; i < b.count; i++) {
           entries.push({
-            key: Buffer.from(b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!)),
-            value: Buffer.from(b.buf.subarray(b.valOff[i]!, b.valOff[i]! + b.valLen[i]!)),
+            key: Buffer.from(b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!)),
+            value: Buffer.from(b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!)),
             timestampNano: (BigInt(b.tsHi[i]!) << 32n) | BigInt(b.tsLo[i]!),
             flags: b.flags[i]!,
           });

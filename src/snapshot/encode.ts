@@ -195,11 +195,11 @@ function* putLargeEntry(w: ChunkWriter, b: EntryBatch, i: number, body: number):
     p = writeVarint(scratch, p, kl);
   }
   yield* w.put(scratch, 0, p);
-  yield* w.put(b.buf, b.keyOff[i]!, kl);
+  yield* w.put(b.buf, b.keyOff[i], kl);
   if (vl > 0) {
     scratch[0] = TAG_KV_VALUE;
     yield* w.put(scratch, 0, writeVarint(scratch, 1, vl));
-    yield* w.put(b.buf, b.valOff[i]!, vl);
+    yield* w.put(b.buf, b.valOff[i], vl);
   }
   p = 0;
   if (hi !== 0 || lo !== 0) {

@@ -8,7 +8,7 @@ export type Sample = [Labels, number];
  * A counter whose samples `read` returns at each scrape (the source's own totals: they must only grow).
  * A failing read yields no sample rather than failing the whole scrape.
  */
-export function collectedCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): Counter<string> {
+export function collectedCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): Counter {
   return new Counter({
     name, help, labelNames, registers: [registry],
     collect() {
@@ -19,7 +19,7 @@ export function collectedCounter(registry: Registry, name: string, help: string,
 }
 
 /** A gauge whose samples `read` returns at each scrape. */
-export function collectedGauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): Gauge<string> {
+export function collectedGauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): Gauge {
   return new Gauge({
     name, help, labelNames, registers: [registry],
     collect() {

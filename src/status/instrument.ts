@@ -127,7 +127,7 @@ export class InstrumentedStorage implements Storage {
     }
     let bytes = 0;
     return pipeline(source, counter((n) => { bytes += n; }), (err) => {
-      if (err) return failed(err);
+      if (err) { failed(err); return; }
       this.metrics.loadBytes.inc({ lmdb: db }, bytes);
       this.record('load', db, started);
     });

@@ -34,7 +34,7 @@ export function lmdbUsage(l: RunningLmdb): { lastTxnId: number; mapSize: number;
 export class SyncMetrics {
   readonly registry = new Registry();
   private timer: NodeJS.Timeout | undefined;
-  private readonly seen = new WeakSet<object>();
+  private readonly seen = new WeakSet();
   private readonly storeDuration: Histogram<'lmdb'>;
   private readonly mergeDuration: Histogram<'lmdb'>;
   private readonly lag: Histogram<'lmdb'>;

@@ -29,7 +29,7 @@ import {
 
 export const METRIC_PREFIX = 'lightningstream_';
 
-type AnyMetric = Counter<string> | Gauge<string> | Histogram<string> | Summary<string>;
+type AnyMetric = Counter | Gauge | Histogram | Summary;
 
 function getOrCreate<M extends AnyMetric>(
   registry: Registry, name: string, kind: new (...args: never[]) => M, create: () => M,

@@ -171,35 +171,35 @@ export class StatusServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return this.send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+      this.send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' }); return;
     }
     const url = new URL(req.url ?? '/', 'http://status.invalid');
     switch (url.pathname) {
       case '/':
-        return this.send(res, 200, 'text/html; charset=utf-8', PAGE_HTML);
+        { this.send(res, 200, 'text/html; charset=utf-8', PAGE_HTML); return; }
       case '/assets/status.css':
-        return this.send(res, 200, 'text/css; charset=utf-8', PAGE_CSS);
+        { this.send(res, 200, 'text/css; charset=utf-8', PAGE_CSS); return; }
       case '/assets/status.js':
-        return this.send(res, 200, 'text/javascript; charset=utf-8', PAGE_JS);
+        { this.send(res, 200, 'text/javascript; charset=utf-8', PAGE_JS); return; }
       case '/favicon.svg':
       case '/favicon.ico':
-        return this.send(res, 200, 'image/svg+xml', FAVICON_SVG);
+        { this.send(res, 200, 'image/svg+xml', FAVICON_SVG); return; }
       case '/status.json':
-        return this.json(res, 200, statusView(this.view, this.now()));
+        { this.json(res, 200, statusView(this.view, this.now())); return; }
       case '/healthz': {
         const r = this.health.healthz(new Date(this.now()));
-        return this.json(res, r.code, r.body);
+        this.json(res, r.code, r.body); return;
       }
       case '/readyz': {
         const r = this.health.readyz();
-        return this.json(res, r.code, r.body);
+        this.json(res, r.code, r.body); return;
       }
       case '/metrics':
         return this.metrics(res);
       case '/storage':
         return this.storagePage(url, res);
       default:
-        return this.send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+        { this.send(res, 404, 'text/plain; charset=utf-8', 'not found\n'); return; }
     }
   }
 
@@ -216,7 +216,7 @@ export class StatusServer {
     const limitText = url.searchParams.get('limit');
     const limit = limitText === null || limitText === '' ? STORAGE_DEFAULT_LIMIT : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > STORAGE_MAX_LIMIT) {
-      return this.send(res, 400, 'text/plain; charset=utf-8', `limit must be an integer from 1 to ${STORAGE_MAX_LIMIT}\n`);
+      this.send(res, 400, 'text/plain; charset=utf-8', `limit must be an integer from 1 to ${STORAGE_MAX_LIMIT}\n`); return;
     }
     const asJson = url.searchParams.get('format') === 'json';
     const started = this.now();
@@ -225,10 +225,10 @@ export class StatusServer {
       listing = await listStorage(this.run.storage, prefix, limit, AbortSignal.timeout(STORAGE_LIST_TIMEOUT_MS));
     } catch (err) {
       const message = this.scrub(errorMessage(err));
-      if (asJson) return this.json(res, 502, { error: message });
-      return this.send(res, 502, 'text/plain; charset=utf-8', `error listing the storage: ${message}\n`);
+      if (asJson) { this.json(res, 502, { error: message }); return; }
+      this.send(res, 502, 'text/plain; charset=utf-8', `error listing the storage: ${message}\n`); return;
     }
-    if (asJson) return this.json(res, 200, listing);
+    if (asJson) { this.json(res, 200, listing); return; }
     this.send(res, 200, 'text/html; charset=utf-8', storageHtml(this.run.instance, listing, this.now() - started));
   }
 }

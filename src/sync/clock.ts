@@ -40,7 +40,7 @@ export const systemClock: Clock = {
 /** Sleeps for ms on `clock`, or rejects with the signal's reason as soon as it aborts. */
 export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) { reject(signal.reason); return; }
     const cancel = clock.setTimer(() => {
       forget?.();
       resolve();

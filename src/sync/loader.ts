@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { LmdbError, MDB_MAP_FULL, type Txn } from '../lmdb/index.js';
 import { decodeSnapshot } from '../snapshot/decode.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
+import { LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
 import { SYNC_DBI_PREFIX, type SyncMode } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
 import type { RestartCoverage } from './restart-coverage.js';
@@ -87,6 +88,8 @@ function mergeSpool(ctx: LmdbSyncContext, snapshotName: string, spool: SnapshotS
         continue;
       }
       if (seenDbis.has(dbi.name)) throw new SnapshotFormatError(snapshotName, `DBI ${JSON.stringify(dbi.name)} appears twice`);
+      const nameProblem = dbiNameProblem(dbi.name);
+      if (nameProblem) throw new SnapshotFormatError(snapshotName, `DBI ${JSON.stringify(dbi.name)}: ${nameProblem}`);
       seenDbis.add(dbi.name);
       const merger = mode.mergeTarget(txn, dbi.name, dbi.flags, dbi.transform, { txnId, snapshotName, coverage });
       for (const batch of spool.batches(dbi)) merger.add(batch);
@@ -124,4 +127,13 @@ function localDataOutside(txn: Txn, mode: SyncMode, seen: Set<string>, coverage:
     }
   }
   return found;
+}
+
+/** Why a name cannot be an LMDB DBI name (a key of the main DB: 1-511 bytes; NUL would cut it short in C). */
+function dbiNameProblem(name: string): string | undefined {
+  const bytes = Buffer.byteLength(name);
+  if (bytes === 0) return 'an empty name is not a DBI name';
+  if (bytes > LMDB_MAX_KEY_SIZE) return `a name of ${bytes} bytes is longer than LMDB allows (${LMDB_MAX_KEY_SIZE})`;
+  if (name.includes('\0')) return 'a DBI name cannot contain NUL';
+  return undefined;
 }

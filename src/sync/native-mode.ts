@@ -1,5 +1,5 @@
 import type { LmdbConfig } from '../config/config.js';
-import { formatDbiFlags } from '../config/dbiflags.js';
+import { formatDbiFlags } from '../lmdb/flag-names.js';
 import { MDB_DUPSORT, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../lmdb/index.js';
 import { comparatorForFlags } from '../lmdb/key-order.js';
 import type { Logger } from '../log/logger.js';

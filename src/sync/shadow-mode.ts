@@ -1,5 +1,5 @@
 import type { LmdbConfig } from '../config/config.js';
-import { formatDbiFlags } from '../config/dbiflags.js';
+import { formatDbiFlags } from '../lmdb/flag-names.js';
 import type { KVBatch } from '../lmdb/batch.js';
 import { headerIsDeleted, headerValueOffset, splitTimestamp } from '../lmdb/header.js';
 import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_NODUPDATA, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../lmdb/index.js';
@@ -171,8 +171,8 @@ export class ShadowMode implements SyncMode {
     const hacked: Array<{ key: Buffer; value: Buffer }> = [];
     for (const b of txn.scan(pair.app)) {
       for (let i = 0; i < b.count; i++) {
-        const key = b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!);
-        const value = Buffer.from(b.buf.subarray(b.valOff[i]!, b.valOff[i]! + b.valLen[i]!));
+        const key = b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!);
+        const value = Buffer.from(b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!));
         hacked.push({ key: dupsortHackEncode(key, value, pair.name), value });
       }
     }

@@ -147,8 +147,8 @@ export class SnapshotSpool {
       st.tsHi[n] = batch.tsHi[i]!;
       st.tsLo[n] = batch.tsLo[i]!;
       st.flags[n] = batch.flags[i]!;
-      batch.buf.copy(st.data, st.used, batch.keyOff[i]!, batch.keyOff[i]! + kLen);
-      batch.buf.copy(st.data, st.used + kLen, batch.valOff[i]!, batch.valOff[i]! + vLen);
+      batch.buf.copy(st.data, st.used, batch.keyOff[i], batch.keyOff[i]! + kLen);
+      batch.buf.copy(st.data, st.used + kLen, batch.valOff[i], batch.valOff[i]! + vLen);
       st.used += kLen + vLen;
     }
   }

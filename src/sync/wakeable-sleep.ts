@@ -24,7 +24,7 @@ export class WakeableSleep {
       ms = Math.min(ms, this.settleMs);
     }
     return new Promise<void>((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
+      if (signal.aborted) { reject(signal.reason); return; }
       const finish = () => {
         cancel();
         this.cut = undefined;

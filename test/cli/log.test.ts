@@ -68,7 +68,7 @@ test('human: db prefix, padded message, fields; colours only when asked/TTY', ()
   const { lines, opts } = capture({ format: 'human', timestamp: 'disable' });
   createLogger(opts).with({ db: 'main' }).info('Initialised syncer', { instance: 'ns1' });
   assert.equal(lines[0], `INFO ${'[main          ] Initialised syncer'.padEnd(44)}  instance=ns1\n`);
-  assert.doesNotMatch(lines[0]!, /\x1b\[/);
+  assert.doesNotMatch(lines[0], /\x1b\[/);
   const c = capture({ format: 'human', colour: true });
   createLogger(c.opts).warn('careful', { k: 1 });
   assert.match(c.lines[0]!, /^\x1b\[33mWARN\x1b\[0m\[0012\] careful +\x1b\[33mk\x1b\[0m=1\n$/);

@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { createProgress, formatBytes } from '../../src/cli/progress.js';
-import {
-  compatVersionFromPrefix, displayAscii, EntryTimeFormatter, goDbiFlags, goDuration, goQuote, headerJson, roundToSecond,
-} from '../../src/cli/snapshots-dump.js';
+import { compatVersionFromPrefix, headerJson } from '../../src/cli/snapshots-dump.js';
+import { displayAscii, EntryTimeFormatter, goDbiFlags, goDuration, goQuote, roundToSecond } from '../../src/snapshot/go-display.js';
 import { emptyMeta } from '../../src/snapshot/index.js';
 
 const S = 1_000_000_000n;

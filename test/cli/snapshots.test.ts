@@ -16,7 +16,7 @@ import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join(ROOT, 'bin', 'lightningstream.js');
-const FIXTURES = '/work/shared/fixtures/reference-v0.4.4';
+import { FIXTURES } from '../snapshot/helpers.js';
 const NAT = 'nat__inst-a__20261126-085102-524196773__G-0000000000000000.pb.gz';
 const SHD = 'shd__inst-a__20261126-085102-428483100__G-0000000000000000.pb.gz';
 const MISSING = 'main__x__20261126-085102-524196773__GX.pb.gz';
@@ -287,7 +287,7 @@ describe('snapshots commands without storage access', { timeout: 60_000 }, () =>
     writeFileSync(file, gzipSync(pb));
     const out = ok(await cli('dump', '--local', file)).stdout;
     assert.match(out, /^\{\n {2}"FormatVersion": 3,\n {2}"CompatVersion": 0,\n {2}"Meta": \{\n {4}"GenerationID": "",\n {4}"InstanceID": "i1",/);
-    assert.match(out, /\n### d \(transform="", flags=""\)\n\na \[61\]  =  b \[62\]  \(1970-01-01 00:00:00\.000000001 \+0000 UTC, /);
+    assert.match(out, /\n### d \(transform="", flags=""\)\n\na \[61\] {2}= {2}b \[62\] {2}\(1970-01-01 00:00:00\.000000001 \+0000 UTC, /);
     assert.match(out, /# Snapshot fields stored after the DBIs; the complete header:\n\{\n {2}"FormatVersion": 3,\n {2}"CompatVersion": 1,/);
   });
 });

@@ -170,7 +170,7 @@ describe('dump and stats', () => {
       reader.abort();
     }
     const d = cli(config, 'dump', '-n', 'main', '-H');
-    assert.match(d.stdout, /^uncommitted  =  pending \[70 65 6e 64 69 6e 67\]  \(1970-01-01 00:00:00\.000000005 UTC, txn 99\)$/m);
+    assert.match(d.stdout, /^uncommitted {2}= {2}pending \[70 65 6e 64 69 6e 67\] {2}\(1970-01-01 00:00:00\.000000005 UTC, txn 99\)$/m);
     app.write((t) => t.del(data, Buffer.from('uncommitted')));
   });
 });

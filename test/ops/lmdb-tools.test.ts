@@ -90,7 +90,7 @@ describe('chunked scans', () => {
     const whole = await text(1_000_000);
     assert.equal(await text(2), whole);
     assert.equal(await text(5), whole);
-    assert.match(whole, /### scan :: dup\n\na \[61\]  =  d0 \[64 30\]\n/);
+    assert.match(whole, /### scan :: dup\n\na \[61\] {2}= {2}d0 \[64 30\]\n/);
   });
 });
 

@@ -20,7 +20,7 @@ export interface RunResult {
 export function run(cmd: string, args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err);
+      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') { reject(err); return; }
       const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
       resolve({ code, out: `${stdout}${stderr ? `\n${stderr}` : ''}` });
     });

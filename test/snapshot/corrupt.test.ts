@@ -32,10 +32,10 @@ test('gzip damage: truncation, CRC, length, not gzip, empty', async () => {
   await rejectsWith(gz.subarray(0, gz.length - 5), /truncated gzip stream/);
   await rejectsWith(gz.subarray(0, 30), /truncated gzip stream/);
   const crc = Buffer.from(gz);
-  crc[crc.length - 6] ^= 0x40;
+  crc[crc.length - 6]! ^= 0x40;
   await rejectsWith(crc, /CRC mismatch/);
   const len = Buffer.from(gz);
-  len[len.length - 2] ^= 1;
+  len[len.length - 2]! ^= 1;
   await rejectsWith(len, /length mismatch/);
   await rejectsWith(Buffer.from('definitely not gzip'), /not a gzip stream/);
   await rejectsWith(Buffer.alloc(0), /truncated gzip stream/);
@@ -127,7 +127,7 @@ test('early stop and abort release the input', async () => {
 });
 
 async function decodeSnapshotAll(input: Readable): Promise<void> {
-  for await (const _ of decodeSnapshot(input, { name: NAME })) void _;
+  for await (const _ of decodeSnapshot(input, { name: NAME })) _;
 }
 
 /** Mutations of the raw protobuf (then gzipped or fed raw) and of the gzip bytes. */

@@ -32,7 +32,7 @@ function parseDump(text: string): { header: Record<string, unknown>; dbis: Dbi[]
       dbis.push({ name: sec[1]!, transform: sec[2]!, flags, entries: [] });
       continue;
     }
-    const m = /^(.*?) \[([0-9a-f ]*)\]  =  (.*)  \(([^,]+), [^;]*; flags=([0-9a-f]{2})\)$/.exec(line);
+    const m = /^(.*?) \[([0-9a-f ]*)\] {2}= {2}(.*) {2}\(([^,]+), [^;]*; flags=([0-9a-f]{2})\)$/.exec(line);
     assert.ok(m, `unparsed dump line: ${line}`);
     const valueText = m[3]!.trim();
     const vm = /^(?:(.*) )?\[([0-9a-f ]*)\]$/.exec(valueText);

@@ -9,7 +9,8 @@ import type { DbiSource, SnapshotMeta } from '../../src/snapshot/types.js';
 /** The repository root (tests run from dist/test/snapshot/). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const PROTO = resolve(ROOT, 'src/snapshot/snapshot.proto');
-export const FIXTURES = '/work/shared/fixtures/reference-v0.4.4';
+/** Snapshots written by the Go implementation 0.4.4, with its own dumps (see the README there). */
+export const FIXTURES = resolve(ROOT, 'test/fixtures/go-0.4.4');
 
 export interface Entry {
   key: Buffer;

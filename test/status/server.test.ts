@@ -155,7 +155,7 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     const listed = await f.storage.list('main__');
     await f.storage.load(remote);
     const snap: RemoteSnapshot = { name: remote, instance: 'b', timestampNano: nowNano() - 2_000_000_000n, size: 100, lastModified: listed[0]!.lastModified };
-    (f.status.receiver!.latestByInstance as Map<string, RemoteSnapshot>).set('b', snap);
+    (f.status.receiver!.latestByInstance).set('b', snap);
     f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), txnId: 1, entries: 1, bytes: 42, ms: 12 });
     f.status.loaded(snap, { changed: 1, remoteEntries: 1, txnId: 2, snapshotTxnId: 7, identical: false, baseTxnId: 1, ms: 30, lockMs: 1, spoolBytes: 100, spooledToDisk: false });
     cleanerMetrics.listCalls += 2;

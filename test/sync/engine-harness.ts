@@ -133,10 +133,12 @@ export class Instance {
   syncer: Syncer | undefined;
   /** The error the last run ended with (aborts excluded). */
   failure: unknown;
+  /** The last run returned or failed (--only-once ends by itself). */
+  done = false;
 
-  constructor(readonly name: string, dir: string, private readonly storage: Storage, private readonly clock: VirtualClock, mapSize = 256 << 20) {
+  constructor(readonly name: string, dir: string, private readonly storage: Storage, private readonly clock: VirtualClock, mapSize = 256 << 20, maxDbs = 16) {
     mkdirSync(join(dir, name), { recursive: true });
-    this.env = Env.open(join(dir, name), { create: true, mapSize, maxDbs: 16 });
+    this.env = Env.open(join(dir, name), { create: true, mapSize, maxDbs });
   }
 
   start(opts: InstanceOptions = {}): void {
@@ -159,8 +161,11 @@ export class Instance {
     this.syncer = new Syncer(ctx, syncerOpts);
     this.abort = new AbortController();
     this.failure = undefined;
+    this.done = false;
     this.running = this.syncer.run(this.abort.signal).catch((err: unknown) => {
       if (!this.abort?.signal.aborted) this.failure = err;
+    }).finally(() => {
+      this.done = true;
     });
   }
 
@@ -198,8 +203,8 @@ export class Instance {
       this.env.read((txn) => {
         for (const b of txn.scan(dbi)) {
           for (let i = 0; i < b.count; i++) {
-            const key = b.buf.subarray(b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!);
-            const p = parseValue(b.buf.subarray(b.valOff[i]!, b.valOff[i]! + b.valLen[i]!));
+            const key = b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!);
+            const p = parseValue(b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!));
             out.set(`${name}/${key.toString('hex')}`, describe(p.timestamp, (p.flags & 1) !== 0, Buffer.from(p.value)));
           }
         }

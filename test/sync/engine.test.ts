@@ -179,10 +179,10 @@ function contentsOf(env: Env, name: string): Map<string, string> {
   env.read((txn) => {
     for (const b of txn.scan(dbi)) {
       for (let i = 0; i < b.count; i++) {
-        const v = b.buf.subarray(b.valOff[i]!, b.valOff[i]! + b.valLen[i]!);
+        const v = b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!);
         const ts = v.readBigUInt64BE(0);
         const deleted = (v[17]! & 1) !== 0;
-        out.set(`${name}/${b.buf.toString('hex', b.keyOff[i]!, b.keyOff[i]! + b.keyLen[i]!)}`,
+        out.set(`${name}/${b.buf.toString('hex', b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!)}`,
           `${ts}:${deleted ? 'D' : 'L'}:${v.subarray(24 + v.readUInt16BE(22) * 8).toString('hex')}`);
       }
     }

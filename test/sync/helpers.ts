@@ -160,7 +160,7 @@ export class PlainApp {
   }
 
   dbi(name: string, flags = 0): Dbi {
-    let dbi = this.dbis.get(name) ?? this.env.openDbi(name, { create: true, flags }) ?? undefined;
+    const dbi = this.dbis.get(name) ?? this.env.openDbi(name, { create: true, flags }) ?? undefined;
     if (!dbi) throw new Error(`no DBI ${name}`);
     this.dbis.set(name, dbi);
     return dbi;

@@ -9,7 +9,7 @@ import { decodeSnapshotToMemory, type MemorySnapshot } from '../../src/snapshot/
 import { MDB_DUPSORT } from '../../src/lmdb/index.js';
 import { describe, NativeApp, PlainApp, ROOT, runLightningstream, writeConfig, type NativeEntry } from './helpers.js';
 
-const FIXTURES = resolve(ROOT, '../shared/fixtures/reference-v0.4.4');
+const FIXTURES = resolve(ROOT, 'test/fixtures/go-0.4.4');
 const NAT = 'nat__inst-a__20261126-085102-524196773__G-0000000000000000.pb.gz';
 const SHD = 'shd__inst-a__20261126-085102-428483100__G-0000000000000000.pb.gz';
 
@@ -28,7 +28,7 @@ function configFor(dir: string, instance: string, db: string, lmdbPath: string, 
   return path;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 import { createRequire } from 'node:module';
 const require_ = createRequire(import.meta.url);
 

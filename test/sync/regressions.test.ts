@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe as suite, it } from 'node:test';
-import { Env, MDB_INTEGERKEY, buildValue, parseValue } from '../../src/lmdb/index.js';
+import { Env, MDB_DUPSORT, MDB_INTEGERKEY, buildValue, parseValue } from '../../src/lmdb/index.js';
 import { encode } from '../snapshot/helpers.js';
 import { NativeApp, PlainApp, runLightningstream, startLightningstream, waitFor, writeConfig } from './helpers.js';
 
@@ -188,6 +188,22 @@ suite('engine regressions', { timeout: 300_000 }, () => {
     const k = back.contents().get('data/k');
     back.close();
     assert.equal(k?.value, 'changed here');
-    assert.ok(k!.ts > ahead, `stamped ${k!.ts}, after ${ahead}`);
+    assert.ok(k.ts > ahead, `stamped ${k.ts}, after ${ahead}`);
+  });
+
+  it('a snapshot with a corrupt dupsort_hack key is marked corrupt, not retried as a load failure', async () => {
+    const bucket = join(dir, 'bucket-dupsort');
+    mkdirSync(bucket, { recursive: true });
+    const name = 'main__evil__20261203-101010-000000000__GX.pb.gz';
+    // "k" + no 00000000 separator + "v" + len 1: not a dupsort_hack key.
+    const bad = Buffer.from([0x6b, 0x01, 0x02, 0x03, 0x04, 0x76, 0x01]);
+    writeFileSync(join(bucket, name), await encode([{ name: 'idx', flags: MDB_DUPSORT, transform: 'dupsort_hack_v1', entries: [{ key: bad, value: Buffer.from('v'), ts: 5n, flags: 0 }] }]));
+    const path = join(dir, 'dupsort-target');
+    const app = new PlainApp(path);
+    app.put('idx', 'k', 'mine', MDB_DUPSORT);
+    app.close();
+    const log = await once('dupsort-target', 'bucket-dupsort', 'receive', { schemaTracksChanges: false, dupsortHack: true });
+    assert.match(log, new RegExp(`snapshot is corrupt or incompatible.*${name}.*not a dupsort_hack key`));
+    assert.doesNotMatch(log, /will retry/);
   });
 });

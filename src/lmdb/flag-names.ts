@@ -5,7 +5,7 @@
  */
 import {
   MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERDUP, MDB_INTEGERKEY, MDB_PERSISTENT_FLAGS, MDB_REVERSEDUP, MDB_REVERSEKEY,
-} from '../lmdb/flags.js'; // plain constants, no native code
+} from './flags.js'; // plain constants, no native code
 
 export const DBI_FLAGS: Readonly<Record<string, number>> = {
   MDB_REVERSEKEY, MDB_DUPSORT, MDB_INTEGERKEY, MDB_DUPFIXED, MDB_INTEGERDUP, MDB_REVERSEDUP,
