@@ -21,6 +21,13 @@ import { Rng } from './rng.js';
 export const INSTANCES = ['a', 'b', 'c'] as const;
 
 /**
+ * Knobs to look at one engine bug at a time (defaults: the full test): LS_CHAOS_MAX_KEY_LEN caps the keys
+ * of the plain DBIs (511 bytes, LMDB's limit); LS_CHAOS_BIN runs another build of lightningstream.js.
+ */
+const MAX_KEY = Math.max(2, Math.min(511, Number(process.env.LS_CHAOS_MAX_KEY_LEN ?? 511)));
+const SYNC_BIN = process.env.LS_CHAOS_BIN ?? BIN;
+
+/**
  * The application DBIs: two plain ones, two MDB_INTEGERKEY ones (8-byte and 4-byte keys).
  * LS_CHAOS_DBIS=plain,names restricts a run to some of them (to look at one bug at a time).
  */
@@ -115,7 +122,7 @@ class Syncer {
     this.logs.push(logPath);
     const fd = openSync(logPath, 'a');
     const reports = join(this.dir, 'reports');
-    const child = spawn(process.execPath, [BIN, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []),
+    const child = spawn(process.execPath, [SYNC_BIN, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []),
       '-c', this.config, 'sync'], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-directory=${reports}` },
@@ -236,15 +243,16 @@ class OpGenerator {
     if (pool.length > 0 && this.rng.chance(0.25)) {
       // A prefix or an extension of an existing key.
       const base = Buffer.from(this.rng.pick(pool), 'hex');
-      if (base.length > 1 && (base.length >= 511 || this.rng.chance(0.5))) {
+      if (base.length > 1 && (base.length >= MAX_KEY || this.rng.chance(0.5))) {
         return base.subarray(0, this.rng.range(1, base.length - 1)).toString('hex');
       }
       const extra = this.rng.chance(0.3) ? Buffer.from([this.rng.pick([0x00, 0xff])])
-        : this.biasedBytes(this.rng.range(1, Math.min(20, 511 - base.length)));
+        : this.biasedBytes(this.rng.range(1, Math.min(20, MAX_KEY - base.length)));
       return Buffer.concat([base, extra]).toString('hex');
     }
     const r = this.rng.next();
-    const len = r < 0.35 ? this.rng.range(1, 8) : r < 0.65 ? this.rng.range(9, 64) : r < 0.9 ? this.rng.range(65, 300) : this.rng.range(301, 511);
+    const len = Math.min(MAX_KEY,
+      r < 0.35 ? this.rng.range(1, 8) : r < 0.65 ? this.rng.range(9, 64) : r < 0.9 ? this.rng.range(65, 300) : this.rng.range(301, 511));
     return this.biasedBytes(len).toString('hex');
   }
 
@@ -381,9 +389,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     });
   });
 
-  let keysCompared = 0;
-  let keysWrong = 0;
-  let convergedMs: number | undefined;
   try {
     const applyBatch = async (inst: number, ops: WireOp[], tie?: number): Promise<void> => {
       const applied = new Set(await apps[inst]!.apply(paths[inst]!, DBIS, ops));
@@ -424,7 +429,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
     // The writer: batches of 1-20 ops at random moments, and equal-timestamp groups across instances.
     let lastWriteAt = Date.now();
-    let writing = true;
+    const phase = { writing: true };
+    const writing = (): boolean => phase.writing; // (set by the writer while the killer awaits)
     const writeStart = Date.now();
     lateDbisFrom = writeStart + 6000;
     const writer = (async () => {
@@ -467,7 +473,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         lastWriteAt = Date.now();
         await sleep(wr.int(40));
       }
-      writing = false;
+      phase.writing = false;
     })();
 
     // The chaos: every 2-5 s a random syncer is SIGKILLed (1 in 4: SIGTERM) and restarted 0-3 s later
@@ -504,9 +510,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       syncers[i]!.start();
     };
     const killer = (async () => {
-      while (writing) {
+      while (writing()) {
         await sleep(chaosRng.range(2000, 5000));
-        if (!writing) break;
+        if (!writing()) break;
         const i = chaosRng.int(3);
         const r = chaosRng.next();
         if (r < 0.15) {
@@ -546,6 +552,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const expected = expectedState(log);
     const want = digestOfExpected(expected);
     let identicalMs: number | undefined;
+    let convergedMs: number | undefined;
     for (;;) {
       const ds = await Promise.all(apps.map((a, i) => a.digest(paths[i]!)));
       const identical = ds.every((d) => d.digest === ds[0]!.digest);
@@ -562,8 +569,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const dumps = await Promise.all(apps.map((a, i) => a.dump(paths[i]!)));
     const diffs: Difference[][] = dumps.map((d) => compare(expected, stateOfDump(d.entries)));
     const wrongIds = new Set(diffs.flatMap((ds) => ds.map((d) => d.id)));
-    keysCompared = expected.size;
-    keysWrong = wrongIds.size;
+    const keysCompared = expected.size;
+    const keysWrong = wrongIds.size;
     if (convergedMs === undefined) {
       const state = identicalMs !== undefined ? `identical to each other (since ${identicalMs} ms after the last write) but not to the oracle`
         : 'not identical to each other';
@@ -637,9 +644,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         `integrity_walks=${c.integrityWalks}`,
     );
     for (const f of figures) console.log(`# chaos: ${f}`);
+    return { seed, problems, figures, keysCompared, keysWrong, convergedMs };
   } catch (err) {
     throw new Error(`${tag}: the run failed: ${(err as Error).stack ?? String(err)}\n` +
-      syncers.map((s) => `--- ${s.name}\n${tail(s.lastLog(), 10)}`).join('\n'));
+      syncers.map((s) => `--- ${s.name}\n${tail(s.lastLog(), 10)}`).join('\n'), { cause: err });
   } finally {
     stopping = true;
     writeFileSync(join(dir, 'events.log'), events.lines.join('\n') + '\n');
@@ -648,5 +656,4 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     if (process.env.LS_KEEP_TEST_DIR === '1') console.log(`# chaos: kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   }
-  return { seed, problems, figures, keysCompared, keysWrong, convergedMs };
 }
