@@ -35,6 +35,10 @@ interface Answer {
   [k: string]: unknown;
 }
 
+/** Every application process alive, SIGKILLed if the test process exits without cleaning up. */
+const alive = new Set<ChildProcess>();
+process.on('exit', () => { for (const c of alive) c.kill('SIGKILL'); });
+
 export class AppClient {
   private readonly child: ChildProcess;
   private nextId = 1;
@@ -45,6 +49,7 @@ export class AppClient {
 
   constructor(readonly name: string) {
     this.child = spawn(PYTHON, [APP_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    alive.add(this.child);
     this.child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
     const rl = createInterface({ input: this.child.stdout! });
     rl.on('line', (line) => {
@@ -58,6 +63,7 @@ export class AppClient {
     });
     this.exitedPromise = new Promise((res) => this.child.on('exit', () => {
       this.exited = true;
+      alive.delete(this.child);
       for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new Error(`lmdb_app ${name} exited: ${this.stderr}`)); }
       this.pending.clear();
       res();

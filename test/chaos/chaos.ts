@@ -88,6 +88,17 @@ interface Counters {
   sigtermEarly: number;
 }
 
+/**
+ * Every syncer process alive, SIGKILLed if the test process exits without cleaning up (e.g. a timeout),
+ * and the run directories still to remove then.
+ */
+const alive = new Set<ChildProcess>();
+const dirsToRemove = new Set<string>();
+process.on('exit', () => {
+  for (const c of alive) c.kill('SIGKILL');
+  if (process.env.LS_KEEP_TEST_DIR !== '1') for (const d of dirsToRemove) rmSync(d, { recursive: true, force: true });
+});
+
 /** What happened to the processes, with wall-clock times (to line up with the syncers' logs). */
 class Events {
   readonly lines: string[] = [];
@@ -131,9 +142,11 @@ class Syncer {
     const run = this.runs;
     this.events.add(`${this.name}#${run} pid=${child.pid} started`);
     this.child = child;
+    alive.add(child);
     this.startedAt = Date.now();
     this.expectedExit = false;
     this.exited = new Promise((res) => child.on('exit', (code, signal) => {
+      alive.delete(child);
       this.events.add(`${this.name}#${run} pid=${child.pid} exited code=${code} signal=${signal}`);
       if (!this.expectedExit && this.child === child) this.onUnexpectedExit(this, code, signal);
       res(code);
@@ -346,6 +359,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const gen = new OpGenerator(rng.fork());
   const chaosRng = rng.fork();
   const dir = mkdtempSync(join(tmpdir(), `ls-chaos-${opts.label}-`));
+  dirsToRemove.add(dir);
   mkdirSync(join(dir, 'logs'));
   mkdirSync(join(dir, 'reports'));
   const problems: string[] = [];
@@ -655,5 +669,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(apps.map((a) => a.quit()));
     if (process.env.LS_KEEP_TEST_DIR === '1') console.log(`# chaos: kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
+    dirsToRemove.delete(dir);
   }
 }
