@@ -26,4 +26,17 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
+  {
+    files: ['bin/**/*.js', 'scripts/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    // The status page's script runs in the browser, as a classic script.
+    files: ['src/status/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(['window', 'document', 'fetch', 'setTimeout', 'clearTimeout', 'Date', 'Math', 'Number', 'String', 'Object', 'Error', 'Intl']
+        .map((name) => [name, 'readonly'])),
+    },
+  },
 );

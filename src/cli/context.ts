@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { ConfigError, configToYaml, instanceName, loadConfig, type Config } from '../config/index.js';
 import { createLogger, type LogFormat, type Logger, type LogTimestamp } from '../log/logger.js';
+import { parseStorageOptions } from '../storage/index.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -86,7 +87,13 @@ function makeLogger(o: GlobalOptions, config?: Config): Logger {
 /** Loads the config file; errors name the file. */
 function loadFor(o: GlobalOptions): Config {
   try {
-    return loadConfig(o.config, process.env, { overrides: { instance: o.instance } });
+    return loadConfig(o.config, process.env, {
+      overrides: { instance: o.instance },
+      validateStorageOptions: (type, options) => {
+        parseStorageOptions(type, options);
+        return undefined;
+      },
+    });
   } catch (err) {
     if (err instanceof ConfigError && err.key !== o.config) {
       throw new Error(`${o.config}: ${err.message}`, { cause: err });

@@ -17,9 +17,9 @@
  * stack of an unexpected one: TypeError, RangeError...) and exits 1; usage errors (unknown command/option, bad flag value) exit 2; `--timeout` exits 75.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { LOG_FORMATS, LOG_LEVELS, LOG_TIMESTAMPS, parseDuration, registerStorageOptionsValidator } from '../config/index.js';
-import { parseStorageOptions, STORAGE_TYPES } from '../storage/index.js';
+import { LOG_FORMATS, LOG_LEVELS, LOG_TIMESTAMPS, parseDuration } from '../config/index.js';
 import { maskUrlUserinfo } from '../util/secrets.js';
+import { packageVersion } from '../util/version.js';
 import { createContextFactory, EXIT_ERROR, EXIT_OK, EXIT_USAGE, type ContextFactory, type RunState } from './context.js';
 import * as checkconfig from './checkconfig.js';
 import * as snapshots from './snapshots.js';
@@ -58,17 +58,10 @@ function intArg(value: string): number {
   return Number(value);
 }
 
-// Storage options are checked when the config loads, so a bad key fails before anything starts.
-for (const type of STORAGE_TYPES) {
-  registerStorageOptionsValidator(type, (options) => {
-    parseStorageOptions(type, options);
-  });
-}
-
 export function buildProgram(state: RunState): Command {
   const program = new Command('lightningstream')
     .description('This tool syncs one or more LMDB databases with an S3 bucket')
-    .version(version.packageVersion(), '-v, --version', 'Print the version number')
+    .version(packageVersion(), '-v, --version', 'Print the version number')
     .option('-c, --config <file>', 'Config file', 'lightningstream.yaml')
     .option('-i, --instance <name>', 'Instance name, defaults to hostname. MUST be unique for each instance')
     .option('--debug', 'Enable debug logging')

@@ -3,6 +3,8 @@
  * redrawn in place on stderr. It only appears when the stream is a TTY and the transfer has been going for
  * a moment (small transfers print nothing), and never writes anything to a pipe or file.
  */
+import { formatBytes } from '../util/format.js';
+
 
 export interface ProgressStream {
   write(text: string): unknown;
@@ -30,19 +32,6 @@ export interface Progress {
   /** Ends the display (final figures and a newline, if anything was shown). */
   done(): void;
   readonly bytes: number;
-}
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** `512 B`, `1.5 KiB`, `12.3 MiB`. */
-export function formatBytes(n: number): string {
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u]}`;
 }
 
 export function createProgress(opts: ProgressOptions): Progress {

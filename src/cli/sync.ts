@@ -3,6 +3,7 @@
  * those named by --only-db) in this process; `receive` merges remote snapshots and never writes any.
  */
 import type { Command } from 'commander';
+import { startMaintenance } from '../ops/maintenance.js';
 import { runSync } from '../sync/runner.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { repeatable } from './repeatable.js';
@@ -30,6 +31,7 @@ async function run(ctx: CommandContext, flags: SyncFlags, receiveOnly: boolean):
       onlyOnce: Boolean(flags.onlyOnce) || config.onlyOnce,
       onlyDbs: flags.onlyDb ?? [],
       waitForMarkerFile: flags.waitForMarkerFile,
+      maintenance: (syncRun, signal) => startMaintenance(syncRun, ctx.logger, signal),
     }, ctx.signal, async (syncRun) => {
       if (config.http.address) stopStatus = await (await import('../status/server.js')).startStatusServer(syncRun, ctx.logger);
     });

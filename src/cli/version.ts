@@ -2,25 +2,16 @@
  * `lightningstream version`: the first line is the bare version (what the Go tool prints, so scripts
  * reading it keep working), then the Node.js and liblmdb versions. Needs no config file.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ContextFactory } from './context.js';
+import { packageVersion } from '../util/version.js';
+
 
 let lmdbVersion: (() => string | Promise<string>) | undefined;
 
 /** Lets the LMDB layer report the liblmdb version (e.g. `LMDB 0.9.24: (July 24, 2019)`). */
 export function setLmdbVersionProvider(provider: () => string | Promise<string>): void {
   lmdbVersion = provider;
-}
-
-/** This package's version, from package.json. */
-export function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 export function register(program: Command, contexts: ContextFactory): void {

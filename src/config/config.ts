@@ -15,6 +15,7 @@ import {
   bool, decode, duration, fail, float, int, mode, size, str, struct,
   type DecodeContext, type SourceInfo, type Spec,
 } from './schema.js';
+import { validateDbName } from '../snapshot/name.js';
 
 export interface LmdbOptions {
   /** 0 = LMDB default when creating (1 GiB, applied by the LMDB layer only with `create`). */
@@ -119,8 +120,9 @@ export interface Config {
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'warning', 'error', 'fatal', 'panic'] as const;
 export const LOG_FORMATS = ['human', 'logfmt', 'json'] as const;
 export const LOG_TIMESTAMPS = ['short', 'disable', 'full'] as const;
-/** Storage types this implementation has backends for. */
-export const STORAGE_TYPES = ['s3', 'fs', 'memory'] as const;
+/** Storage types this implementation has backends for (src/storage has one file each). */
+export const STORAGE_TYPES = ['fs', 'memory', 's3'] as const;
+export type StorageType = (typeof STORAGE_TYPES)[number];
 
 /** LMDB defaults applied when opening (Go lmdbenv), for the LMDB layer. */
 export const LMDB_DEFAULTS = { mapSize: 2 ** 30, maxDbs: 64, dirMask: 0o775, fileMask: 0o664 } as const;
@@ -192,20 +194,14 @@ export const CONFIG_SPEC: Spec = struct({
 });
 
 /**
- * Checks (and may normalise) `storage.options` for one storage type. Throw ConfigError with keys like
+ * Checks (and may normalise) `storage.options` for the config's storage type: the storage layer's
+ * parser, passed in by the caller (config sits below storage). Throw ConfigError with keys like
  * `storage.options.bucket`; return a replacement object, or nothing to keep the raw options.
  */
-export type StorageOptionsValidator = (options: Record<string, unknown>) => Record<string, unknown> | void;
-
-const storageValidators = new Map<string, StorageOptionsValidator>();
-
-/** Lets a storage backend check its options whenever a config is parsed (latest registration wins). */
-export function registerStorageOptionsValidator(type: string, validate: StorageOptionsValidator): void {
-  storageValidators.set(type, validate);
-}
+export type StorageOptionsValidator = (type: StorageType, options: Record<string, unknown>) => Record<string, unknown> | undefined;
 
 export interface ParseOptions {
-  /** Overrides the registered validator for the config's storage type. */
+  /** Checks storage.options when the file is loaded, so a bad key fails before anything starts. */
   validateStorageOptions?: StorageOptionsValidator;
   /** Applied after parsing, before validation (CLI flags). */
   overrides?: { instance?: string };
@@ -241,8 +237,6 @@ function sourceMap(node: YamlNode | null | undefined, lines: LineCounter): Map<s
   return out;
 }
 
-const DB_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9.-])?$/;
-
 function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   const check = (ok: boolean, key: string, problem: string): void => {
     if (!ok) fail(ctx, key, problem);
@@ -256,8 +250,8 @@ function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   check(Object.keys(c.lmdbs).length > 0, 'lmdbs', 'no LMDBs configured');
   for (const [name, l] of Object.entries(c.lmdbs)) {
     const key = `lmdbs.${name}`;
-    check(DB_NAME.test(name) && !name.includes('__'), key,
-      'invalid database name: use letters, digits, ".", "-" and single "_" (it becomes part of snapshot names)');
+    const nameProblem = validateDbName(name);
+    check(nameProblem === undefined, key, `invalid database name: ${nameProblem ?? ''} (it becomes part of snapshot names)`);
     check(l.path !== '', `${key}.path`, 'no path configured');
     check(l.options.maxDbs >= 0, `${key}.options.max_dbs`, 'must not be negative');
     check(!(l.schemaTracksChanges && l.dupsortHack), `${key}.dupsort_hack`,
@@ -287,8 +281,7 @@ function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   if (type !== '') {
     check((STORAGE_TYPES as readonly string[]).includes(type), 'storage.type',
       `unknown storage type ${JSON.stringify(type)}; supported: ${STORAGE_TYPES.join(', ')}`);
-    const validator = opts.validateStorageOptions ?? storageValidators.get(type);
-    const replaced = validator?.(c.storage.options);
+    const replaced = opts.validateStorageOptions?.(type as StorageType, c.storage.options);
     if (replaced) c.storage.options = replaced;
   }
 }

@@ -13,6 +13,9 @@ export const MDB_NOLOCK = 0x400000;
 export const MDB_NORDAHEAD = 0x800000;
 export const MDB_NOMEMINIT = 0x1000000;
 
+/** The longest key (and DUPSORT value) of Debian's liblmdb 0.9 (MDB_MAXKEYSIZE); a key also has at least 1 byte. */
+export const LMDB_MAX_KEY_SIZE = 511;
+
 // DBI flags (mdb_dbi_open); the first six are persistent and reported by Dbi.flags
 export const MDB_REVERSEKEY = 0x02;
 export const MDB_DUPSORT = 0x04;

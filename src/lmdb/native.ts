@@ -4,10 +4,7 @@
  * LMDB failures are thrown as Error(mdb_strerror) with a numeric `lmdbCode`; misuse of a dead
  * handle is thrown as a plain Error, never a crash.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../util/addon.js';
 
 /** Opaque handles (JS externals owned by the addon). */
 export type EnvHandle = { readonly __brand: 'lmdb-env' };
@@ -84,14 +81,10 @@ export interface NativeAddon {
   version(): string;
 }
 
-function findAddon(): string {
-  // src/lmdb/native.ts runs as dist/src/lmdb/native.js: the project root is three levels up.
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, '../../../build/Release/lmdb_addon.node'), join(here, '../../build/Release/lmdb_addon.node')];
-  for (const c of candidates) if (existsSync(c)) return c;
-  throw new Error(`lmdb: native addon not found (looked for ${candidates.join(', ')}); run npm ci / node-gyp rebuild`);
+function requireAddon(): NativeAddon {
+  const loaded = loadAddon<NativeAddon>('lmdb_addon');
+  if (loaded.addon) return loaded.addon;
+  throw new Error(`lmdb: native addon not found (looked for ${loaded.looked.join(', ')}); run npm ci / node-gyp rebuild`);
 }
 
-const require = createRequire(import.meta.url);
-
-export const native: NativeAddon = require(findAddon()) as NativeAddon;
+export const native: NativeAddon = requireAddon();

@@ -27,8 +27,16 @@ import type { CleanupConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { parseSnapshotName, snapshotPrefix } from '../snapshot/name.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
-import type { SyncRun } from '../sync/runner.js';
-import { errorMessage, sleep } from '../sync/retry.js';
+import { sleep } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
+
+/** The LMDBs of a running sync whose snapshots the cleaner looks after. */
+export interface CleanerRun {
+  instance: string;
+  storage: Storage;
+  cleanup: CleanupConfig;
+  lmdbs: Array<{ name: string; status: CleanerStatusSource }>;
+}
 
 /** What the cleaner reads from a syncer's status (SyncStatus has these). */
 export interface CleanerStatusSource {
@@ -251,30 +259,28 @@ export interface CleanerHandle {
  * perturbed `interval` (at least 100 ms), until `signal` aborts or stop() is called. A failed run is
  * logged and retried at the next interval.
  */
-export function startCleaner(run: SyncRun, log: Logger, signal: AbortSignal): CleanerHandle {
-  const conf = run.config.storage.cleanup;
-  const inner = new AbortController();
-  const onAbort = (): void => inner.abort(signal.reason);
-  if (signal.aborted) inner.abort(signal.reason);
-  else signal.addEventListener('abort', onAbort, { once: true });
+export function startCleaner(run: CleanerRun, log: Logger, signal: AbortSignal): CleanerHandle {
+  const conf = run.cleanup;
+  const local = new AbortController();
+  const inner = AbortSignal.any([signal, local.signal]);
   const cleaners = new Map<string, SnapshotCleaner>();
   const loops: Promise<void>[] = [];
   for (const l of run.lmdbs) {
     const clog = log.with({ db: l.name, component: 'cleaner' });
     const cleaner = new SnapshotCleaner(
-      { db: l.name, ownInstance: run.instance, storage: run.storage, status: l.syncer.status }, conf, clog,
+      { db: l.name, ownInstance: run.instance, storage: run.storage, status: l.status }, conf, clog,
     );
     cleaners.set(l.name, cleaner);
     loops.push((async () => {
-      while (!inner.signal.aborted) {
+      while (!inner.aborted) {
         try {
-          await cleaner.runOnce(Date.now(), inner.signal);
+          await cleaner.runOnce(Date.now(), inner);
         } catch (err) {
-          if (inner.signal.aborted) break;
+          if (inner.aborted) break;
           clog.warn('Clean run failed', { error: errorMessage(err) });
         }
         try {
-          await sleep(perturbedInterval(Math.max(conf.interval, MIN_INTERVAL_MS)), inner.signal);
+          await sleep(perturbedInterval(Math.max(conf.interval, MIN_INTERVAL_MS)), inner);
         } catch {
           break;
         }
@@ -285,8 +291,7 @@ export function startCleaner(run: SyncRun, log: Logger, signal: AbortSignal): Cl
   return {
     cleaners,
     async stop() {
-      signal.removeEventListener('abort', onAbort);
-      inner.abort(new Error('cleaner stopped'));
+      local.abort(new Error('cleaner stopped'));
       await Promise.all(loops);
     },
   };

@@ -20,7 +20,7 @@ import type { Env, KVBatch } from '../lmdb/index.js';
 import { headerTxnId, headerValueOffset, HEADER_FLAG_DELETED, HEADER_SIZE, HEADER_BLOCK_SIZE, headerTsHi, headerTsLo, joinTimestamp } from '../lmdb/index.js';
 import { displayAscii, utcParts } from '../snapshot/go-display.js';
 import { canResume, scanChunk, type ScanPosition } from './chunk-scan.js';
-import { SHADOW_DBI_PREFIX } from './sweeper.js';
+import { SHADOW_DBI_PREFIX } from '../sync/mode.js';
 
 const SYNC_PREFIX = '_sync';
 

@@ -26,54 +26,20 @@ import type { SweeperConfig } from '../config/config.js';
 import type { Dbi, Env, KVBatch } from '../lmdb/index.js';
 import { HEADER_SIZE, HEADER_VERSION, HEADER_FLAG_DELETED, headerTsHi, headerTsLo } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
-import type { AsyncMutex } from '../sync/async-mutex.js';
-import { errorMessage, sleep } from '../sync/retry.js';
+import { SHADOW_DBI_PREFIX, SYNC_DBI_PREFIX } from '../sync/mode.js';
+import { msToNano, NS_PER_MS, retentionMs } from '../sync/tombstones.js';
+import { sleep } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
 import { scanChunk, type ScanPosition } from './chunk-scan.js';
 
-/** DBI name prefix of the shadow DBIs (shadow mode): `_sync_shadow_<dbi>`. */
-export const SHADOW_DBI_PREFIX = '_sync_shadow_';
-const SYNC_PREFIX = '_sync';
 /** Entries looked at between two checks of the lock time (Go: 1000, about 1 ms). */
 const CHUNK = 1000;
-const MS_PER_DAY = 86_400_000;
-const NS_PER_MS = 1_000_000n;
-
-/** The retention as milliseconds (retention_days may be fractional). */
-export function retentionMs(conf: Pick<SweeperConfig, 'retentionDays'>): number {
-  return conf.retentionDays * MS_PER_DAY;
-}
-
-/**
- * The time (ns since the epoch) before which deletion markers from remote snapshots are not added
- * locally when the key is absent here (they would soon be swept, or were swept already), or undefined
- * when the sweeper is disabled. Go's Syncer.deletedCutoff with Sweeper.RetentionDurationMinusCutoff:
- *
- *     cutoff = now - (retention - buffer)      buffer = retention_load_cutoff_duration, capped at
- *                                              75% of the retention; 1% of the retention when unset
- *
- * so the cutoff is *later* than the sweeper's own (now - retention) by the buffer: a marker that would
- * be swept within `buffer` is not loaded either.
- */
-export function sweeperLoadCutoffNano(
-  conf: Pick<SweeperConfig, 'enabled' | 'retentionDays' | 'retentionLoadCutoffDuration'>, nowMs: number,
-): bigint | undefined {
-  if (!conf.enabled) return undefined;
-  const retention = retentionMs(conf);
-  const buffer = conf.retentionLoadCutoffDuration > 0
-    ? Math.min(conf.retentionLoadCutoffDuration, (retention * 3) / 4)
-    : retention / 100;
-  return msToNano(nowMs - (retention - buffer));
-}
-
-function msToNano(ms: number): bigint {
-  return ms <= 0 ? 0n : BigInt(Math.floor(ms)) * NS_PER_MS + BigInt(Math.round((ms % 1) * 1e6));
-}
 
 /** What the sweeper needs of a running LMDB (RunningLmdb has it). */
 export interface SweepTarget {
   name: string;
   env: Env;
-  ctx: { writeLock: AsyncMutex; mode: { kind: 'native' | 'shadow' } };
+  ctx: { writeLock: { run<T>(fn: () => Promise<T> | T): Promise<T> }; mode: { kind: 'native' | 'shadow' } };
 }
 
 export interface SweepStats {
@@ -145,7 +111,7 @@ function record(db: string, stats: SweepStats): void {
 /** The DBIs swept in a mode: native, the application DBIs; shadow, the shadow DBIs. */
 export function sweptDbis(names: string[], mode: 'native' | 'shadow'): string[] {
   return mode === 'native'
-    ? names.filter((n) => !n.startsWith(SYNC_PREFIX))
+    ? names.filter((n) => !n.startsWith(SYNC_DBI_PREFIX))
     : names.filter((n) => n.startsWith(SHADOW_DBI_PREFIX));
 }
 
@@ -285,24 +251,22 @@ export function startSweeper(
 ): SweeperHandle {
   const slog = log.with({ component: 'sweeper' });
   const sweeper = new TombSweeper(lmdb, config, slog, now);
-  const inner = new AbortController();
-  const onAbort = (): void => inner.abort(signal.reason);
-  if (signal.aborted) inner.abort(signal.reason);
-  else signal.addEventListener('abort', onAbort, { once: true });
+  const local = new AbortController();
+  const inner = AbortSignal.any([signal, local.signal]);
   let lastStats: SweepStats | undefined;
   const loop = (async () => {
     let wait = config.firstInterval;
     for (;;) {
       try {
-        await sleep(wait, inner.signal);
+        await sleep(wait, inner);
       } catch {
         break;
       }
       wait = config.interval;
       try {
-        lastStats = await sweeper.sweep(inner.signal);
+        lastStats = await sweeper.sweep(inner);
       } catch (err) {
-        if (inner.signal.aborted) break;
+        if (inner.aborted) break;
         slog.warn('Sweep failed', { error: errorMessage(err) });
       }
     }
@@ -314,8 +278,7 @@ export function startSweeper(
       return lastStats;
     },
     async stop() {
-      signal.removeEventListener('abort', onAbort);
-      inner.abort(new Error('sweeper stopped'));
+      local.abort(new Error('sweeper stopped'));
       await loop;
     },
   };

@@ -93,7 +93,10 @@ export function validateInstanceName(name: string): string | undefined {
 
 /** Why `name` cannot be an LMDB name (the key of the `lmdbs` config map), or undefined when fine. */
 export function validateDbName(name: string): string | undefined {
-  return validatePart('db name', name);
+  const problem = validatePart('db name', name);
+  if (problem) return problem;
+  // It also names files and metrics: no leading "." or "-".
+  return /^[A-Za-z0-9]/.test(name) ? undefined : `db name ${JSON.stringify(name)} does not start with a letter or digit`;
 }
 
 /** The listing prefix of every snapshot of LMDB `db`. */

@@ -15,7 +15,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { NAME_SEPARATOR, parseSnapshotName } from '../snapshot/name.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
-import { errorMessage } from '../sync/retry.js';
+import { errorMessage } from '../util/errors.js';
 
 export type StorageOp = 'list' | 'load' | 'store' | 'delete';
 

@@ -20,10 +20,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { Registry } from 'prom-client';
-import { packageVersion } from '../cli/version.js';
+import { packageVersion } from '../util/version.js';
 import type { Logger } from '../log/logger.js';
 import type { SyncRun } from '../sync/runner.js';
-import { errorMessage } from '../sync/retry.js';
+import { errorMessage } from '../util/errors.js';
 import { Health } from './health.js';
 import { InstrumentedStorage } from './instrument.js';
 import { SyncMetrics } from './metrics.js';

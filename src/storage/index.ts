@@ -2,11 +2,12 @@ import { ConfigError } from '../config/errors.js';
 import type { StorageContext } from './common.js';
 import { FsStorage, parseFsOptions, type FsOptions } from './fs.js';
 import { MemoryStorage, parseMemoryOptions, type MemoryOptions } from './memory.js';
-import { parseS3Options, type S3Options } from './s3-options.js';
+import { parseS3Options, type S3Options } from './s3/options.js';
 import type { Storage } from './storage.js';
 
-export type StorageType = 'fs' | 'memory' | 's3';
-export const STORAGE_TYPES: readonly StorageType[] = ['fs', 'memory', 's3'];
+import { STORAGE_TYPES, type StorageType } from '../config/config.js';
+
+export { STORAGE_TYPES, type StorageType };
 
 export type StorageOptions =
   | { type: 'fs'; options: FsOptions }
@@ -41,7 +42,7 @@ export async function openStorage(parsed: StorageOptions, ctx?: StorageContext):
       return new MemoryStorage(parsed.options);
     case 's3':
       // Loaded on demand: the AWS SDK costs a third of a second at start-up, which fs users need not pay.
-      return (await import('./s3.js')).S3Storage.open(parsed.options, ctx);
+      return (await import('./s3/backend.js')).S3Storage.open(parsed.options, ctx);
   }
 }
 
@@ -59,7 +60,7 @@ export {
   type StorageContext,
   type StorageLogger,
 } from './common.js';
-export { parseDuration, formatDuration } from './options.js';
+export { parseDuration, formatDuration } from '../config/units.js';
 export { FsStorage, parseFsOptions, type FsOptions } from './fs.js';
 export { MemoryStorage, parseMemoryOptions, type MemoryOptions } from './memory.js';
 export {
@@ -69,5 +70,5 @@ export {
   UPDATE_MARKER_NAME,
   type S3Options,
   type S3TlsOptions,
-} from './s3-options.js';
-export type { S3Storage, S3StorageError } from './s3.js';
+} from './s3/options.js';
+export type { S3Storage, S3StorageError } from './s3/backend.js';

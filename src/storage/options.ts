@@ -1,4 +1,6 @@
 import { ConfigError } from '../config/errors.js';
+import { formatDuration, parseDuration } from '../config/units.js';
+
 
 /** Readers for one options mapping, reporting problems as ConfigErrors that name the full key path. */
 export class OptionReader {
@@ -94,40 +96,3 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-const UNITS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  'µs': 1e-3,
-  'μs': 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** Parses a Go time.Duration string ("1h2m3.5s", "300ms", "0") into milliseconds. */
-export function parseDuration(text: string): number {
-  const s = text.trim();
-  if (s === '0' || s === '+0' || s === '-0') return 0;
-  const m = /^([+-]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/.exec(s);
-  if (!m) throw new Error(`invalid duration ${JSON.stringify(text)} (examples: "500ms", "15s", "5m", "1h30m")`);
-  let total = 0;
-  for (const part of m[2]!.matchAll(/(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += Number(part[1]) * UNITS[part[2]!]!;
-  }
-  return m[1] === '-' ? -total : total;
-}
-
-/** Formats milliseconds the way Go prints a duration (e.g. 90000 -> "1m30s"). */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  const sign = ms < 0 ? '-' : '';
-  let rest = Math.abs(ms);
-  if (rest < 1000) return `${sign}${rest}ms`;
-  const h = Math.floor(rest / 3_600_000);
-  rest -= h * 3_600_000;
-  const m = Math.floor(rest / 60_000);
-  rest -= m * 60_000;
-  const s = rest / 1000;
-  return `${sign}${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
-}

@@ -2,7 +2,7 @@ import type { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Storage } from '../storage/storage.js';
 import type { AsyncMutex } from './async-mutex.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../util/clock.js';
 import type { SyncMode } from './mode.js';
 import type { RetryPolicy } from './retry.js';
 

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { LmdbError, MDB_MAP_FULL, type Txn } from '../lmdb/index.js';
 import { decodeSnapshot } from '../snapshot/decode.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
-import { LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
+import { LMDB_MAX_KEY_SIZE } from '../lmdb/flags.js';
 import { SYNC_DBI_PREFIX, type SyncMode } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
 import type { RestartCoverage } from './restart-coverage.js';

@@ -6,7 +6,7 @@ import { FLAG_DELETED } from '../snapshot/batch.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { splitTimestamp } from '../lmdb/header.js';
 import { readHeaderFields } from './header-fields.js';
-import { LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
+import { LMDB_MAX_KEY_SIZE } from '../lmdb/flags.js';
 import { mergeOrder } from './merge-rule.js';
 import { IncompatibleSnapshotError } from './mode.js';
 import { PutBuffer } from './put-buffer.js';

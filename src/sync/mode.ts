@@ -4,6 +4,8 @@ import type { DbiMerger, MergeOptions } from './merger.js';
 
 /** DBIs whose name starts with this are Lightning Stream's own: never synced as data. */
 export const SYNC_DBI_PREFIX = '_sync';
+/** Shadow mode's DBI holding the native headers of application DBI X: `_sync_shadow_X`. */
+export const SHADOW_DBI_PREFIX = `${SYNC_DBI_PREFIX}_shadow_`;
 
 /** What a merge target needs to know beyond the DBI: where it runs and what it records. */
 export type MergeContext = Pick<MergeOptions, 'txnId' | 'snapshotName' | 'coverage'>;

@@ -3,7 +3,8 @@ import { LMDB_DEFAULTS } from '../config/config.js';
 import { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import { NotFoundError, type Storage } from '../storage/storage.js';
-import { errorMessage, sleep } from './retry.js';
+import { sleep } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
 
 /** Opens a configured LMDB the way the application expects to share it (config `lmdbs.<name>.options`). */
 export function openConfiguredEnv(name: string, lc: LmdbConfig): Env {

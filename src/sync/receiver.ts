@@ -3,8 +3,9 @@ import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
 import { parseSnapshotName } from '../snapshot/name.js';
 import type { Logger } from '../log/logger.js';
-import { systemClock, type Clock } from './clock.js';
-import { RetriesExhaustedError, withRetry, errorMessage, type RetryPolicy } from './retry.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.js';
+import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
 
 export interface RemoteSnapshot {

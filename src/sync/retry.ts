@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.js';
-import { sleepOn, systemClock, type Clock } from './clock.js';
+import { sleepOn, systemClock, type Clock } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
 import { NotFoundError } from '../storage/storage.js';
 
 export interface RetryPolicy {
@@ -12,11 +13,6 @@ export interface RetryPolicy {
   deadlineMs?: number;
   /** Log every failed attempt (one-shot commands: the operator is watching), not just the first and every 10th. */
   logEachAttempt?: boolean;
-}
-
-/** Sleeps for ms, or rejects with the signal's reason as soon as it aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return sleepOn(systemClock, ms, signal);
 }
 
 /** A storage operation that kept failing until its retry budget ran out. */
@@ -74,8 +70,4 @@ export async function withRetry<T>(
       delay = Math.min(delay * 2, policy.intervalMs * 4);
     }
   }
-}
-
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -5,8 +5,7 @@ import type { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_GENERATION, validateDbName } from '../snapshot/name.js';
 import { createStorage } from '../storage/index.js';
-import { startCleaner } from '../ops/cleaner.js';
-import { startSweeper, sweeperLoadCutoffNano } from '../ops/sweeper.js';
+import { sweeperLoadCutoffNano } from './tombstones.js';
 import type { Storage } from '../storage/storage.js';
 import { AsyncMutex } from './async-mutex.js';
 import type { LmdbSyncContext } from './context.js';
@@ -15,7 +14,7 @@ import { NativeMode } from './native-mode.js';
 import { mapGrower } from './map-growth.js';
 import { openConfiguredEnv, waitForMarkerObject } from './open-lmdb.js';
 import { Semaphore } from './semaphore.js';
-import { ShadowMode } from './shadow-mode.js';
+import { ShadowMode } from './shadow/shadow-mode.js';
 import type { RetryPolicy } from './retry.js';
 import { Syncer } from './syncer.js';
 import { startStatsLogger } from './stats-logger.js';
@@ -28,6 +27,11 @@ export interface RunOptions {
   onlyOnce: boolean;
   onlyDbs: string[];
   waitForMarkerFile?: string;
+  /**
+   * Background maintenance (the cleaner and sweeper of src/ops), started once the LMDBs are open, not for
+   * an --only-once pass; returns the functions that stop it. Injected so the engine does not depend on ops.
+   */
+  maintenance?: (run: SyncRun, signal: AbortSignal) => Array<() => Promise<void>>;
 }
 
 /** One configured LMDB while the sync runs. */
@@ -83,9 +87,9 @@ export async function runSync(
   };
   const lmdbs: RunningLmdb[] = [];
   const stops: Array<() => Promise<void>> = [];
-  const inner = new AbortController();
-  const onAbort = () => inner.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
+  // Aborted by the caller's signal, or here when one LMDB fails or the run ends.
+  const local = new AbortController();
+  const inner = AbortSignal.any([signal, local.signal]);
   try {
     if (opts.waitForMarkerFile) await waitForMarkerObject(storage, opts.waitForMarkerFile, config.storagePollInterval, log, signal);
     for (const name of names) {
@@ -107,30 +111,23 @@ export async function runSync(
         downloads, decompressions, growMap: mapGrower(name, lc, env, dbLog),
       });
       lmdbs.push({ name, env, syncer, ctx });
-      startStatsLogger(env, config.lmdbLogStatsInterval, dbLog, inner.signal);
+      startStatsLogger(env, config.lmdbLogStatsInterval, dbLog, inner);
     }
     const run: SyncRun = { config, instance, storage, lmdbs };
-    // Background maintenance, like the Go implementation; not for a single --only-once pass.
-    if (!opts.onlyOnce) {
-      if (config.storage.cleanup.enabled) stops.push(startCleaner(run, log, inner.signal).stop);
-      if (config.sweeper.enabled) {
-        for (const l of lmdbs) stops.push(startSweeper(l, config.sweeper, l.ctx.log, inner.signal).stop);
-      }
-    }
+    if (!opts.onlyOnce && opts.maintenance) stops.push(...opts.maintenance(run, inner));
     await onStarted?.(run);
     await Promise.all(lmdbs.map(async (l) => {
       try {
-        await l.syncer.run(inner.signal);
+        await l.syncer.run(inner);
       } catch (err) {
-        if (!inner.signal.aborted) {
-          inner.abort(err);
+        if (!inner.aborted) {
+          local.abort(err);
           throw err;
         }
       }
     }));
   } finally {
-    signal.removeEventListener('abort', onAbort);
-    inner.abort(new Error('sync stopped'));
+    local.abort(new Error('sync stopped'));
     await Promise.all(stops.map((stop) => stop()));
     for (const l of lmdbs) l.env.close();
     await storage.close();

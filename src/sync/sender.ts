@@ -1,7 +1,7 @@
 import { pipeline, Transform } from 'node:stream';
 import { encodeSnapshot } from '../snapshot/encode.js';
 import { buildSnapshotName } from '../snapshot/name.js';
-import { systemClock } from './clock.js';
+import { systemClock } from '../util/clock.js';
 import type { LmdbSyncContext } from './context.js';
 import { withRetry } from './retry.js';
 

@@ -1,6 +1,6 @@
 import type { LoadResult } from './loader.js';
 import type { Receiver, RemoteSnapshot } from './receiver.js';
-import { errorMessage } from './retry.js';
+import { errorMessage } from '../util/errors.js';
 import type { StoredSnapshot } from './sender.js';
 
 export interface RecentError {

@@ -1,13 +1,14 @@
 import { LmdbError } from '../lmdb/index.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { NotFoundError } from '../storage/storage.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { IncompatibleSnapshotError } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
 import { loadSnapshot, type LoadResult } from './loader.js';
 import { Receiver, type ReadyUpdate } from './receiver.js';
 import { RestartCoverage } from './restart-coverage.js';
-import { errorMessage, RetriesExhaustedError, withRetry } from './retry.js';
+import { RetriesExhaustedError, withRetry } from './retry.js';
+import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
 import { storeSnapshot, type StoredSnapshot } from './sender.js';
 import { WakeableSleep } from './wakeable-sleep.js';

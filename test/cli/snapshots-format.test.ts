@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { createProgress, formatBytes } from '../../src/cli/progress.js';
+import { createProgress } from '../../src/cli/progress.js';
+import { formatBytes } from '../../src/util/format.js';
 import { compatVersionFromPrefix, headerJson } from '../../src/cli/snapshots-dump.js';
 import { displayAscii, EntryTimeFormatter, goDbiFlags, goDuration, goQuote, roundToSecond } from '../../src/snapshot/go-display.js';
 import { emptyMeta } from '../../src/snapshot/index.js';

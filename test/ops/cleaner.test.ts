@@ -11,7 +11,7 @@ import { buildSnapshotName } from '../../src/snapshot/name.js';
 import { createStorage, type Storage } from '../../src/storage/index.js';
 import type { SyncRun } from '../../src/sync/runner.js';
 import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
-import { DAY_MS, nsAgo, putEntries, putEntriesAt, readEntries, startSync, syncConfig, syncOnce, tempDir, testLogger, waitFor } from './helpers.js';
+import { cleanerRun, DAY_MS, nsAgo, putEntries, putEntriesAt, readEntries, startSync, syncConfig, syncOnce, tempDir, testLogger, waitFor } from './helpers.js';
 
 const s3 = requireS3TestEnv('cleaner');
 const MIN = 60_000;
@@ -184,7 +184,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
     const before = cleanerMetrics.byDb.get('loop')?.deleteCalls['newer snapshot'] ?? 0;
     const listCalls = cleanerMetrics.listCalls;
     const ac = new AbortController();
-    const h = startCleaner(run, testLogger(), ac.signal);
+    const h = startCleaner(cleanerRun(run), testLogger(), ac.signal);
     const ms = await waitFor('the older snapshots to be deleted', 10_000, async () => (await names(storage, 'loop__')).length === 1);
     assert.ok(ms >= 250, `deleted after ${ms} ms, before must_keep_interval`);
     assert.deepEqual(await names(storage, 'loop__'), [seq[2]]);
@@ -214,7 +214,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
 
       // The runner wiring of the cleaner, as runner.ts is meant to do it.
       let stopCleaner = async (): Promise<void> => {};
-      const wire = (run: SyncRun, signal: AbortSignal) => { stopCleaner = startCleaner(run, testLogger(), signal).stop; };
+      const wire = (run: SyncRun, signal: AbortSignal) => { stopCleaner = startCleaner(cleanerRun(run), testLogger(), signal).stop; };
       // receive never stores a snapshot: the merge is never proven, the stale snapshot stays.
       const rcvPath = join(tmp.dir, 'receiver');
       const receiver = await startSync(syncConfig({ instance: 'receiver', lmdbPath: rcvPath, storage: withCleanup }),

@@ -6,6 +6,8 @@ import { parseConfig, type Config } from '../../src/config/index.js';
 import { buildValue, Env, type Dbi } from '../../src/lmdb/index.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
 import { runSync, type RunOptions, type SyncRun } from '../../src/sync/runner.js';
+import type { CleanerRun } from '../../src/ops/cleaner.js';
+import { startMaintenance } from '../../src/ops/maintenance.js';
 
 export const NS_PER_MS = 1_000_000n;
 export const DAY_MS = 86_400_000;
@@ -115,8 +117,9 @@ export async function startSync(config: Config, opts: Partial<RunOptions> = {}, 
   const ac = new AbortController();
   let started!: (run: SyncRun) => void;
   const startedP = new Promise<SyncRun>((r) => (started = r));
-  const done = runSync(config, config.instance, testLogger(), {
-    receiveOnly: false, onlyOnce: false, onlyDbs: [], ...opts,
+  const log = testLogger();
+  const done = runSync(config, config.instance, log, {
+    receiveOnly: false, onlyOnce: false, onlyDbs: [], maintenance: (run, signal) => startMaintenance(run, log, signal), ...opts,
   }, ac.signal, (run) => {
     onStarted?.(run, ac.signal);
     started(run);
@@ -139,3 +142,8 @@ export async function syncOnce(config: Config, onStarted?: (run: SyncRun) => voi
 }
 
 export { waitFor } from '../sync/helpers.js';
+
+/** The cleaner's view of a running sync. */
+export function cleanerRun(run: SyncRun): CleanerRun {
+  return { instance: run.instance, storage: run.storage, cleanup: run.config.storage.cleanup, lmdbs: run.lmdbs.map((l) => ({ name: l.name, status: l.syncer.status })) };
+}

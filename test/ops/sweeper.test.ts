@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { SweeperConfig } from '../../src/config/config.js';
 import { buildValue, Env } from '../../src/lmdb/index.js';
-import { sweeperLoadCutoffNano, startSweeper, sweeperMetrics, TombSweeper, type SweepTarget } from '../../src/ops/sweeper.js';
+import { startSweeper, sweeperMetrics, TombSweeper, type SweepTarget } from '../../src/ops/sweeper.js';
+import { sweeperLoadCutoffNano } from '../../src/sync/tombstones.js';
 import { AsyncMutex } from '../../src/sync/async-mutex.js';
 import {
   DAY_MS, NS_PER_MS, nsAgo, putEntries, putEntriesAt, readEntries, readEntriesAt, startSync, syncConfig, syncOnce, tempDir, testLogger, waitFor,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStorage } from '../../src/storage/index.js';
-import { S3StorageError } from '../../src/storage/s3.js';
+import { S3StorageError } from '../../src/storage/s3/errors.js';
 import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from './s3env.js';
 
 const env = requireS3TestEnv('s3 tls');

@@ -19,7 +19,7 @@ import {
   UPDATE_MARKER_NAME,
   type Storage,
 } from '../../src/storage/index.js';
-import { S3StorageError } from '../../src/storage/s3.js';
+import { S3StorageError } from '../../src/storage/s3/errors.js';
 import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from './s3env.js';
 
 const env = requireS3TestEnv('s3');

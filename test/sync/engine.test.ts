@@ -10,7 +10,7 @@ import { after, describe as suite, it } from 'node:test';
 import { Env, MDB_INTEGERKEY, buildValue } from '../../src/lmdb/index.js';
 import { createLogger } from '../../src/log/logger.js';
 import { mapGrower } from '../../src/sync/map-growth.js';
-import { sleepOn, systemClock } from '../../src/sync/clock.js';
+import { sleepOn, systemClock } from '../../src/util/clock.js';
 import { Semaphore } from '../../src/sync/semaphore.js';
 import { WakeableSleep } from '../../src/sync/wakeable-sleep.js';
 import { comparatorForFlags } from '../../src/lmdb/key-order.js';

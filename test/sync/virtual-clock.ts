@@ -1,7 +1,7 @@
 // A virtual clock for in-process engine tests: time only moves when the test driver advances it, and
 // it only advances once the real work in flight (compression on the thread pool, storage calls) is
 // done, so polls, retries and start-up waits run in a fraction of real time without racing real work.
-import type { Clock } from '../../src/sync/clock.js';
+import type { Clock } from '../../src/util/clock.js';
 
 interface Timer {
   at: number;

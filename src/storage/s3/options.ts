@@ -1,7 +1,8 @@
 import { inspect } from 'node:util';
-import { ConfigError } from '../config/errors.js';
-import { formatDuration, OptionReader } from './options.js';
-import { maskUrlUserinfo, partialKeyId } from '../util/secrets.js';
+import { ConfigError } from '../../config/errors.js';
+import { formatDuration } from '../../config/units.js';
+import { maskUrlUserinfo, partialKeyId } from '../../util/secrets.js';
+import { OptionReader } from '../options.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options: the names and defaults of the Go implementation's S3 backend (PowerDNS/simpleblob

@@ -3,8 +3,9 @@
  * shadow key `key ‖ 00 00 00 00 ‖ value (cut so the whole stays ≤ 511 bytes) ‖ len(key)`; the value
  * is kept whole. Byte-compatible with the Go implementation's `dupsort_hack_v1` transform.
  */
+import { LMDB_MAX_KEY_SIZE } from '../../lmdb/flags.js';
+
 export const DUPSORT_HACK_TRANSFORM = 'dupsort_hack_v1';
-export const LMDB_MAX_KEY_SIZE = 511;
 export const DUPSORT_HACK_MAX_KEY_SIZE = 255;
 
 export function dupsortHackEncode(key: Uint8Array, value: Uint8Array, dbiName: string): Buffer {

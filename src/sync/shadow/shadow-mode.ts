@@ -1,25 +1,20 @@
-import type { LmdbConfig } from '../config/config.js';
-import { formatDbiFlags } from '../lmdb/flag-names.js';
-import type { KVBatch } from '../lmdb/batch.js';
-import { headerIsDeleted, headerValueOffset, splitTimestamp } from '../lmdb/header.js';
-import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_NODUPDATA, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../lmdb/index.js';
-import type { Logger } from '../log/logger.js';
-import type { DbiSource } from '../snapshot/types.js';
-import type { AsyncMutex } from './async-mutex.js';
-import { systemClock, type Clock } from './clock.js';
-import { SnapshotFormatError } from '../snapshot/errors.js';
-import { DUPSORT_HACK_TRANSFORM, DupsortHackKeyError, dupsortHackEncode, dupsortHackKeyLength, LMDB_MAX_KEY_SIZE } from './dupsort-hack.js';
-import { readHeaderFields } from './header-fields.js';
-import { comparatorForFlags } from '../lmdb/key-order.js';
+import type { LmdbConfig } from '../../config/config.js';
+import { formatDbiFlags } from '../../lmdb/flag-names.js';
+import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../../lmdb/index.js';
+import { comparatorForFlags } from '../../lmdb/key-order.js';
+import type { Logger } from '../../log/logger.js';
+import { SnapshotFormatError } from '../../snapshot/errors.js';
+import type { DbiSource } from '../../snapshot/types.js';
+import { systemClock, type Clock } from '../../util/clock.js';
+import type { AsyncMutex } from '../async-mutex.js';
+import { DbiMerger } from '../merger.js';
+import { IncompatibleSnapshotError, listDataDbis, SHADOW_DBI_PREFIX, type MergeContext, type SyncMode } from '../mode.js';
+import { nativeDbiSource } from '../native-source.js';
+import { applyToApp } from './apply.js';
+import { diffIntoShadow } from './diff.js';
+import { DUPSORT_HACK_TRANSFORM, DupsortHackKeyError } from './dupsort-hack.js';
+import type { ShadowPair } from './pair.js';
 
-import { DbiMerger } from './merger.js';
-import { IncompatibleSnapshotError, listDataDbis, SYNC_DBI_PREFIX, type MergeContext, type SyncMode } from './mode.js';
-import { nativeDbiSource } from './native-source.js';
-import { PutBuffer } from './put-buffer.js';
-import { ScanCursor } from './scan-cursor.js';
-import { KVBatchWriter } from '../lmdb/batch-writer.js';
-
-export const SHADOW_DBI_PREFIX = `${SYNC_DBI_PREFIX}_shadow_`;
 /** Application DBI flags shadow mode can sync (DUPSORT only with dupsort_hack). */
 const SUPPORTED_FLAGS = MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED;
 /** "Existed before Lightning Stream first ran": 1 ns after the epoch, so any real change wins. */
@@ -32,13 +27,6 @@ export interface ShadowModeOptions {
   log: Logger;
   tombstoneCutoffNano: () => bigint | undefined;
   clock?: Clock;
-}
-
-interface ShadowPair {
-  name: string;
-  app: Dbi;
-  shadow: Dbi;
-  dupsort: boolean;
 }
 
 /**
@@ -101,91 +89,9 @@ export class ShadowMode implements SyncMode {
       const shadow = existing ?? txn.openDbi(SHADOW_DBI_PREFIX + name, { create: true, flags: app.flags & MDB_INTEGERKEY })!;
       const newKeyTs = initial && !existing ? BEFORE_FIRST_RUN : now;
       const pair: ShadowPair = { name, app, shadow, dupsort: (app.flags & MDB_DUPSORT) !== 0 };
-      written += this.diffIntoShadow(txn, pair, newKeyTs, now);
+      written += diffIntoShadow(txn, pair, newKeyTs, now, this.opts.lmdb.headerExtraPaddingBlock ? 1 : 0);
     }
     return written;
-  }
-
-  private diffIntoShadow(txn: Txn, pair: ShadowPair, newKeyTs: bigint, now: bigint): number {
-    const compare = comparatorForFlags(pair.shadow.flags);
-    const out = new PutBuffer();
-    const [nowHi, nowLo] = splitTimestamp(now);
-    const [newHi, newLo] = splitTimestamp(newKeyTs);
-    const txnId = txn.id;
-    const pad = this.opts.lmdb.headerExtraPaddingBlock ? 1 : 0;
-    const fields = { tsHi: 0, tsLo: 0, flags: 0, valOff: 0, valLen: 0 };
-    let written = 0;
-    const flush = () => {
-      if (out.count === 0) return;
-      txn.putBatch(pair.shadow, out.batch);
-      written += out.count;
-      out.reset();
-    };
-    const shadow = new ScanCursor(txn.scan(pair.shadow)[Symbol.iterator]());
-    const markDeletedIfLive = (b: KVBatch, i: number) => {
-      readHeaderFields(b.buf, b.valOff[i]!, b.valLen[i]!, fields, SHADOW_DBI_PREFIX + pair.name);
-      if ((fields.flags & 0x01) === 0) {
-        const [hi, lo] = stampAfter(nowHi, nowLo, fields.tsHi, fields.tsLo);
-        out.addWithHeader(b.buf, b.keyOff[i]!, b.keyLen[i]!, b.buf, 0, 0, hi, lo, txnId, 0x01, pad);
-        if (out.full) flush();
-      }
-    };
-    for (const ab of this.appEntries(txn, pair)) {
-      for (let i = 0; i < ab.count; i++) {
-        const aKeyOff = ab.keyOff[i]!;
-        const aKeyLen = ab.keyLen[i]!;
-        let cmp = 1;
-        for (let b = shadow.batch(); b; b = shadow.batch()) {
-          cmp = compare(b.buf, b.keyOff[shadow.index]!, b.keyLen[shadow.index]!, ab.buf, aKeyOff, aKeyLen);
-          if (cmp >= 0) break;
-          markDeletedIfLive(b, shadow.index++);
-        }
-        const aValOff = ab.valOff[i]!;
-        const aValLen = ab.valLen[i]!;
-        if (cmp === 0) {
-          const b = shadow.batch()!;
-          const si = shadow.index++;
-          const f = readHeaderFields(b.buf, b.valOff[si]!, b.valLen[si]!, fields, SHADOW_DBI_PREFIX + pair.name);
-          const same = (f.flags & 0x01) === 0 && f.valLen === aValLen &&
-            b.buf.compare(ab.buf, aValOff, aValOff + aValLen, f.valOff, f.valOff + f.valLen) === 0;
-          if (same) continue;
-          const [hi, lo] = stampAfter(nowHi, nowLo, f.tsHi, f.tsLo);
-          out.addWithHeader(ab.buf, aKeyOff, aKeyLen, ab.buf, aValOff, aValLen, hi, lo, txnId, 0, pad);
-        } else {
-          out.addWithHeader(ab.buf, aKeyOff, aKeyLen, ab.buf, aValOff, aValLen, newHi, newLo, txnId, 0, pad);
-        }
-        if (out.full) flush();
-      }
-    }
-    for (let b = shadow.batch(); b; b = shadow.batch()) markDeletedIfLive(b, shadow.index++);
-    flush();
-    return written;
-  }
-
-  /** The application entries in shadow-key order (dupsort_hack keys are built and sorted). */
-  private *appEntries(txn: Txn, pair: ShadowPair): Generator<KVBatch> {
-    if (!pair.dupsort) {
-      yield* txn.scan(pair.app);
-      return;
-    }
-    const hacked: Array<{ key: Buffer; value: Buffer }> = [];
-    for (const b of txn.scan(pair.app)) {
-      for (let i = 0; i < b.count; i++) {
-        const key = b.buf.subarray(b.keyOff[i], b.keyOff[i]! + b.keyLen[i]!);
-        const value = Buffer.from(b.buf.subarray(b.valOff[i], b.valOff[i]! + b.valLen[i]!));
-        hacked.push({ key: dupsortHackEncode(key, value, pair.name), value });
-      }
-    }
-    hacked.sort((a, b) => Buffer.compare(a.key, b.key));
-    const packed = new KVBatchWriter(1 << 16, Math.max(1, hacked.length));
-    for (let i = 0; i < hacked.length; i++) {
-      const e = hacked[i]!;
-      if (i > 0 && e.key.equals(hacked[i - 1]!.key)) {
-        throw new Error(`DBI ${pair.name}: dupsort_hack does not give unique keys (values of one key share their first bytes)`);
-      }
-      packed.add(e.key, e.value);
-    }
-    yield packed.batch;
   }
 
   // ---------- snapshots ----------
@@ -258,57 +164,13 @@ export class ShadowMode implements SyncMode {
       tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName,
       onFlush: (written) => {
         try {
-          this.applyToApp(txn, pair, written);
+          applyToApp(txn, pair, written);
         } catch (err) {
           if (err instanceof DupsortHackKeyError) throw new SnapshotFormatError(merge.snapshotName, err.message);
           throw err;
         }
       },
     });
-  }
-
-  /** Applies shadow entries just written by a merge to the application DBI: only what changed. */
-  private applyToApp(txn: Txn, pair: ShadowPair, written: KVBatch): void {
-    const { buf } = written;
-    for (let i = 0; i < written.count; i++) {
-      const kOff = written.keyOff[i]!;
-      let kLen = written.keyLen[i]!;
-      const vOff = written.valOff[i]!;
-      const vLen = written.valLen[i]!;
-      const deleted = headerIsDeleted(buf, vOff);
-      const appValOff = headerValueOffset(buf, vOff, vLen);
-      const value = buf.subarray(appValOff, vOff + vLen);
-      if (pair.dupsort) kLen = dupsortHackKeyLength(buf, kOff, kLen, pair.name);
-      const key = buf.subarray(kOff, kOff + kLen);
-      if (pair.dupsort) {
-        if (deleted) this.deleteDuplicate(txn, pair, key, buf.subarray(kOff + kLen + 4, kOff + written.keyLen[i]! - 1));
-        else txn.put(pair.app, key, value, MDB_NODUPDATA);
-      } else if (deleted) {
-        txn.del(pair.app, key);
-      } else {
-        txn.put(pair.app, key, value);
-      }
-    }
-  }
-
-  /**
-   * A deletion marker carries no value: the duplicate is named by the value bytes inside the hacked key,
-   * which are the whole value unless it was cut to fit 511 bytes; then the first duplicate starting with
-   * them is removed.
-   */
-  private deleteDuplicate(txn: Txn, pair: ShadowPair, key: Buffer, valueInKey: Buffer): void {
-    const cut = key.length + 4 + valueInKey.length + 1 >= LMDB_MAX_KEY_SIZE;
-    if (!cut) {
-      txn.del(pair.app, key, valueInKey);
-      return;
-    }
-    const cursor = txn.cursor(pair.app);
-    try {
-      const found = cursor.getBothRange(key, valueInKey);
-      if (found && found.value.subarray(0, valueInKey.length).equals(valueInKey)) cursor.del();
-    } finally {
-      cursor.close();
-    }
   }
 
   private expectedTransform(flags: number): string {
@@ -338,14 +200,4 @@ export class ShadowMode implements SyncMode {
       }
     }
   }
-}
-
-/**
- * The timestamp of a local change to an entry stamped (tsHi, tsLo): now, or just after the entry's
- * current timestamp when that is not older (a clock behind, or a remote entry from a clock ahead).
- * A change must always win over what it changed, or the next merge would revert it.
- */
-export function stampAfter(nowHi: number, nowLo: number, tsHi: number, tsLo: number): [number, number] {
-  if (tsHi < nowHi || (tsHi === nowHi && tsLo < nowLo)) return [nowHi, nowLo];
-  return tsLo === 0xffffffff ? [tsHi + 1, 0] : [tsHi, tsLo + 1];
 }

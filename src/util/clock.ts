@@ -1,4 +1,4 @@
-import { onAbort } from '../util/abort.js';
+import { onAbort } from './abort.js';
 
 /**
  * Time as the sync engine sees it. Production uses the system clock; the engine's deterministic tests
@@ -50,4 +50,9 @@ export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise
       reject(signal.reason);
     });
   });
+}
+
+/** Sleeps for ms on the system clock, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return sleepOn(systemClock, ms, signal);
 }
