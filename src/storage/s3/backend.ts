@@ -29,9 +29,10 @@ import {
 } from '../common.js';
 import { formatDuration } from '../../config/units.js';
 import { childSignal, onAbort } from '../../util/abort.js';
+import { sleep } from '../../util/clock.js';
 import { NotFoundError, type ObjectInfo, type Storage } from '../storage.js';
 import { CredentialSource } from './credentials.js';
-import { mapS3Error, S3StorageError } from './errors.js';
+import { isTransientS3Error, mapS3Error, S3StorageError } from './errors.js';
 import { uploadStream, type UploadTarget } from './multipart.js';
 import { redactedS3Options, UPDATE_MARKER_NAME, type S3Options } from './options.js';
 import { tlsAgentOptions } from './tls.js';
@@ -168,11 +169,12 @@ export class S3Storage implements Storage {
     await this.setMarker(key, '', true, signal);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     this.client.destroy();
     for (const a of this.agents) a.destroy();
+    return Promise.resolve();
   }
 
   /** What logs and inspection show: where the storage points, never its client or credentials. */
@@ -226,15 +228,57 @@ export class S3Storage implements Storage {
     }
   }
 
+  /**
+   * Makes sure the bucket exists, retrying transient failures (5xx, SlowDown, resets, timeouts) until
+   * init_timeout: one failed round trip during a short outage must not end a daemon that retries every
+   * other storage operation. Permanent answers (403, invalid name, ...) fail at once.
+   */
   private async createBucket(signal: AbortSignal): Promise<void> {
+    let delayMs = 250;
+    for (;;) {
+      try {
+        await this.createBucketOnce(signal);
+        return;
+      } catch (err) {
+        if (signal.aborted) throw this.initTimeoutError(err);
+        if (!isTransientS3Error(err)) throw err;
+        this.logger?.warn?.('s3: bucket check failed, retrying within init_timeout', {
+          bucket: this.options.bucket,
+          error: err instanceof Error ? err.message : String(err),
+          retry_in: formatDuration(delayMs),
+        });
+        try {
+          await sleep(delayMs, signal);
+        } catch {
+          throw this.initTimeoutError(err);
+        }
+        delayMs = Math.min(delayMs * 2, 4000);
+      }
+    }
+  }
+
+  private initTimeoutError(last: unknown): S3StorageError {
+    const why = last instanceof Error ? `; last error: ${last.message}` : '';
+    return new S3StorageError(
+      `s3: CreateBucket ${this.options.bucket}: no success within init_timeout (${formatDuration(this.options.init_timeout)})${why}`,
+      'CreateBucket',
+      undefined,
+      'Timeout',
+      undefined,
+    );
+  }
+
+  private async createBucketOnce(signal: AbortSignal): Promise<void> {
     const bucket = this.options.bucket;
     const region = this.options.region;
     // Ceph answers CreateBucket on a bucket one already owns with 200: ask first, so "created" is true.
     try {
       await this.call('HeadBucket', undefined, signal, (o) => this.client.send(new HeadBucketCommand({ Bucket: bucket }), o));
       return;
-    } catch {
-      // absent (or not visible yet): try to create it below, which reports real problems
+    } catch (err) {
+      // A transient failure says nothing about the bucket: retry rather than try to create it.
+      if (isTransientS3Error(err)) throw err;
+      // absent (or not visible to HeadBucket): try to create it below, which reports real problems
     }
     try {
       await this.call('CreateBucket', undefined, signal, (o) =>
@@ -256,15 +300,6 @@ export class S3Storage implements Storage {
           this.client.send(new HeadBucketCommand({ Bucket: bucket }), o),
         );
         return;
-      }
-      if (signal.aborted) {
-        throw new S3StorageError(
-          `s3: CreateBucket ${bucket}: no answer within init_timeout (${formatDuration(this.options.init_timeout)})`,
-          'CreateBucket',
-          undefined,
-          'Timeout',
-          undefined,
-        );
       }
       throw err;
     }

@@ -53,3 +53,16 @@ const { signal } = ctx;
   const text = ctx.credentials.scrub(`s3: ${where}: ${code}${status && !code.startsWith('HTTP') ? ` (HTTP ${status})` : ''}${msg}`);
   return new S3StorageError(text, op, name, code, status);
 }
+
+const TRANSIENT_CODES = new Set(['SlowDown', 'RequestTimeout', 'Throttling', 'ThrottlingException', 'InternalError', 'ServiceUnavailable', 'TooManyRequests']);
+
+/**
+ * True for failures another attempt may not see: 5xx and 429 answers, throttling codes, and network-level
+ * failures (resets, timeouts: no HTTP status at all). False for definite answers (403, 400, 404...).
+ */
+export function isTransientS3Error(err: unknown): boolean {
+  if (!(err instanceof S3StorageError)) return false;
+  if (TRANSIENT_CODES.has(err.code)) return true;
+  if (err.statusCode === undefined) return !err.code.startsWith('Credentials') && !AUTH_CODES.has(err.code);
+  return err.statusCode >= 500 || err.statusCode === 429;
+}
