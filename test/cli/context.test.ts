@@ -40,5 +40,5 @@ test('first SIGINT aborts gracefully (exit 0) and handlers are removed afterward
 });
 
 test('the body return value is the exit code', async () => {
-  assert.equal((await runWith([], async () => 3)).exitCode, 3);
+  assert.equal((await runWith([], () => Promise.resolve(3))).exitCode, 3);
 });
