@@ -39,7 +39,7 @@ const pool = Buffer.allocUnsafe(POOL + PER_BATCH * KEY_LEN);
 if (TEXT) {
   const words = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore'.split(' ');
   let t = '';
-  for (let i = 0; t.length < POOL; i++) t += words[(i * 7 + (i >> 3)) % words.length] + ' ';
+  for (let i = 0; t.length < POOL; i++) t += words[(i * 7 + (i >> 3)) % words.length]! + ' ';
   pool.write(t.slice(0, POOL), 0, 'latin1');
 } else {
   randomFillSync(pool, 0, POOL);

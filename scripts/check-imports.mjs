@@ -6,6 +6,7 @@
 //   node scripts/check-imports.mjs [SRC_DIR]     exit 0 when clean, 1 with one line per violation
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { URL } from 'node:url';
 
 /** Lowest first. */
 export const LAYERS = ['util', 'lmdb', 'snapshot', 'config', 'log', 'storage', 'sync', 'ops', 'status', 'cli', 'demo'];

@@ -4,7 +4,7 @@
  * deployment scripts. With --log-config it also prints the effective configuration (secrets masked).
  */
 import type { Command } from 'commander';
-import type { ContextFactory } from './context.js';
+import { EXIT_OK, type ContextFactory } from './context.js';
 
 export function register(program: Command, contexts: ContextFactory): void {
   program
@@ -12,5 +12,6 @@ export function register(program: Command, contexts: ContextFactory): void {
     .description('Check that the configuration is valid')
     .action(contexts.action((ctx) => {
       ctx.logger.info('Config is valid', { file: ctx.options.config, lmdbs: Object.keys(ctx.config.lmdbs).join(',') });
+      return EXIT_OK;
     }));
 }

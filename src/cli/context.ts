@@ -43,7 +43,7 @@ export interface CommandContext extends BaseContext {
   instance(): string;
 }
 
-export type CommandBody<C, A extends unknown[]> = (ctx: C, ...args: A) => Promise<number | void> | number | void;
+export type CommandBody<C, A extends unknown[]> = (ctx: C, ...args: A) => Promise<number | undefined> | Promise<void> | number | undefined;
 
 /**
  * Handed to every command's register(): wraps the command body into a commander action that builds the

@@ -108,8 +108,9 @@ function dropShadowOf(name: string, lc: LmdbConfig, force: boolean, log: Logger)
 async function dropShadow(ctx: CommandContext, flags: DropShadowFlags): Promise<number> {
   const force = Boolean(flags.force);
   let pending = 0;
-  const failed = await forEachLmdb(chooseLmdbs(ctx.config, flags.onlyDb), async (name) => {
+  const failed = await forEachLmdb(chooseLmdbs(ctx.config, flags.onlyDb), (name) => {
     pending += dropShadowOf(name, ctx.config.lmdbs[name]!, force, ctx.logger.with({ db: name }));
+    return Promise.resolve();
   }, (name, err) => ctx.logger.error('LMDB drop-shadow error', { db: name, error: (err as Error).message }));
   if (!force && pending > 0) {
     throw new Error(`refusing to drop ${pending} sync DBI(s) without --force: this loses change timestamps and ` +

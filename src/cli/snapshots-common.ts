@@ -105,7 +105,7 @@ export class Output {
 }
 
 /** Runs a command body that writes to `out`, flushing at the end; a closed pipe ends it with exit code 0. */
-export async function withOutput(body: (out: Output) => Promise<number | void>): Promise<number> {
+export async function withOutput(body: (out: Output) => Promise<number> | Promise<void>): Promise<number> {
   const out = new Output();
   try {
     const code = (await body(out)) ?? 0;

@@ -24,7 +24,6 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { Option, type Command } from 'commander';
-import { formatDbiFlags } from '../lmdb/flag-names.js';
 import { decodeSnapshot, type EntryBatch, type SnapshotMeta } from '../snapshot/index.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { loadSnapshotStream, withOutput, withStorage, type Output } from './snapshots-common.js';

@@ -33,7 +33,7 @@ async function copyChunks(
   stream: AsyncIterable<Buffer | string>,
   label: string,
   total: number | undefined,
-  fn: (chunk: Buffer) => Promise<unknown> | unknown,
+  fn: (chunk: Buffer) => unknown,
 ): Promise<number> {
   const progress = createProgress({ label, total });
   try {
@@ -89,9 +89,9 @@ async function get(ctx: CommandContext, name: string, flags: GetFlags): Promise<
       });
     }
     if (mode?.inPlace) {
-      const out = await open(mode.path, 'w').catch((err: Error) => {
+      const out = await open(mode.path, 'w').catch((err: unknown) => {
         stream.destroy();
-        throw new Error(`cannot write ${target}: ${err.message}`, { cause: err });
+        throw new Error(`cannot write ${target}: ${(err as Error).message}`, { cause: err });
       });
       try {
         await copyChunks(stream, name, size, (chunk) => writeAll(out, chunk));
@@ -104,9 +104,9 @@ async function get(ctx: CommandContext, name: string, flags: GetFlags): Promise<
     }
     target = mode?.path ?? target;
     const tmp = join(dirname(target), `.${basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx', 0o666).catch((err: Error) => {
+    const fh = await open(tmp, 'wx', 0o666).catch((err: unknown) => {
       stream.destroy();
-      throw new Error(`cannot write ${target}: ${err.message}`, { cause: err });
+      throw new Error(`cannot write ${target}: ${(err as Error).message}`, { cause: err });
     });
     let renamed = false;
     try {

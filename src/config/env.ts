@@ -37,7 +37,7 @@ export function expandEnv(text: string, env: NodeJS.ProcessEnv): Expanded {
     parts.push(text.slice(from, j));
     const at = j + 1;
     let name = '';
-    let width = 0;
+    let width: number;
     if (text[at] === '{') {
       if (at + 2 < text.length && SPECIAL.has(text[at + 1]!) && text[at + 2] === '}') {
         name = text[at + 1]!;

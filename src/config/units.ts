@@ -23,7 +23,7 @@ const UNIT_MS: Record<string, number> = {
   m: 60_000,
   h: 3_600_000,
 };
-const MAX_DURATION_MS = 9223372036854.775807; // Go: int64 nanoseconds
+const MAX_DURATION_MS = 9223372036854.775; // Go: int64 nanoseconds (2^63-1 ns; the nearest double, = 2^63 / 1e6)
 
 /** Parses a Go duration string to milliseconds; throws Error with Go-like messages. */
 export function parseDuration(input: string): number {

@@ -168,7 +168,8 @@ export class Cluster {
   async stop(): Promise<void> {
     await Promise.all(this.instances.map((i) => i.stop()));
     for (const inst of this.instances) {
-      if (inst.db && !inst.db.env.closed) inst.db.close();
+      const db = inst.db as AppDb | undefined; // unset when start() did not get to this instance
+      if (db && !db.env.closed) db.close();
     }
   }
 }

@@ -45,6 +45,7 @@ export function createStyle(enabled: boolean): Style {
 
 /** Pads to a visible width (ANSI sequences do not count). */
 export function pad(s: string, width: number): string {
+  // eslint-disable-next-line no-control-regex -- matching the ESC of ANSI colour sequences is the point
   const visible = s.replace(/\x1b\[[0-9;]*m/g, '').length;
   return visible >= width ? s : s + ' '.repeat(width - visible);
 }

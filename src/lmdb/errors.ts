@@ -80,7 +80,7 @@ export interface ErrorHints {
  */
 export function toLmdbError(e: unknown, op: string, hints?: ErrorHints): LmdbError {
   if (e instanceof LmdbError) return e;
-  const err = e as { lmdbCode?: number; message?: string; batchIndex?: number };
+  const err = e as { lmdbCode?: number; message?: string; batchIndex?: number } | null | undefined;
   const code = typeof err?.lmdbCode === 'number' ? err.lmdbCode : 0;
   let detail = code ? native.strerror(code).replace(`${codeName(code)}: `, '') : String(err?.message ?? e).replace(/^lmdb: /, '');
   if (typeof err?.batchIndex === 'number') op = `${op} (batch entry ${err.batchIndex})`;

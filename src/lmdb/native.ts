@@ -82,8 +82,8 @@ export interface NativeAddon {
 }
 
 function requireAddon(): NativeAddon {
-  const loaded = loadAddon<NativeAddon>('lmdb_addon');
-  if (loaded.addon) return loaded.addon;
+  const loaded = loadAddon('lmdb_addon');
+  if ('path' in loaded) return loaded.addon as NativeAddon;
   throw new Error(`lmdb: native addon not found (looked for ${loaded.looked.join(', ')}); run npm ci / node-gyp rebuild`);
 }
 

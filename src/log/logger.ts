@@ -28,13 +28,12 @@ export type LogFormat = 'human' | 'logfmt' | 'json';
 export type LogTimestamp = 'short' | 'full' | 'disable';
 
 const SEVERITY = { trace: 0, debug: 1, info: 2, warn: 3, warning: 3, error: 4, fatal: 5, panic: 6 } as const;
-type LevelName = keyof typeof SEVERITY;
 const DISPLAY: Record<Level, string> = { debug: 'debug', info: 'info', warn: 'warning', error: 'error' };
 const COLOUR: Record<Level, number> = { debug: 37, info: 36, warn: 33, error: 31 };
 
 /** Threshold from a config/flag level name (logrus names, any case); throws on an unknown name. */
 export function parseLevel(name: string): number {
-  const severity = SEVERITY[name.toLowerCase() as LevelName];
+  const severity = (SEVERITY as Partial<Record<string, number>>)[name.toLowerCase()];
   if (severity === undefined) throw new Error(`unknown log level ${JSON.stringify(name)}`);
   return severity;
 }

@@ -27,6 +27,7 @@ import type { CleanupConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { parseSnapshotName, snapshotPrefix } from '../snapshot/name.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
+import { isAborted } from '../util/abort.js';
 import { sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -249,8 +250,8 @@ export function perturbedInterval(ms: number, random: () => number = Math.random
 export interface CleanerHandle {
   /** One cleaner per LMDB of the run, by LMDB name. */
   readonly cleaners: ReadonlyMap<string, SnapshotCleaner>;
-  /** Stops every loop and waits until they ended (an ongoing delete call is aborted). */
-  stop(): Promise<void>;
+  /** Stops every loop and waits until they ended (an ongoing delete call is aborted). Needs no `this`. */
+  readonly stop: () => Promise<void>;
 }
 
 /**
@@ -276,7 +277,7 @@ export function startCleaner(run: CleanerRun, log: Logger, signal: AbortSignal):
         try {
           await cleaner.runOnce(Date.now(), inner);
         } catch (err) {
-          if (inner.aborted) break;
+          if (isAborted(inner)) break;
           clog.warn('Clean run failed', { error: errorMessage(err) });
         }
         try {

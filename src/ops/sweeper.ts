@@ -180,7 +180,7 @@ export class TombSweeper {
     const txn = this.target.env.beginWrite();
     let removed = 0;
     let pos = from;
-    let done = false;
+    let done: boolean;
     try {
       const doomed: Buffer[] = [];
       const visit = (b: KVBatch, i: number): void => {
@@ -237,8 +237,8 @@ export interface SweeperHandle {
   readonly sweeper: TombSweeper;
   /** Stats of the last completed sweep. */
   readonly lastStats: SweepStats | undefined;
-  /** Stops the schedule and waits for an ongoing sweep to end (it stops at its next round). */
-  stop(): Promise<void>;
+  /** Stops the schedule and waits for an ongoing sweep to end (it stops at its next round). Needs no `this`. */
+  readonly stop: () => Promise<void>;
 }
 
 /**

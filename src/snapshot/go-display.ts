@@ -151,6 +151,6 @@ export function displayAscii(buf: Buffer, start: number, len: number, nowNs: big
   }
   if (!unsafe && len > 8 && !ts) return text;
   let hex = '';
-  for (let i = start; i < start + len; i++) hex += i === start ? HEX[buf[i]!] : ` ${HEX[buf[i]!]}`;
+  for (let i = start; i < start + len; i++) hex += i === start ? HEX[buf[i]!]! : ` ${HEX[buf[i]!]!}`;
   return ts ? `${text} [${hex}] (${ts})` : `${text} [${hex}]`;
 }

@@ -6,4 +6,4 @@ export interface DeflateAddon {
 }
 
 /** The libdeflate addon, or undefined when it was not built (then zlib compresses). */
-export const deflateAddon: DeflateAddon | undefined = loadAddon<DeflateAddon>('deflate_addon').addon;
+export const deflateAddon: DeflateAddon | undefined = loadAddon('deflate_addon').addon as DeflateAddon | undefined;

@@ -111,7 +111,7 @@ export class StatusServer {
     // Slow clients must not silence /healthz: headers must arrive within 5 s (checked every second, not
     // Node's default 30 s) and there is room for many connections (an idle socket costs little here).
     this.server = createServer({ connectionsCheckingInterval: 1_000, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
-      this.handle(req, res).catch((err) => {
+      this.handle(req, res).catch((err: unknown) => {
         this.log.error('HTTP status server: request failed', { path: req.url, error: this.scrub(errorMessage(err)) });
         if (!res.headersSent) this.send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
         else res.destroy();

@@ -14,6 +14,7 @@
 import type { Config } from '../config/config.js';
 import { parseSnapshotName } from '../snapshot/name.js';
 import type { Storage } from '../storage/storage.js';
+import type { RemoteSnapshot } from '../sync/receiver.js';
 import type { RunningLmdb, SyncRun } from '../sync/runner.js';
 import type { CheckResult, Health, HealthLevel } from './health.js';
 import { lmdbUsage, snapshotSeconds } from './metrics.js';
@@ -75,7 +76,7 @@ function lagView(l: RunningLmdb, now: number): LagView {
     if (s.at < now - LAG_WINDOW_S * 1000) continue;
     const bucket = Math.floor(s.at / (LAG_BUCKET_S * 1000)) * LAG_BUCKET_S * 1000;
     let m = byInstance.get(s.instance);
-    if (!m) byInstance.set(s.instance, (m = new Map()));
+    if (!m) byInstance.set(s.instance, (m = new Map<number, number>()));
     m.set(bucket, Math.max(m.get(bucket) ?? 0, Math.max(0, s.lagSeconds)));
   }
   return {
@@ -88,7 +89,7 @@ function lagView(l: RunningLmdb, now: number): LagView {
 
 function instancesView(l: RunningLmdb, own: string, th: Thresholds, now: number): InstanceView[] {
   const status = l.syncer.status;
-  const latest = status.receiver?.latestByInstance ?? new Map();
+  const latest = status.receiver?.latestByInstance ?? new Map<string, RemoteSnapshot>();
   const names = new Set<string>([...latest.keys(), ...status.lastLoadedByInstance.keys()]);
   const order = [...names].sort((a, b) => (a === own ? -1 : b === own ? 1 : a < b ? -1 : a > b ? 1 : 0));
   return order.map((instance): InstanceView => {

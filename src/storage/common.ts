@@ -35,7 +35,8 @@ export class StorageClosedError extends Error {
  * refused so that no backend can be made to reach outside its namespace.
  */
 export function checkObjectName(name: string): void {
-  if (typeof name !== 'string' || name === '') throw new InvalidNameError(String(name), 'empty');
+  const given: unknown = name; // JavaScript callers may pass anything
+  if (typeof given !== 'string' || given === '') throw new InvalidNameError(String(given), 'empty');
   if (name.includes('/')) throw new InvalidNameError(name, "contains '/'");
   if (name.includes('\\')) throw new InvalidNameError(name, "contains '\\'");
   if (name.includes('..')) throw new InvalidNameError(name, "contains '..'");

@@ -49,7 +49,7 @@ function isListed(name: string): boolean {
 }
 
 function isNotFound(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+  return (err as NodeJS.ErrnoException | null | undefined)?.code === 'ENOENT';
 }
 
 /** One file per object in root_path; stores write a temporary file, fsync it, and rename it in place. */
@@ -93,7 +93,7 @@ export class FsStorage implements Storage {
     for (let i = 0; i < names.length; i += 64) {
       checkAborted(signal);
       const batch = names.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((n) => stat(join(this.root, n)).catch((err) => {
+      const stats = await Promise.all(batch.map((n) => stat(join(this.root, n)).catch((err: unknown) => {
         if (isNotFound(err)) return undefined; // deleted meanwhile
         throw err;
       })));
@@ -181,8 +181,9 @@ export class FsStorage implements Storage {
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
+    return Promise.resolve();
   }
 
   private path(name: string): string {

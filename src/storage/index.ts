@@ -39,7 +39,7 @@ export async function openStorage(parsed: StorageOptions, ctx?: StorageContext):
     case 'fs':
       return FsStorage.open(parsed.options, ctx);
     case 'memory':
-      return new MemoryStorage(parsed.options);
+      return new MemoryStorage(); // parsed.options is always {}
     case 's3':
       // Loaded on demand: the AWS SDK costs a third of a second at start-up, which fs users need not pay.
       return (await import('./s3/backend.js')).S3Storage.open(parsed.options, ctx);

@@ -11,6 +11,13 @@ export function parseMemoryOptions(raw: unknown, path = 'storage.options'): Memo
   return {};
 }
 
+/** fn's result as a promise, fn run right away; a throw becomes a rejection (as from an async function). */
+function settle<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => {
+    resolve(fn());
+  });
+}
+
 interface MemoryObject {
   data: Buffer;
   lastModified: Date;
@@ -21,15 +28,15 @@ export class MemoryStorage implements Storage {
   private readonly objects = new Map<string, MemoryObject>();
   private closed = false;
 
-  constructor(_options: MemoryOptions = {}) {}
-
-  async list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
-    this.check(signal);
-    const out: ObjectInfo[] = [];
-    for (const [name, obj] of this.objects) {
-      if (name.startsWith(prefix)) out.push({ name, size: obj.data.length, lastModified: obj.lastModified });
-    }
-    return sortObjects(out);
+  list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
+    return settle(() => {
+      this.check(signal);
+      const out: ObjectInfo[] = [];
+      for (const [name, obj] of this.objects) {
+        if (name.startsWith(prefix)) out.push({ name, size: obj.data.length, lastModified: obj.lastModified });
+      }
+      return sortObjects(out);
+    });
   }
 
   async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
@@ -37,11 +44,13 @@ export class MemoryStorage implements Storage {
     return signal ? addAbortSignal(signal, stream) : stream;
   }
 
-  async load(name: string, signal?: AbortSignal): Promise<Buffer> {
-    this.check(signal, name);
-    const obj = this.objects.get(name);
-    if (!obj) throw new NotFoundError(name);
-    return Buffer.from(obj.data);
+  load(name: string, signal?: AbortSignal): Promise<Buffer> {
+    return settle(() => {
+      this.check(signal, name);
+      const obj = this.objects.get(name);
+      if (!obj) throw new NotFoundError(name);
+      return Buffer.from(obj.data);
+    });
   }
 
   async store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {
@@ -52,14 +61,18 @@ export class MemoryStorage implements Storage {
     this.objects.set(name, { data: bytes, lastModified: new Date() });
   }
 
-  async delete(name: string, signal?: AbortSignal): Promise<void> {
-    this.check(signal, name);
-    this.objects.delete(name);
+  delete(name: string, signal?: AbortSignal): Promise<void> {
+    return settle(() => {
+      this.check(signal, name);
+      this.objects.delete(name);
+    });
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.objects.clear();
+  close(): Promise<void> {
+    return settle(() => {
+      this.closed = true;
+      this.objects.clear();
+    });
   }
 
   private check(signal: AbortSignal | undefined, name?: string): void {

@@ -1,5 +1,5 @@
 import { ConfigError } from '../config/errors.js';
-import { formatDuration, parseDuration } from '../config/units.js';
+import { parseDuration } from '../config/units.js';
 
 
 /** Readers for one options mapping, reporting problems as ConfigErrors that name the full key path. */
@@ -93,6 +93,7 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return 'a string';
-  return `${typeof v} ${String(v)}`;
+  const scalar = v as number | boolean | bigint | undefined; // what is left of a parsed YAML value
+  return `${typeof v} ${String(scalar)}`;
 }
 

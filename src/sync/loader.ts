@@ -59,7 +59,7 @@ export async function loadSnapshot(
     for (;;) {
       signal.throwIfAborted();
       try {
-        const merged = await ctx.writeLock.run(async () => mergeSpool(ctx, snapshotName, spool, opts.coverage));
+        const merged = await ctx.writeLock.run(() => mergeSpool(ctx, snapshotName, spool, opts.coverage));
         return { ...merged, ms: Date.now() - started, spoolBytes: spool.bytes, spooledToDisk: spool.onDisk };
       } catch (err) {
         if (!(err instanceof LmdbError && err.code === MDB_MAP_FULL && opts.onMapFull?.(err))) throw err;

@@ -19,7 +19,7 @@ export function openConfiguredEnv(name: string, lc: LmdbConfig): Env {
       fileMask: o.fileMask || LMDB_DEFAULTS.fileMask,
     });
   } catch (err) {
-    throw new Error(`lmdbs.${name}: cannot open ${lc.path}: ${(err as Error).message}`);
+    throw new Error(`lmdbs.${name}: cannot open ${lc.path}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -3,6 +3,7 @@ import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
 import { parseSnapshotName } from '../snapshot/name.js';
 import type { Logger } from '../log/logger.js';
+import { isAborted } from '../util/abort.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.js';
 import { errorMessage } from '../util/errors.js';
@@ -205,7 +206,7 @@ export class Receiver {
         } else {
           const chunks = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
             () => downloadChunks(storage, snap, signal));
-          open = async () => Readable.from(chunks);
+          open = () => Promise.resolve(Readable.from(chunks));
           this.opts.log.debug('snapshot downloaded', { snapshot: snap.name, bytes: snap.size, ms: this.clock.now() - started });
         }
         const old = this.ready.get(instance);
@@ -215,7 +216,7 @@ export class Receiver {
         this.opts.onReady();
       } catch (err) {
         release?.();
-        if (signal.aborted) return;
+        if (isAborted(signal)) return;
         if (err instanceof NotFoundError) {
           this.opts.log.info('snapshot disappeared before download', { snapshot: snap.name });
         } else {

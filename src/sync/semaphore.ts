@@ -1,4 +1,4 @@
-import { onAbort } from '../util/abort.js';
+import { abortReason, onAbort } from '../util/abort.js';
 
 /** A counting semaphore: bounds how many snapshots are downloaded or decompressed at once. */
 export class Semaphore {
@@ -18,7 +18,7 @@ export class Semaphore {
       };
       const forget = signal && onAbort(signal, () => {
         this.waiters = this.waiters.filter((w) => w !== wake);
-        reject(signal.reason);
+        reject(abortReason(signal));
       });
       this.waiters.push(wake);
     });

@@ -1,6 +1,7 @@
 import { LmdbError } from '../lmdb/index.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { NotFoundError } from '../storage/storage.js';
+import { isAborted } from '../util/abort.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { IncompatibleSnapshotError } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
@@ -191,7 +192,7 @@ export class Syncer {
         if (failing) this.ctx.log.info('storage listing recovered');
         failing = false;
       } catch (err) {
-        if (signal.aborted) return;
+        if (isAborted(signal)) return;
         this.status.listFailed(err);
         if (!failing) this.ctx.log.warn('storage listing failed, will keep trying', { error: errorMessage(err) });
         if (!failing) failingSince = this.clock.now();

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../util/clock.js';
-import { onAbort } from '../util/abort.js';
+import { abortReason, onAbort } from '../util/abort.js';
 
 /**
  * A sleep that other code can cut short: wake() ends the current sleep after `settleMs` (letting a
@@ -24,7 +24,7 @@ export class WakeableSleep {
       ms = Math.min(ms, this.settleMs);
     }
     return new Promise<void>((resolve, reject) => {
-      if (signal.aborted) { reject(signal.reason); return; }
+      if (signal.aborted) { reject(abortReason(signal)); return; }
       const finish = () => {
         cancel();
         this.cut = undefined;
@@ -42,7 +42,7 @@ export class WakeableSleep {
       };
       const forget = onAbort(signal, () => {
         finish();
-        reject(signal.reason);
+        reject(abortReason(signal));
       });
     });
   }

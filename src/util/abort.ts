@@ -40,3 +40,19 @@ export function childSignal(parent: AbortSignal): { signal: AbortSignal; dispose
   const dispose = onAbort(parent, () => ac.abort(parent.reason));
   return { signal: ac.signal, dispose };
 }
+
+/**
+ * `signal.aborted`, read afresh. After an `await`, TypeScript still narrows `signal.aborted` to the value
+ * an earlier check saw (it does not know the signal can abort meanwhile); this call is not narrowed.
+ */
+export function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+/**
+ * `signal.reason`, passed on as it is, typed as the Error it is here: this project aborts with Errors
+ * (and abort() without a reason gives a DOMException, an Error too).
+ */
+export function abortReason(signal: AbortSignal): Error {
+  return signal.reason as Error;
+}

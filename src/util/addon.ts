@@ -10,11 +10,11 @@ const require = createRequire(import.meta.url);
  * there. This file runs as dist/src/util/addon.js (tests) or src/util/addon.ts compiled elsewhere: the
  * project root is three (or two) levels up.
  */
-export function loadAddon<T>(name: string): { addon: T; path: string } | { addon: undefined; looked: string[] } {
+export function loadAddon(name: string): { addon: unknown; path: string } | { addon: undefined; looked: string[] } {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, `../../../build/Release/${name}.node`), join(here, `../../build/Release/${name}.node`)];
   for (const path of candidates) {
-    if (existsSync(path)) return { addon: require(path) as T, path };
+    if (existsSync(path)) return { addon: require(path), path };
   }
   return { addon: undefined, looked: candidates };
 }

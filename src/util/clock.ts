@@ -1,4 +1,4 @@
-import { onAbort } from './abort.js';
+import { abortReason, onAbort } from './abort.js';
 
 /**
  * Time as the sync engine sees it. Production uses the system clock; the engine's deterministic tests
@@ -40,14 +40,14 @@ export const systemClock: Clock = {
 /** Sleeps for ms on `clock`, or rejects with the signal's reason as soon as it aborts. */
 export function sleepOn(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(signal.reason); return; }
+    if (signal?.aborted) { reject(abortReason(signal)); return; }
     const cancel = clock.setTimer(() => {
       forget?.();
       resolve();
     }, ms);
     const forget = signal && onAbort(signal, () => {
       cancel();
-      reject(signal.reason);
+      reject(abortReason(signal));
     });
   });
 }

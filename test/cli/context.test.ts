@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { buildProgram } from '../../src/cli/main.js';
 import { createContextFactory, EXIT_TIMEOUT, type RunState } from '../../src/cli/context.js';
 
-async function runWith(args: string[], body: (signal: AbortSignal) => Promise<number | void>): Promise<RunState> {
+async function runWith(args: string[], body: (signal: AbortSignal) => Promise<number> | Promise<void>): Promise<RunState> {
   const state: RunState = { exitCode: -1 };
   const program = buildProgram(state);
   program.command('test-wait').action(createContextFactory(state).actionWithoutConfig((ctx) => body(ctx.signal)));
@@ -40,5 +40,5 @@ test('first SIGINT aborts gracefully (exit 0) and handlers are removed afterward
 });
 
 test('the body return value is the exit code', async () => {
-  assert.equal((await runWith([], async () => 3)).exitCode, 3);
+  assert.equal((await runWith([], () => Promise.resolve(3))).exitCode, 3);
 });

@@ -68,9 +68,11 @@ test('human: db prefix, padded message, fields; colours only when asked/TTY', ()
   const { lines, opts } = capture({ format: 'human', timestamp: 'disable' });
   createLogger(opts).with({ db: 'main' }).info('Initialised syncer', { instance: 'ns1' });
   assert.equal(lines[0], `INFO ${'[main          ] Initialised syncer'.padEnd(44)}  instance=ns1\n`);
+  // eslint-disable-next-line no-control-regex -- the ESC of ANSI colour sequences is what is checked
   assert.doesNotMatch(lines[0], /\x1b\[/);
   const c = capture({ format: 'human', colour: true });
   createLogger(c.opts).warn('careful', { k: 1 });
+  // eslint-disable-next-line no-control-regex -- the ESC of ANSI colour sequences is what is checked
   assert.match(c.lines[0]!, /^\x1b\[33mWARN\x1b\[0m\[0012\] careful +\x1b\[33mk\x1b\[0m=1\n$/);
 });
 

@@ -56,6 +56,7 @@ function alive(pid: number): boolean {
 test('demo: changes arrive on the other instances, the data ends identical, exit 0', { timeout: 60_000 }, async () => {
   const r = await runDemo(['--timeout', '45'], 55_000);
   assert.equal(r.code, 0, r.output);
+  // eslint-disable-next-line no-control-regex -- the ESC of ANSI colour sequences is what is checked
   assert.doesNotMatch(r.output, /\x1b\[/, 'no colours when stdout is not a terminal');
   // each kind of change is reported arriving elsewhere with its delay
   assert.match(r.output, /^\s+(beta|gamma)\s+<- alpha\s+set\s+user:1 = "Ada"\s+after \d+\.\d\d s$/m);

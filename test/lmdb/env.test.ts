@@ -145,7 +145,7 @@ test('cursors: every duplicate in order, seekRange/seekKey/getBoth, prev/last, d
       for (const k of ['ab', 'ba', 'ca']) txn.put(rev, B(k), B(k));
     });
     env.read((txn) => {
-      const all = [...txn.entries(dup)].map((e) => `${e.key}=${e.value}`);
+      const all = [...txn.entries(dup)].map((e) => `${e.key.toString()}=${e.value.toString()}`);
       assert.deepEqual(all, ['a=9', 'b=1', 'b=2', 'b=3', 'c=0']);
       const c = txn.cursor(dup);
       assert.equal(c.seekRange(B('b'))!.value.toString(), '1');
@@ -176,7 +176,7 @@ test('cursors: every duplicate in order, seekRange/seekKey/getBoth, prev/last, d
       c.del(MDB_NODUPDATA); // all of b
       assert.equal(c.put(B('e'), B('5')), true);
     });
-    env.read((txn) => assert.deepEqual([...txn.entries(dup)].map((e) => `${e.key}=${e.value}`), ['a=9', 'c=0', 'e=5']));
+    env.read((txn) => assert.deepEqual([...txn.entries(dup)].map((e) => `${e.key.toString()}=${e.value.toString()}`), ['a=9', 'c=0', 'e=5']));
   });
 });
 
@@ -205,7 +205,7 @@ test('failures: keys over 511 bytes, throwing aborts, use after end, nested txns
     }), /boom/);
     env.read((txn) => assert.equal(txn.get(db, B('gone')), undefined, 'a throw aborted the txn'));
     assert.equal(env.activeWrite, null);
-    assert.throws(() => env.write(async () => 1), /must be synchronous/);
+    assert.throws(() => env.write(() => Promise.resolve(1)), /must be synchronous/);
 
     // use after end: errors, not crashes
     const t = env.beginWrite();

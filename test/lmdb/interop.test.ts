@@ -63,7 +63,7 @@ function specs(): DbSpec[] {
 function lmdbOrder(spec: DbSpec): [string, string][] {
   const cmpKey = spec.flags & MDB_INTEGERKEY
     ? (a: Buffer, b: Buffer) => (readIntKey(a) < readIntKey(b) ? -1 : readIntKey(a) > readIntKey(b) ? 1 : 0)
-    : Buffer.compare;
+    : (a: Buffer, b: Buffer) => Buffer.compare(a, b);
   return [...spec.entries]
     .sort((a, b) => cmpKey(a[0], b[0]) || Buffer.compare(a[1], b[1]))
     .map(([k, v]) => [k.toString('hex'), v.toString('hex')]);

@@ -45,7 +45,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
     storage = await createStorage('s3', s3Options(s3!, uniqueBucket('cleaner'), { create_bucket: true }));
   });
   after(async () => {
-    await storage?.close();
+    await (storage as Storage | undefined)?.close(); // unset when before() failed
     tmp.remove();
   });
 

@@ -19,9 +19,9 @@ export interface RunResult {
 /** Runs a command; never throws on a non-zero exit (only when it cannot be started). */
 export function run(cmd: string, args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', env, maxBuffer: 64 * 1024 * 1024 }, (err: Error | null, stdout, stderr) => {
       if (err && typeof (err as NodeJS.ErrnoException).code === 'string') { reject(err); return; }
-      const code = err ? Number((err as { code?: number }).code ?? 1) : 0;
+      const code = err ? ((err as { code?: number | null }).code ?? 1) : 0;
       resolve({ code, out: `${stdout}${stderr ? `\n${stderr}` : ''}` });
     });
   });

@@ -32,8 +32,8 @@ function run(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.Proces
       cmd,
       args,
       { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, env: env ?? process.env },
-      (err, stdout, stderr) => {
-        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+      (err: (Error & { code?: string | number | null; signal?: NodeJS.Signals }) | null, stdout, stderr) => {
+        if (err && typeof err.code === 'string') {
           // spawn failure (ENOENT...), not an exit status
           reject(err);
           return;
@@ -42,8 +42,8 @@ function run(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.Proces
         resolvePromise({
           code: e ? (e.code ?? null) : 0,
           signal: e ? (e.signal ?? null) : null,
-          stdout: String(stdout),
-          stderr: String(stderr),
+          stdout,
+          stderr,
         });
       },
     );
@@ -114,13 +114,13 @@ function rcodeOf(digOutput: string): string | undefined {
 
 async function pollUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last: unknown;
+  let last: Error | undefined;
   for (;;) {
     try {
       const v = await probe();
       if (v !== undefined) return v;
     } catch (e) {
-      last = e;
+      last = e as Error;
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));

@@ -46,7 +46,7 @@ test('DBI sizes beyond 2^31 and 2^32 are computed exactly (synthetic DBIs, not m
     const prefix = dbiPrefix(got);
     const reader = protobuf.Reader.create(prefix);
     assert.equal(reader.uint32(), 0x1a);
-    assert.equal(reader.uint64().toString(), String(got));
+    assert.equal(protobuf.util.LongBits.from(reader.uint64()).toNumber(true), got);
   }
 });
 

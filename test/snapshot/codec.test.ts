@@ -103,9 +103,11 @@ test('small chunks: many gzip members, entries split across chunks, all decode t
 test('async iterables of DBIs and batches; batches() called twice', async () => {
   let calls = 0;
   const d = randomDbi(rng(2), 'x', 20);
+  // eslint-disable-next-line @typescript-eslint/require-await -- the test needs an async iterable; it has nothing to await
   async function* dbiList() {
     yield {
       name: d.name, flags: 0, transform: '',
+      // eslint-disable-next-line @typescript-eslint/require-await -- as above: async batches on purpose
       async *batches() {
         calls++;
         yield* source(d, 4).batches() as Iterable<never>;
@@ -134,6 +136,17 @@ test('abort stops the encoder', async () => {
   await assert.rejects(async () => { for (;;) if ((await it.next()).done) break; }, { name: 'AbortError' });
 });
 
+/** What Snapshot.toObject gives with toObjectOpts(): 64-bit integers as strings, bytes as Buffers. */
+interface PbSnapshot {
+  formatVersion: number;
+  compatVersion: number;
+  meta: { lmdbTxnID: string; fromLmdbTxnID: string; timestampNano: string; hostname: string };
+  databases: Array<{
+    name: string; flags: string; transform: string;
+    entries: Array<{ key: Buffer; value: Buffer; timestampNano: string; flags: number }>;
+  }>;
+}
+
 function toObjectOpts() {
   return { longs: String, bytes: Buffer, defaults: true } as const;
 }
@@ -144,16 +157,16 @@ test('protobufjs decodes random snapshots we encode', async () => {
     const ds = Array.from({ length: Math.floor(r() * 4) }, (_, i) => ({ ...randomDbi(r, r() < 0.2 ? '' : `dbi${i}`, Math.floor(r() * 40)), flags: r() < 0.3 ? 0x18 : 0 }));
     const meta = round % 3 === 0 ? emptyMeta() : { ...META, lmdbTxnId: -5n, fromLmdbTxnId: 2n ** 62n, timestampNano: 2n ** 64n - 1n };
     const raw = gunzipSync(await encode(ds, {}, meta));
-    const obj = Snapshot.toObject(Snapshot.decode(raw), toObjectOpts()) as Record<string, any>;
+    const obj = Snapshot.toObject(Snapshot.decode(raw), toObjectOpts()) as PbSnapshot;
     assert.equal(obj.formatVersion, 3);
     assert.equal(obj.compatVersion, 1);
     assert.equal(obj.meta.lmdbTxnID, String(meta.lmdbTxnId));
     assert.equal(obj.meta.fromLmdbTxnID, String(meta.fromLmdbTxnId));
     assert.equal(BigInt.asUintN(64, BigInt(obj.meta.timestampNano)), meta.timestampNano);
     assert.equal(obj.meta.hostname, meta.hostname);
-    assert.deepEqual(obj.databases.map((d: any) => ({
+    assert.deepEqual(obj.databases.map((d) => ({
       name: d.name, flags: Number(d.flags), transform: d.transform,
-      entries: d.entries.map((e: any) => ({ key: Buffer.from(e.key), value: Buffer.from(e.value), ts: BigInt.asUintN(64, BigInt(e.timestampNano)), flags: e.flags })),
+      entries: d.entries.map((e) => ({ key: Buffer.from(e.key), value: Buffer.from(e.value), ts: BigInt.asUintN(64, BigInt(e.timestampNano)), flags: e.flags })),
     })), ds);
   }
 });

@@ -80,7 +80,7 @@ test('protobuf damage gives one clear error each', async () => {
     [v3(dbi([...kv(key(1)), 0x0a, 0x01, 0x61])), /renamed "a" after its entries/],
     [v3(dbi(kv([0x19, 1, 2, 3]))), /truncated timestampNano/],
     [v3([0x4b, 0x4b, 0x4b, 0x4b]), /truncated/],
-    [v3(Array(40).fill(0x4b)), /groups nested deeper than 32/],
+    [v3(Array<number>(40).fill(0x4b)), /groups nested deeper than 32/],
     [v3(dbi([0x2a, 0x05, 0x01])), /declares 5 bytes but only 1 remain/],
     [Buffer.from([0x08, 0x03, 0x1a, 0x05, 0x0a, 0x01, 0x61]), /truncated/],
   ];
@@ -127,7 +127,10 @@ test('early stop and abort release the input', async () => {
 });
 
 async function decodeSnapshotAll(input: Readable): Promise<void> {
-  for await (const _ of decodeSnapshot(input, { name: NAME })) _;
+  const events = decodeSnapshot(input, { name: NAME })[Symbol.asyncIterator]();
+  while (!(await events.next()).done) {
+    // only drained
+  }
 }
 
 /** Mutations of the raw protobuf (then gzipped or fed raw) and of the gzip bytes. */
@@ -182,7 +185,7 @@ test('fuzz: thousands of mutated snapshots, every failure a SnapshotFormatError,
       successes++;
     } catch (err) {
       if (!(err instanceof SnapshotFormatError)) {
-        assert.fail(`iteration ${i} (kind ${kind}): not a SnapshotFormatError: ${(err as Error)?.stack ?? err}\ninput: ${input.toString('hex')}`);
+        assert.fail(`iteration ${i} (kind ${kind}): not a SnapshotFormatError: ${(err as Error | null | undefined)?.stack ?? String(err)}\ninput: ${input.toString('hex')}`);
       }
       failures++;
     }

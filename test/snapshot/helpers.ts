@@ -103,7 +103,7 @@ export function randomDbi(r: () => number, name: string, n: number): Dbi {
     const k = randomBytes(r, 1 + Math.floor(r() * 24));
     keys.set(k.toString('hex'), k);
   }
-  const sorted = [...keys.values()].sort(Buffer.compare);
+  const sorted = [...keys.values()].sort((a, b) => Buffer.compare(a, b));
   const entries = sorted.map((key) => {
     const deleted = r() < 0.15;
     const tsKind = r();

@@ -77,7 +77,7 @@ describe('status endpoints of two real sync processes', { timeout: 90_000 }, () 
   });
 
   it('storage call metrics, when runSync uses instrumentStorage', async (t) => {
-    const status = await getJson(`${base.a}/status.json`);
+    const status = await getJson(base.a!, '/status.json');
     if (!status.body.storageInstrumented) {
       t.skip('runSync does not wrap its storage with instrumentStorage yet (see src/status/instrument.ts)');
       return;
@@ -88,33 +88,33 @@ describe('status endpoints of two real sync processes', { timeout: 90_000 }, () 
     assert.ok(a.value('lightningstream_syncer_snapshots_store_calls_total', main)! >= 2);
     assert.ok(a.value('lightningstream_syncer_snapshots_store_bytes_total', main)! > 0);
     assert.ok(a.value('lightningstream_syncer_snapshots_load_bytes_total', main)! > 0);
-    const total = (await getJson(`${base.a}/storage?format=json&prefix=main__`)).body.total as number;
+    const total = (await getJson(base.a!, '/storage?format=json', '&prefix=main__')).body.total;
     await waitFor('in_storage_count to match the bucket', 5000, async () =>
       (await scrape(base.a!)).value('lightningstream_receiver_snapshots_in_storage_count', main) === total);
     assert.ok(a.value('lightningstream_receiver_snapshots_last_received_age_seconds_count', { lmdb: 'main', syncer_instance: 'b' })! >= 1);
   });
 
   it('/status.json and /storage show both instances', async () => {
-    const s = await getJson(`${base.a}/status.json`);
+    const s = await getJson(base.a!, '/status.json');
     assert.equal(s.code, 200);
     assert.equal(s.body.instance, 'a');
     assert.equal(s.body.ready, true);
     assert.equal(s.body.health, 'ok');
-    const db = s.body.lmdbs[0];
+    const db = s.body.lmdbs[0]!;
     assert.equal(db.name, 'main');
     assert.deepEqual(db.instances.map((i: { instance: string }) => i.instance), ['a', 'b']);
-    const b = db.instances[1];
+    const b = db.instances[1]!;
     assert.equal(b.own, false);
-    await waitFor('b to be in sync on a', 10_000, async () => (await getJson(`${base.a}/status.json`)).body.lmdbs[0].instances[1].state === 'in sync');
+    await waitFor('b to be in sync on a', 10_000, async () => (await getJson(base.a!, '/status.json')).body.lmdbs[0]!.instances[1]!.state === 'in sync');
     assert.ok(db.lastStored.txnId >= 1 && db.lastStored.entries >= 1);
     assert.ok(db.env.lastTxnId >= db.lastStored.txnId);
     assert.ok(db.lag.series.some((x: { instance: string }) => x.instance === 'b'));
 
-    const listing = await getJson(`${base.a}/storage?format=json`);
+    const listing = await getJson(base.a!, '/storage?format=json');
     assert.equal(listing.code, 200);
     const instances = new Set(listing.body.objects.map((o: { snapshot: { instance: string } }) => o.snapshot.instance));
     assert.deepEqual([...instances].sort(), ['a', 'b']);
-    const one = await getJson(`${base.a}/storage?format=json&limit=1`);
+    const one = await getJson(base.a!, '/storage?format=json', '&limit=1');
     assert.equal(one.body.objects.length, 1);
     assert.equal(one.body.truncated, listing.body.total > 1);
     const html = await get(`${base.a}/storage`);
@@ -173,8 +173,8 @@ describe('status endpoints of two real sync processes', { timeout: 90_000 }, () 
       await waitFor('/healthz 503', 10_000, async () => (await get(`${base.a}/healthz`)).code === 503);
       const elapsed = Date.now() - started;
       assert.ok(elapsed >= 1500, `503 came after ${elapsed} ms, before error_duration (2s)`);
-      const h = await getJson(`${base.a}/healthz`);
-      assert.match(h.body.failures.main_storage_list_failed_duration, /^failed to list snapshots on storage backend for \ds - last error: '.*ENOTDIR/);
+      const h = await getJson(base.a!, '/healthz');
+      assert.match(h.body.failures.main_storage_list_failed_duration!, /^failed to list snapshots on storage backend for \ds - last error: '.*ENOTDIR/);
       assert.equal((await get(`${base.a}/readyz`)).code, 200, 'readiness is about the initial sync only');
     } finally {
       rmSync(bucket);

@@ -57,14 +57,14 @@ describe('/healthz follows a real S3 outage (own Ceph cluster)', { skip: !availa
 
   after(async () => {
     await proc?.stop();
-    app?.close();
+    (app as NativeApp | undefined)?.close(); // unset when before() failed early
     if (cephStarted) await ceph('stop', cephDir).catch(() => undefined);
     if (process.env.LS_KEEP_TEST_DIR !== '1') rmSync(dir, { recursive: true, force: true });
   });
 
   it('503 while radosgw is down, 200 once it is back; no secret in the answer', async () => {
     app.put('data', 'k', 'v', BigInt(Date.now()) * 1_000_000n);
-    await waitFor('a snapshot stored', 15_000, async () => (await getJson(`${base}/status.json`)).body.lmdbs[0].counters.stored >= 1);
+    await waitFor('a snapshot stored', 15_000, async () => (await getJson(base, '/status.json')).body.lmdbs[0]!.counters.stored >= 1);
     assert.equal((await get(`${base}/healthz`)).code, 200);
 
     await ceph('stop-rgw', cephDir);
@@ -80,6 +80,6 @@ describe('/healthz follows a real S3 outage (own Ceph cluster)', { skip: !availa
 
     await ceph('start-rgw', cephDir);
     await waitFor('/healthz 200 again', 30_000, async () => (await get(`${base}/healthz`)).code === 200, () => proc!.log());
-    await waitFor('the pending snapshot stored', 30_000, async () => (await getJson(`${base}/status.json`)).body.lmdbs[0].counters.stored >= 2);
+    await waitFor('the pending snapshot stored', 30_000, async () => (await getJson(base, '/status.json')).body.lmdbs[0]!.counters.stored >= 2);
   });
 });

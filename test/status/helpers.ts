@@ -8,10 +8,56 @@ export async function get(url: string, init?: RequestInit): Promise<{ code: numb
   return { code: r.status, text: await r.text(), headers: r.headers };
 }
 
-/** A JSON answer, loosely typed for assertions. */
-export async function getJson(url: string): Promise<{ code: number; body: Record<string, any> }> {
-  const r = await get(url);
-  return { code: r.code, body: JSON.parse(r.text) as Record<string, unknown> };
+/** The fields of /status.json the tests read (src/status/view.ts has the whole of it). */
+export interface StatusJson {
+  instance: string;
+  ready: boolean;
+  health: string;
+  storageInstrumented: boolean;
+  lmdbs: Array<{
+    name: string;
+    instances: Array<{ instance: string; own: boolean; state: string }>;
+    lastStored: { txnId: number; entries: number };
+    env: { lastTxnId: number };
+    lag: { series: Array<{ instance: string }> };
+    counters: { stored: number };
+  }>;
+}
+
+/** The /healthz answer (src/status/health.ts). */
+export interface HealthzJson {
+  ok: boolean;
+  status: string;
+  metadata: Record<string, unknown>;
+  failures: Record<string, string>;
+  warnings: Record<string, string>;
+  checks: Array<{ name: string; status: string; since?: string; lastError?: string; consecutiveFailures?: number }>;
+}
+
+/** The /readyz answer. */
+export interface ReadyzJson {
+  ready: boolean;
+  lmdbs: Record<string, boolean>;
+}
+
+/** The fields of /storage?format=json the tests read (StorageListing in src/status/view.ts). */
+export interface StorageJson {
+  total: number;
+  truncated: boolean;
+  objects: Array<{ name: string; snapshot: { db: string; instance: string } }>;
+}
+
+interface JsonAnswers {
+  '/status.json': StatusJson;
+  '/healthz': HealthzJson;
+  '/readyz': ReadyzJson;
+  '/storage?format=json': StorageJson;
+}
+
+/** GET base + path + more (e.g. `&limit=2`), the JSON answer typed by path, for assertions. */
+export async function getJson<P extends keyof JsonAnswers>(base: string, path: P, more = ''): Promise<{ code: number; body: JsonAnswers[P] }> {
+  const r = await get(`${base}${path}${more}`);
+  return { code: r.code, body: JSON.parse(r.text) as JsonAnswers[P] };
 }
 
 export async function scrape(base: string): Promise<{ families: Map<string, PromFamily>; value(name: string, labels?: Record<string, string>): number | undefined }> {

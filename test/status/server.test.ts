@@ -131,17 +131,17 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
   });
 
   it('/readyz and the start tracker (report_healthz: true) follow the initial sync', async () => {
-    let r = await getJson(`${f.base}/readyz`);
-    assert.equal(r.code, 503);
-    assert.deepEqual(r.body, { ready: false, lmdbs: { main: false } });
-    assert.equal((await getJson(`${f.base}/healthz`)).body.metadata.startup_main, false);
+    const ready = await getJson(f.base, '/readyz');
+    assert.equal(ready.code, 503);
+    assert.deepEqual(ready.body, { ready: false, lmdbs: { main: false } });
+    assert.equal((await getJson(f.base, '/healthz')).body.metadata.startup_main, false);
     await waitFor('the start tracker to turn into an error', 5000, async () => (await get(`${f.base}/healthz`)).code === 503);
-    r = await getJson(`${f.base}/healthz`);
-    assert.match(r.body.failures.main_startup_in_progress, /^successful startup pending after \d+s$/);
+    let r = await getJson(f.base, '/healthz');
+    assert.match(r.body.failures.main_startup_in_progress!, /^successful startup pending after \d+s$/);
     f.status.ready = true;
-    assert.equal((await getJson(`${f.base}/readyz`)).code, 200);
+    assert.equal((await getJson(f.base, '/readyz')).code, 200);
     await waitFor('/healthz to recover once ready', 5000, async () => (await get(`${f.base}/healthz`)).code === 200);
-    r = await getJson(`${f.base}/healthz`);
+    r = await getJson(f.base, '/healthz');
     assert.equal(r.body.metadata.startup_main, true);
     assert.equal(r.body.ok, true);
     assert.equal(r.body.status, 'OK');
@@ -234,32 +234,34 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
   it('/healthz: storage_list warns, then answers 503, then 200 again when the storage is back', async () => {
     f.flaky.failure = new Error(`connect ECONNREFUSED http://user:${URL_PASSWORD}@127.0.0.1:1 (signature for ${ACCESS_KEY} with ${SECRET})`);
     let polling = true;
-    const poller = (async () => {
+    // A named function, not an IIFE: TypeScript would see `polling` as always true inside one.
+    const poll = async (): Promise<void> => {
       while (polling) {
         await f.storage.list('main__').catch(() => undefined);
         await new Promise((r) => setTimeout(r, 50));
       }
-    })();
+    };
+    const poller = poll();
     try {
       let sawWarning = false;
       await waitFor('/healthz 503', 5000, async () => {
-        const r = await getJson(`${f.base}/healthz`);
+        const r = await getJson(f.base, '/healthz');
         if (r.code === 200 && r.body.warnings.main_storage_list_failed_duration) sawWarning = true;
         return r.code === 503;
       });
       assert.ok(sawWarning, 'a warning (still 200) came before the error');
-      const r = await getJson(`${f.base}/healthz`);
+      const r = await getJson(f.base, '/healthz');
       assert.equal(r.body.ok, false);
       assert.equal(r.body.status, 'Unavailable');
       const message = r.body.failures.main_storage_list_failed_duration as string;
       assert.match(message, /^failed to list snapshots on storage backend for \d+s - last error: 'connect ECONNREFUSED/);
       assert.ok(!message.includes(SECRET) && !message.includes(URL_PASSWORD) && !message.includes(ACCESS_KEY), message);
-      const check = (r.body.checks as Array<Record<string, any>>).find((c) => c.name === 'main_storage_list_failed_duration')!;
+      const check = r.body.checks.find((c) => c.name === 'main_storage_list_failed_duration')!;
       assert.equal(check.status, 'error');
-      assert.ok(check.since && check.lastError && check.consecutiveFailures > 1);
+      assert.ok(check.since && check.lastError && (check.consecutiveFailures ?? 0) > 1);
       f.flaky.failure = undefined;
       await waitFor('/healthz back to 200', 5000, async () => (await get(`${f.base}/healthz`)).code === 200);
-      assert.deepEqual((await getJson(`${f.base}/healthz`)).body.failures, {});
+      assert.deepEqual((await getJson(f.base, '/healthz')).body.failures, {});
     } finally {
       polling = false;
       await poller;
@@ -289,14 +291,14 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
   it('/storage lists the bucket with a limit and a prefix, as HTML or JSON', async () => {
     const all = await f.flaky.inner.list('');
     assert.ok(all.length >= 3);
-    const json = await getJson(`${f.base}/storage?format=json&limit=2`);
+    const json = await getJson(f.base, '/storage?format=json', '&limit=2');
     assert.equal(json.code, 200);
     assert.equal(json.body.total, all.length);
     assert.equal(json.body.truncated, true);
     assert.equal(json.body.objects.length, 2);
     assert.deepEqual(json.body.objects.map((o: { name: string }) => o.name), all.slice(0, 2).map((o) => o.name));
-    assert.equal(json.body.objects[0].snapshot.db, 'main');
-    const onlyB = await getJson(`${f.base}/storage?format=json&prefix=main__b__`);
+    assert.equal(json.body.objects[0]!.snapshot.db, 'main');
+    const onlyB = await getJson(f.base, '/storage?format=json', '&prefix=main__b__');
     assert.deepEqual(onlyB.body.objects.map((o: { snapshot: { instance: string } }) => o.snapshot.instance), ['b']);
     const html = await get(`${f.base}/storage?limit=1`);
     assert.equal(html.code, 200);

@@ -63,13 +63,13 @@ describe('fs storage', () => {
     await s.store('obj', Buffer.from('old content'));
     const chunks = Array.from({ length: 30 }, () => randomBytes(4096));
     const whole = Buffer.concat(chunks);
-    let done = false;
+    const state = { done: false }; // set by the callback below (a plain `let` would look constant to TypeScript)
     const storing = s.store('obj', slowStream(chunks, 10)).finally(() => {
-      done = true;
+      state.done = true;
     });
     let observations = 0;
     let sawTemp = false;
-    while (!done) {
+    while (!state.done) {
       const list = await s.list('');
       assert.deepEqual(list.map((o) => o.name), ['obj']);
       assert.ok(list[0]!.size === 11 || list[0]!.size === whole.length, `partial size ${list[0]!.size}`);
@@ -90,11 +90,11 @@ describe('fs storage', () => {
   it('a new object appears only complete', async () => {
     const s = await createStorage('fs', { root_path: freshDir() });
     const chunks = Array.from({ length: 20 }, () => randomBytes(1000));
-    let done = false;
+    const state = { done: false }; // set by the callback below (a plain `let` would look constant to TypeScript)
     const storing = s.store('fresh', slowStream(chunks, 10)).finally(() => {
-      done = true;
+      state.done = true;
     });
-    while (!done) {
+    while (!state.done) {
       const list = await s.list('');
       assert.ok(list.length === 0 || list[0]!.size === 20_000, 'partial object listed');
       await new Promise((r) => setTimeout(r, 5));
@@ -129,7 +129,8 @@ describe('fs storage', () => {
   });
 
   it('a reader that opened the old object keeps reading it across an overwrite', async () => {
-    const s = (await createStorage('fs', { root_path: freshDir() })) as FsStorage;
+    const s = await createStorage('fs', { root_path: freshDir() });
+    assert.ok(s instanceof FsStorage);
     const old = randomBytes(1 << 20);
     await s.store('snap', old);
     const stream = await s.loadStream('snap');

@@ -115,6 +115,7 @@ describe('storage options', () => {
       JSON.stringify(o),
       inspect(o, { depth: 10 }),
       String(o.secret_key),
+      // eslint-disable-next-line @typescript-eslint/restrict-template-expressions -- what a template literal makes of a Secret is under test
       `${o.secret_key}`,
       JSON.stringify(redactedS3Options(o)),
       inspect({ ...o }, { depth: 10 }),

@@ -58,8 +58,9 @@ function tlsSuite(env: S3TestEnv): void {
       endpoint = `https://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     });
     after(async () => {
-      proxy?.closeAllConnections();
-      proxy?.close();
+      const server = proxy as Server | undefined; // unset when before() failed early
+      server?.closeAllConnections();
+      server?.close();
       await rm(dir, { recursive: true, force: true });
     });
 

@@ -132,7 +132,7 @@ export class Instance {
   private running: Promise<void> | undefined;
   syncer: Syncer | undefined;
   /** The error the last run ended with (aborts excluded). */
-  failure: unknown;
+  failure: Error | undefined;
   /** The last run returned or failed (--only-once ends by itself). */
   done = false;
 
@@ -163,7 +163,7 @@ export class Instance {
     this.failure = undefined;
     this.done = false;
     this.running = this.syncer.run(this.abort.signal).catch((err: unknown) => {
-      if (!this.abort?.signal.aborted) this.failure = err;
+      if (!this.abort?.signal.aborted) this.failure = err as Error; // the syncer fails with Errors
     }).finally(() => {
       this.done = true;
     });

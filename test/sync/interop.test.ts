@@ -1,7 +1,7 @@
 // Interop with snapshots written by the Go implementation (the reference fixtures), our own snapshots
 // read back against the LMDB, and restoring an instance's own snapshot into an empty LMDB.
 import assert from 'node:assert/strict';
-import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe as suite, it } from 'node:test';
@@ -23,14 +23,10 @@ function configFor(dir: string, instance: string, db: string, lmdbPath: string, 
     storage: { type: 'fs', options: { root_path: join(dir, 'bucket') } },
   });
   // writeConfig names the LMDB `main`; the fixtures belong to LMDBs named `nat` and `shd`.
-  const text = require_('fs').readFileSync(path, 'utf8').replace('\n  main:\n', `\n  ${db}:\n`);
-  require_('fs').writeFileSync(path, text);
+  const text = readFileSync(path, 'utf8').replace('\n  main:\n', `\n  ${db}:\n`);
+  writeFileSync(path, text);
   return path;
 }
-
- 
-import { createRequire } from 'node:module';
-const require_ = createRequire(import.meta.url);
 
 suite('interop with the Go implementation and restore', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ls-interop-'));
@@ -95,7 +91,7 @@ suite('interop with the Go implementation and restore', { timeout: 120_000 }, ()
     const fromSnapshot = new Map<string, NativeEntry>();
     for (const d of snap.dbis) {
       for (const e of d.entries) {
-        fromSnapshot.set(`${d.name}/${e.key}`, { ts: e.timestampNano, deleted: (e.flags & 1) !== 0, value: e.value.toString() });
+        fromSnapshot.set(`${d.name}/${e.key.toString()}`, { ts: e.timestampNano, deleted: (e.flags & 1) !== 0, value: e.value.toString() });
       }
     }
     const app = new NativeApp(join(dir, 'nat-ours'));

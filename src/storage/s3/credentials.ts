@@ -74,7 +74,7 @@ async function readKeyFile(file: string, option: string): Promise<string> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new Error(`s3: cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new Error(`s3: cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
   }
   const value = text.trim();
   if (!value) throw new Error(`s3: ${option} ${file} is empty`);

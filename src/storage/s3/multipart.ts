@@ -58,7 +58,7 @@ export async function uploadStream(t: UploadTarget, name: string, key: string, d
   const uploadId = created.UploadId!;
   const parts: CompletedPart[] = [];
   const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
+  let failure: Error | undefined;
   const startPart = (n: number, body: Buffer): void => {
     const task: Promise<void> = t.call('UploadPart', name, signal, (o) =>
       client.send(
@@ -78,8 +78,8 @@ export async function uploadStream(t: UploadTarget, name: string, key: string, d
         parts[n - 1] = { ETag: res.ETag, PartNumber: n };
         reader.recycle(body);
       },
-      (err) => {
-        failure ??= err;
+      (err: unknown) => {
+        failure ??= err as Error; // t.call rejects with mapS3Error's Error
       },
     ).finally(() => inFlight.delete(task));
     inFlight.add(task);

@@ -231,7 +231,7 @@ export function parseS3Options(raw: unknown, path = 'storage.options'): S3Option
 
 /** A plain, loggable view of the options (secrets masked, durations as Go prints them). */
 export function redactedS3Options(o: S3Options): Record<string, unknown> {
-  const out: Record<string, unknown> = JSON.parse(JSON.stringify(o));
+  const out = JSON.parse(JSON.stringify(o)) as Record<string, unknown>;
   for (const k of Object.keys(out)) {
     const v = (o as unknown as Record<string, unknown>)[k];
     if (typeof v === 'number' && (k.endsWith('_timeout') || k.endsWith('_interval') || k === 'dial_keep_alive')) {

@@ -7,7 +7,7 @@ export function tlsAgentOptions(tls: S3TlsOptions): Record<string, unknown> {
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new Error(`s3: cannot read tls.${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new Error(`s3: cannot read tls.${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
     }
   };
   const out: Record<string, unknown> = {};

@@ -52,7 +52,7 @@ export class ShadowMode implements SyncMode {
   // ---------- local changes → shadows ----------
 
   async prepareSnapshot(signal: AbortSignal, opts: { initial: boolean }): Promise<void> {
-    await this.opts.writeLock.run(async () => {
+    await this.opts.writeLock.run(() => {
       if (signal.aborted) throw signal.reason;
       const txn = this.env.beginWrite();
       try {
