@@ -33,7 +33,8 @@ const COLOUR: Record<Level, number> = { debug: 37, info: 36, warn: 33, error: 31
 
 /** Threshold from a config/flag level name (logrus names, any case); throws on an unknown name. */
 export function parseLevel(name: string): number {
-  const severity = (SEVERITY as Partial<Record<string, number>>)[name.toLowerCase()];
+  const key = name.toLowerCase();
+  const severity = Object.hasOwn(SEVERITY, key) ? (SEVERITY as Record<string, number>)[key] : undefined;
   if (severity === undefined) throw new Error(`unknown log level ${JSON.stringify(name)}`);
   return severity;
 }

@@ -90,6 +90,9 @@ test('levels filter, child loggers bind fields', () => {
   assert.equal(parseLevel('WARN'), parseLevel('warning'));
   assert.ok(parseLevel('trace') < parseLevel('debug'));
   assert.throws(() => parseLevel('verbose'));
+  for (const inherited of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    assert.throws(() => parseLevel(inherited), /unknown log level/, inherited);
+  }
 });
 
 test('rfc3339 like Go', () => {
