@@ -23,6 +23,7 @@
 import { Readable, addAbortSignal, pipeline } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
+import { MDB_PERSISTENT_FLAGS } from '../lmdb/flags.js';
 import { OrderCheck } from './order-check.js';
 import { Source } from './source.js';
 import type { EntryBatch } from './batch.js';
@@ -387,6 +388,11 @@ class Decoder {
         // LMDB DBI flags are an unsigned int: anything wider is not a DBI's flags (and must not be
         // truncated into some other value).
         if (raw >= 1n << 32n) this.fail(`DBI ${JSON.stringify(info.name)} has flags 0x${raw.toString(16)}, not LMDB DBI flags (32 bits)`);
+        // Writers store what mdb_dbi_flags reports, which is only ever persistent flags: other bits mean a
+        // corrupt snapshot, and LMDB would refuse them (EINVAL) or silently ignore them.
+        if ((raw & ~BigInt(MDB_PERSISTENT_FLAGS)) !== 0n) {
+          this.fail(`DBI ${JSON.stringify(info.name)} has flags 0x${raw.toString(16)}, beyond LMDB's persistent DBI flags (0x${MDB_PERSISTENT_FLAGS.toString(16)})`);
+        }
         flags = info.flags = Number(raw);
       } else if (field === 2) {
         throw wrongWireType('DBI', tag, WIRE_LEN);

@@ -216,4 +216,11 @@ test('valid but unusual encodings decode; DBI flags beyond 32 bits are named exa
   const flags = Buffer.alloc(10);
   const n = writeVarint(flags, 0, 2 ** 63);
   await rejectsWith(gzipSync(v3(dbi([0x0a, 1, 0x64, 0x18, ...flags.subarray(0, n)]))), /has flags 0x8000000000000000, not LMDB DBI flags/);
+  // Bits mdb_dbi_flags never reports (MDB_CREATE, unknown ones): refused; every persistent flag is accepted.
+  for (const bad of [0x40000, 0x1, 0x80, 0x100000]) {
+    const n2 = writeVarint(flags, 0, bad);
+    await rejectsWith(gzipSync(v3(dbi([0x0a, 1, 0x64, 0x18, ...flags.subarray(0, n2)]))), /beyond LMDB's persistent DBI flags \(0x7e\)/);
+  }
+  const n3 = writeVarint(flags, 0, 0x7e);
+  assert.equal((await decodeBuffer(gzipSync(v3(dbi([0x0a, 1, 0x64, 0x18, ...flags.subarray(0, n3)]))))).dbis[0]!.flags, 0x7e);
 });

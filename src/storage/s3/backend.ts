@@ -235,13 +235,15 @@ export class S3Storage implements Storage {
    */
   private async createBucket(signal: AbortSignal): Promise<void> {
     let delayMs = 250;
+    let lastFailure: unknown;
     for (;;) {
       try {
         await this.createBucketOnce(signal);
         return;
       } catch (err) {
-        if (signal.aborted) throw this.initTimeoutError(err);
+        if (signal.aborted) throw this.initTimeoutError(lastFailure);
         if (!isTransientS3Error(err)) throw err;
+        lastFailure = err;
         this.logger?.warn?.('s3: bucket check failed, retrying within init_timeout', {
           bucket: this.options.bucket,
           error: err instanceof Error ? err.message : String(err),
@@ -250,22 +252,20 @@ export class S3Storage implements Storage {
         try {
           await sleep(delayMs, signal);
         } catch {
-          throw this.initTimeoutError(err);
+          throw this.initTimeoutError(lastFailure);
         }
         delayMs = Math.min(delayMs * 2, 4000);
       }
     }
   }
 
-  private initTimeoutError(last: unknown): S3StorageError {
-    const why = last instanceof Error ? `; last error: ${last.message}` : '';
-    return new S3StorageError(
-      `s3: CreateBucket ${this.options.bucket}: no success within init_timeout (${formatDuration(this.options.init_timeout)})${why}`,
-      'CreateBucket',
-      undefined,
-      'Timeout',
-      undefined,
-    );
+  /** The give-up error: what failed last, or that the server never answered at all. */
+  private initTimeoutError(lastFailure: unknown): S3StorageError {
+    const limit = `init_timeout (${formatDuration(this.options.init_timeout)})`;
+    const text = lastFailure instanceof Error
+      ? `no success within ${limit}; last error: ${lastFailure.message}`
+      : `no answer within ${limit}`;
+    return new S3StorageError(`s3: CreateBucket ${this.options.bucket}: ${text}`, 'CreateBucket', undefined, 'Timeout', undefined);
   }
 
   private async createBucketOnce(signal: AbortSignal): Promise<void> {
