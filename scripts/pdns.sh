@@ -117,39 +117,10 @@ cmd_install() {
   echo "pdns ready: $(pdns_server --version 2>&1 | grep -m1 -o 'PowerDNS Authoritative Server [^ ]*' || true)"
 }
 
-write_conf() {
-  local dir="$1" n="$2" dns_port="$3" api_port="$4"
-  cat >"$dir/conf/pdns.conf" <<EOF
-# written by scripts/pdns.sh start (instance $n); regenerated at every start
-launch=lmdb
-lmdb-filename=$dir/db/pdns.lmdb
-lmdb-shards=1
+PDNS_CONF_BACKEND="lmdb-shards=1
 lmdb-sync-mode=sync
 lmdb-random-ids=yes
-lmdb-map-size=1000
-local-address=127.0.0.1
-local-port=$dns_port
-webserver=yes
-webserver-address=127.0.0.1
-webserver-port=$api_port
-api=yes
-api-key=key$n
-socket-dir=$dir/run
-daemon=no
-guardian=no
-setuid=
-setgid=
-# no outbound security-status DNS query at start (Debian's packaged pdns.conf does the same)
-security-poll-suffix=
-# make changes written by another process visible at once:
-cache-ttl=0
-query-cache-ttl=0
-negquery-cache-ttl=0
-zone-cache-refresh-interval=0
-zone-metadata-cache-ttl=0
-dnssec-key-cache-ttl=0
-EOF
-}
+lmdb-map-size=1000"
 
 [ $# -ge 1 ] || usage
 cmd="$1"; shift

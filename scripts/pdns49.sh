@@ -167,41 +167,12 @@ cmd_install() {
   echo "pdns $VERSION built in $(since "$t0")s into $PREFIX"
 }
 
-write_conf() {
-  local dir="$1" n="$2" dns_port="$3" api_port="$4"
-  cat >"$dir/conf/pdns.conf" <<EOF
-# written by scripts/pdns49.sh start (instance $n); regenerated at every start
-launch=lmdb
-lmdb-filename=$dir/db/pdns.lmdb
-# native Lightning Stream headers; requires one shard, implies random ids and flagged (not removed) deletes
+PDNS_CONF_BACKEND="# native Lightning Stream headers; requires one shard, implies random ids and flagged (not removed) deletes
 lmdb-lightning-stream=yes
 lmdb-shards=1
 lmdb-random-ids=yes
 lmdb-sync-mode=sync
-lmdb-map-size=1000
-local-address=127.0.0.1
-local-port=$dns_port
-webserver=yes
-webserver-address=127.0.0.1
-webserver-port=$api_port
-api=yes
-api-key=key$n
-socket-dir=$dir/run
-daemon=no
-guardian=no
-setuid=
-setgid=
-# no outbound security-status DNS query at start
-security-poll-suffix=
-# make changes written by another process visible at once:
-cache-ttl=0
-query-cache-ttl=0
-negquery-cache-ttl=0
-zone-cache-refresh-interval=0
-zone-metadata-cache-ttl=0
-dnssec-key-cache-ttl=0
-EOF
-}
+lmdb-map-size=1000"
 
 env_extra() {
   printf 'export LS_PDNS_PREFIX=%q\n' "$PREFIX"

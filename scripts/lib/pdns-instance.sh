@@ -7,7 +7,8 @@
 #   PDNS_SERVER    the pdns_server to run (a command name or an absolute path)
 #   INSTALL_HINT   what to run when PDNS_SERVER is missing
 #   DNS_BASE API_BASE START_TIMEOUT STOP_TIMEOUT
-# and defines write_conf DIR N DNS_PORT API_PORT (writes DIR/conf/pdns.conf).
+#   PDNS_CONF_BACKEND  the lmdb backend lines of pdns.conf (version-specific settings)
+# write_pdns_conf (below) writes DIR/conf/pdns.conf at every start.
 # Optional hook: env_extra DIR N (more `export` lines for cmd_env).
 
 die() { echo "$PROG_NAME: $*" >&2; exit 1; }
@@ -91,7 +92,7 @@ cmd_start() {
     ! port_busy "$p" || die "127.0.0.1:$p is already in use (another pdns instance with N=$n?)"
   done
   mkdir -p "$dir/conf" "$dir/db" "$dir/run"
-  write_conf "$dir" "$n" "$dns_port" "$api_port"
+  write_pdns_conf "$dir" "$n" "$dns_port" "$api_port"
 
   local t0 attempt log="$dir/pdns.log"
   t0="$(now)"
@@ -192,4 +193,37 @@ cmd_env() {
   printf 'export LS_PDNS_API_URL=%q\n' "http://127.0.0.1:$((API_BASE + n))/api/v1"
   printf 'export LS_PDNS_LMDB=%q\n' "$dir/db/pdns.lmdb"
   if declare -F env_extra >/dev/null; then env_extra "$dir" "$n"; fi
+}
+
+# pdns.conf of instance N: the caller's backend lines, then loopback DNS and API ports, no daemon, and caches off so
+# that changes written by another process (lightningstream) are served at once.
+write_pdns_conf() {
+  local dir="$1" n="$2" dns_port="$3" api_port="$4"
+  cat >"$dir/conf/pdns.conf" <<EOF
+# written by scripts/$PROG_NAME start (instance $n); regenerated at every start
+launch=lmdb
+lmdb-filename=$dir/db/pdns.lmdb
+$PDNS_CONF_BACKEND
+local-address=127.0.0.1
+local-port=$dns_port
+webserver=yes
+webserver-address=127.0.0.1
+webserver-port=$api_port
+api=yes
+api-key=key$n
+socket-dir=$dir/run
+daemon=no
+guardian=no
+setuid=
+setgid=
+# no outbound security-status DNS query at start
+security-poll-suffix=
+# make changes written by another process visible at once:
+cache-ttl=0
+query-cache-ttl=0
+negquery-cache-ttl=0
+zone-cache-refresh-interval=0
+zone-metadata-cache-ttl=0
+dnssec-key-cache-ttl=0
+EOF
 }

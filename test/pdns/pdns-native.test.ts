@@ -17,89 +17,30 @@
 // Figures are printed as `# pdns-native: ...` diagnostics. Ports: DNS 127.0.0.1:(LS_PDNS_NATIVE_DNS_PORT_BASE:-5310
 // + N), API (LS_PDNS_NATIVE_API_PORT_BASE:-8110 + N), apart from the 4.7 tests (5300/8100, 5400/8200).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from '../storage/s3env.js';
-import { dig, problems, QueryLoop, run, type Probe, type RunResult } from './dns.js';
-import { ROOT, startLightningstream, waitFor, type RunningProcess } from '../sync/helpers.js';
+import { requireS3TestEnv, uniqueBucket } from '../storage/s3env.js';
+import { dig, problems, QueryLoop, type Probe } from './dns.js';
+import { PdnsScript, pdnsApi, writeLsConfig, type PdnsInstance } from './harness.js';
+import { ROOT, startLightningstream, waitFor } from '../sync/helpers.js';
 
-const SCRIPT = join(ROOT, 'scripts', 'pdns49.sh');
-const PORT_ENV = {
+const pdns = new PdnsScript(join(ROOT, 'scripts', 'pdns49.sh'), {
   LS_PDNS49_DNS_PORT_BASE: process.env.LS_PDNS_NATIVE_DNS_PORT_BASE ?? '5310',
   LS_PDNS49_API_PORT_BASE: process.env.LS_PDNS_NATIVE_API_PORT_BASE ?? '8110',
-};
+});
+const { exec, execOk, pdnsutil } = pdns;
+const SCRIPT = pdns.script;
 /** How long a change may take to be served by the other instance. */
 const SYNC_TIMEOUT_MS = 20_000;
 /** pdns's lmdb-map-size (scripts/pdns49.sh); 4.9 opens the shard with it too. */
 const MAP_SIZE = '1000MB';
-
-function exec(cmd: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
-  return run(cmd, args, timeoutMs, { ...process.env, ...PORT_ENV });
-}
-
-async function execOk(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
-  const r = await exec(cmd, args, timeoutMs);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}:\n${r.out}`);
-  return r.out;
-}
-
-interface Instance {
-  n: number;
-  dir: string;
-  conf: string;
-  lmdb: string;
-  dnsPort: number;
-  apiUrl: string;
-  apiKey: string;
-  pdnsutil: string;
-  config: string;
-  pid?: number;
-  ls?: RunningProcess;
-}
-
-async function instance(work: string, n: number): Promise<Instance> {
-  const dir = join(work, `pdns${n}`);
-  const vars = new Map<string, string>();
-  for (const m of (await execOk('bash', [SCRIPT, 'env', dir, String(n)])).matchAll(/^export (\w+)=(.*)$/gm)) vars.set(m[1]!, m[2]!);
-  const v = (k: string) => vars.get(k) ?? assert.fail(`scripts/pdns49.sh env does not export ${k}`);
-  return {
-    n, dir, conf: v('LS_PDNS_CONF'), lmdb: v('LS_PDNS_LMDB'), dnsPort: Number(v('LS_PDNS_DNS_PORT')),
-    apiUrl: v('LS_PDNS_API_URL'), apiKey: v('LS_PDNS_API_KEY'), pdnsutil: v('LS_PDNS_PDNSUTIL'),
-    config: join(work, `lightningstream${n}.yaml`),
-  };
-}
-
-/** Native mode for both files of pdns 4.9 (lmdb-lightning-stream=yes), pointed at the test bucket. */
-function writeLsConfig(inst: Instance, s3: S3TestEnv, bucket: string): void {
-  const o = s3Options(s3, bucket, { create_bucket: true });
-  writeFileSync(inst.config, [
-    `instance: pdns${inst.n}`,
-    'lmdbs:',
-    '  main:',
-    `    path: ${inst.lmdb}`,
-    '    schema_tracks_changes: true',
-    `    options: { no_subdir: true, create: false, map_size: ${MAP_SIZE} }`,
-    '  shard:',
-    `    path: ${inst.lmdb}-0`,
-    '    schema_tracks_changes: true',
-    `    options: { no_subdir: true, create: false, map_size: ${MAP_SIZE} }`,
-    'storage:',
-    '  type: s3',
-    `  options: ${JSON.stringify(o)}`,
-    '',
-  ].join('\n'));
-}
-
-const pdnsutil = (inst: Instance, ...args: string[]) => execOk(inst.pdnsutil, [`--config-dir=${inst.conf}`, ...args]);
-
-async function api<T>(inst: Instance, path: string): Promise<T> {
-  const res = await fetch(`${inst.apiUrl}/servers/localhost${path}`, { headers: { 'X-API-Key': inst.apiKey }, signal: AbortSignal.timeout(5_000) });
-  const body = await res.text();
-  assert.equal(res.status, 200, `GET ${path} on instance ${inst.n}: ${res.status} ${body}`);
-  return JSON.parse(body) as T;
-}
+/** Native mode for both files of pdns 4.9 (lmdb-lightning-stream=yes). */
+const NATIVE_SETTINGS = {
+  main: ['schema_tracks_changes: true', `options: { no_subdir: true, create: false, map_size: ${MAP_SIZE} }`],
+  shard: ['schema_tracks_changes: true', `options: { no_subdir: true, create: false, map_size: ${MAP_SIZE} }`],
+};
 
 function processAlive(pid: number): boolean {
   try {
@@ -214,7 +155,7 @@ const s3 = requireS3TestEnv('PowerDNS 4.9 native e2e');
 describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightningstream (native mode, Ceph)', { skip: !s3, timeout: 900_000 }, () => {
   let work = '';
   const bucket = uniqueBucket('pdns-native');
-  const insts: Instance[] = [];
+  const insts: PdnsInstance[] = [];
   const loops: QueryLoop[] = [];
   let tsigSecret = '';
   const t0 = Date.now();
@@ -223,7 +164,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
   /** Waits until the instances serve the probes; returns the time it took. */
-  async function served(what: string, on: Instance[], probes: Probe[]): Promise<number> {
+  async function served(what: string, on: PdnsInstance[], probes: Probe[]): Promise<number> {
     let last: string[] = [];
     return waitFor(what, SYNC_TIMEOUT_MS, async () => {
       last = (await Promise.all(on.map((i) => problems(i, probes)))).flat();
@@ -233,7 +174,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   }
 
   /** pdns N up, with its shard file made by pdns itself (see the top of this file). */
-  async function startPdns(t: TestContext, inst: Instance): Promise<void> {
+  async function startPdns(t: TestContext, inst: PdnsInstance): Promise<void> {
     t.diagnostic((await execOk('bash', [SCRIPT, 'start', inst.dir, String(inst.n)], 60_000)).trim());
     inst.pid = Number(readFileSync(join(inst.dir, 'pdns.pid'), 'utf8').trim());
     assert.ok(existsSync(inst.lmdb) && !existsSync(`${inst.lmdb}-0`), 'a fresh pdns 4.9 has its main LMDB and no shard yet');
@@ -242,9 +183,9 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
     assert.ok(existsSync(`${inst.lmdb}-0`), 'the shard exists after the first zone');
   }
 
-  async function startLs(inst: Instance): Promise<number> {
+  async function startLs(inst: PdnsInstance): Promise<number> {
     const started = Date.now();
-    writeLsConfig(inst, s3!, bucket);
+    writeLsConfig(inst, s3!, bucket, NATIVE_SETTINGS);
     inst.ls = startLightningstream(work, `lightningstream${inst.n}`, ['-c', inst.config, 'sync']);
     await waitFor(`lightningstream ${inst.n} initial sync`, 30_000, () => {
       const log = inst.ls!.log();
@@ -259,7 +200,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
     const r = await execOk('bash', [SCRIPT, 'install'], 1_800_000);
     figures.push(r.trim().split('\n').at(-1)!);
     work = mkdtempSync(join(tmpdir(), 'ls-pdns-native-'));
-    for (const n of [1, 2]) insts.push(await instance(work, n));
+    for (const n of [1, 2]) insts.push(await pdns.instance(work, n));
   });
 
   after(async () => {
@@ -308,7 +249,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   };
 
   it('starts pdns 4.9 1 and 2 (native headers from pdns itself), then a lightningstream sync for each', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     t.diagnostic(`pdns-native: ${figures[0]}`);
     for (const i of [i1, i2]) await startPdns(t, i);
     // before any sync: the layout and headers as pdns 4.9 writes them
@@ -331,7 +272,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   });
 
   it('a zone with records made on 1 is served by 2; a zone and a TSIG key made on 2 reach 1', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     await pdnsutil(i1, 'create-zone', ZONE1, `ns1.${ZONE1}`);
     for (const [name, type, content] of [
       ['www', 'A', '192.0.2.10'], ['mail', 'A', '192.0.2.20'], ['v6', 'AAAA', '2001:db8::10'],
@@ -351,7 +292,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   });
 
   it('DNSSEC (secure-zone) and metadata made on 1: 2 serves DNSKEY and RRSIGs, the same keys', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     await pdnsutil(i1, 'secure-zone', ZONE1);
     await pdnsutil(i1, 'set-meta', ZONE1, 'ALLOW-AXFR-FROM', '192.0.2.0/24');
     await pdnsutil(i1, 'set-meta', ZONE1, 'TSIG-ALLOW-AXFR', 'xfr-key');
@@ -381,7 +322,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   });
 
   it('updates and deletes both ways: www updated and one record of multi deleted on 2, mail deleted on 1, old deleted on 2', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     await pdnsutil(i2, 'replace-rrset', ZONE1, 'www', 'A', '3600', '192.0.2.11');
     await pdnsutil(i2, 'replace-rrset', ZONE1, 'multi', 'A', '3600', MULTI[0]!);
     const on2 = zone1Probes({ www: '192.0.2.11', multi: [MULTI[0]!], mailGone: false, signed: true });
@@ -395,7 +336,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   });
 
   it('a zone made on 2 and deleted on 1 is gone from 2 (REFUSED)', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     await pdnsutil(i2, 'create-zone', ZONE3, `ns1.${ZONE3}`);
     await pdnsutil(i2, 'add-record', ZONE3, 'www', 'A', '300', '203.0.113.5');
     const there: Probe[] = [{ name: `www.${ZONE3}`, type: 'A', want: ['203.0.113.5'] }];
@@ -411,20 +352,20 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   });
 
   it('metadata and the TSIG key through both APIs; pdnsutil on both sides reads what lightningstream wrote', async () => {
-    const check = async (inst: Instance) => {
-      const tsigKeys = await api<Array<{ name: string }>>(inst, '/tsigkeys');
+    const check = async (inst: PdnsInstance) => {
+      const tsigKeys = await pdnsApi<Array<{ name: string }>>(inst, '/tsigkeys');
       assert.deepEqual(tsigKeys.map((k) => k.name), ['xfr-key'], `TSIG keys on instance ${inst.n}`);
-      const key = await api<{ key: string; algorithm: string }>(inst, '/tsigkeys/xfr-key.');
+      const key = await pdnsApi<{ key: string; algorithm: string }>(inst, '/tsigkeys/xfr-key.');
       assert.deepEqual([key.algorithm, key.key], ['hmac-sha256', tsigSecret], `TSIG key on instance ${inst.n}`);
-      const meta = await api<{ metadata: string[] }>(inst, `/zones/${ZONE1}./metadata/ALLOW-AXFR-FROM`);
+      const meta = await pdnsApi<{ metadata: string[] }>(inst, `/zones/${ZONE1}./metadata/ALLOW-AXFR-FROM`);
       assert.deepEqual(meta.metadata, ['192.0.2.0/24'], `metadata on instance ${inst.n}`);
-      const zones = await api<Array<{ name: string; dnssec: boolean }>>(inst, '/zones');
+      const zones = await pdnsApi<Array<{ name: string; dnssec: boolean }>>(inst, '/zones');
       assert.deepEqual(zones.map((z) => `${z.name} dnssec=${z.dnssec}`).sort(), [`${ZONE1}. dnssec=true`, `${ZONE2}. dnssec=false`]);
     };
     let last: unknown;
     await waitFor('TSIG key, metadata and zones through the APIs', SYNC_TIMEOUT_MS, () => Promise.all(insts.map(check))
       .then(() => true, (err: unknown) => { last = err; return false; }), () => String(last));
-    const cryptokeys = await Promise.all(insts.map((i) => api<Array<{ dnskey: string }>>(i, `/zones/${ZONE1}./cryptokeys`)));
+    const cryptokeys = await Promise.all(insts.map((i) => pdnsApi<Array<{ dnskey: string }>>(i, `/zones/${ZONE1}./cryptokeys`)));
     assert.deepEqual(cryptokeys[1]!.map((k) => k.dnskey), cryptokeys[0]!.map((k) => k.dnskey));
 
     for (const inst of insts) {
@@ -450,7 +391,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
     }
     // Both instances end up with the same application data (the shard's half of the last zone delete may still be
     // on its way when the main file's half made the zone REFUSED: poll).
-    const contents = (i: Instance) => Promise.all([i.lmdb, `${i.lmdb}-0`].map(async (file) => {
+    const contents = (i: PdnsInstance) => Promise.all([i.lmdb, `${i.lmdb}-0`].map(async (file) => {
       const out: string[] = [];
       for (const [name, dbi] of await dumpLmdb(file)) {
         for (const { key, value } of dbi.entries) {

@@ -17,91 +17,32 @@
 // Ports: DNS 127.0.0.1:(LS_PDNS_SYNC_DNS_PORT_BASE:-5400 + N), API (LS_PDNS_SYNC_API_PORT_BASE:-8200 + N), so
 // this test and test/pdns/pdns-script.test.ts (5300/8100) can run at the same time.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { createStorage } from '../../src/storage/index.js';
-import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from '../storage/s3env.js';
-import { dig, problems, QueryLoop, run, type Probe, type RunResult } from './dns.js';
-import { ROOT, runLightningstream, startLightningstream, waitFor, type RunningProcess } from '../sync/helpers.js';
+import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
+import { dig, problems, QueryLoop, type Probe } from './dns.js';
+import { PdnsScript, pdnsApi, writeLsConfig, type PdnsInstance } from './harness.js';
+import { ROOT, runLightningstream, startLightningstream, waitFor } from '../sync/helpers.js';
 
-const SCRIPT = join(ROOT, 'scripts', 'pdns.sh');
-const PORT_ENV = {
+const pdns = new PdnsScript(join(ROOT, 'scripts', 'pdns.sh'), {
   LS_PDNS_DNS_PORT_BASE: process.env.LS_PDNS_SYNC_DNS_PORT_BASE ?? '5400',
   LS_PDNS_API_PORT_BASE: process.env.LS_PDNS_SYNC_API_PORT_BASE ?? '8200',
-};
+});
+const { exec, execOk, pdnsutil } = pdns;
+const SCRIPT = pdns.script;
 /** How long a change may take to be served by the other instances. */
 const SYNC_TIMEOUT_MS = 20_000;
-
-/** Runs a command with the port settings; never throws on a non-zero exit. */
-function exec(cmd: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
-  return run(cmd, args, timeoutMs, { ...process.env, ...PORT_ENV });
-}
-
-async function execOk(cmd: string, args: string[], timeoutMs?: number): Promise<string> {
-  const r = await exec(cmd, args, timeoutMs);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}:\n${r.out}`);
-  return r.out;
-}
-
-interface Instance {
-  n: number;
-  dir: string;
-  conf: string;
-  lmdb: string;
-  dnsPort: number;
-  apiUrl: string;
-  apiKey: string;
-  config: string;
-  ls?: RunningProcess;
-}
-
-async function instance(work: string, n: number): Promise<Instance> {
-  const dir = join(work, `pdns${n}`);
-  const vars = new Map<string, string>();
-  for (const m of (await execOk('bash', [SCRIPT, 'env', dir, String(n)])).matchAll(/^export (\w+)=(.*)$/gm)) vars.set(m[1]!, m[2]!);
-  const v = (k: string) => vars.get(k) ?? assert.fail(`scripts/pdns.sh env does not export ${k}`);
-  return {
-    n, dir, conf: v('LS_PDNS_CONF'), lmdb: v('LS_PDNS_LMDB'), dnsPort: Number(v('LS_PDNS_DNS_PORT')),
-    apiUrl: v('LS_PDNS_API_URL'), apiKey: v('LS_PDNS_API_KEY'), config: join(work, `lightningstream${n}.yaml`),
-  };
-}
-
-/** The README's configuration for PowerDNS 4.7 (shadow mode), pointed at the test bucket. */
-function writeLsConfig(inst: Instance, s3: S3TestEnv, bucket: string): void {
-  const o = s3Options(s3, bucket, { create_bucket: true });
-  writeFileSync(inst.config, [
-    `instance: pdns${inst.n}`,
-    'lmdbs:',
-    '  main:',
-    `    path: ${inst.lmdb}`,
-    '    schema_tracks_changes: false',
-    '    dupsort_hack: true',
-    '    options: { no_subdir: true, create: false, map_size: 1000MB }',
-    '  shard:',
-    `    path: ${inst.lmdb}-0`,
-    '    schema_tracks_changes: false',
-    '    options: { no_subdir: true, create: false, map_size: 16000MB }',
-    'storage:',
-    '  type: s3',
-    `  options: ${JSON.stringify(o)}`,
-    '',
-  ].join('\n'));
-}
-
-const pdnsutil = (inst: Instance, ...args: string[]) => execOk('pdnsutil', [`--config-dir=${inst.conf}`, ...args]);
-
-async function api<T>(inst: Instance, path: string): Promise<T> {
-  const res = await fetch(`${inst.apiUrl}/servers/localhost${path}`, { headers: { 'X-API-Key': inst.apiKey }, signal: AbortSignal.timeout(5_000) });
-  const body = await res.text();
-  assert.equal(res.status, 200, `GET ${path} on instance ${inst.n}: ${res.status} ${body}`);
-  return JSON.parse(body) as T;
-}
-
+/** The README's configuration for PowerDNS 4.7 (shadow mode). */
+const SHADOW_SETTINGS = {
+  main: ['schema_tracks_changes: false', 'dupsort_hack: true', 'options: { no_subdir: true, create: false, map_size: 1000MB }'],
+  shard: ['schema_tracks_changes: false', 'options: { no_subdir: true, create: false, map_size: 16000MB }'],
+};
 
 /** Waits until every instance serves the probes; returns the time it took. */
-async function served(what: string, insts: Instance[], probes: Probe[], logs: () => string): Promise<number> {
+async function served(what: string, insts: PdnsInstance[], probes: Probe[], logs: () => string): Promise<number> {
   let last: string[] = [];
   return waitFor(what, SYNC_TIMEOUT_MS, async () => {
     last = (await Promise.all(insts.map((i) => problems(i, probes)))).flat();
@@ -117,7 +58,7 @@ const s3 = requireS3TestEnv('PowerDNS sync e2e');
 describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, Ceph)', { skip: !s3, timeout: 240_000 }, () => {
   let work = '';
   const bucket = uniqueBucket('pdns');
-  const insts: Instance[] = [];
+  const insts: PdnsInstance[] = [];
   let loop: QueryLoop | undefined;
   let tsigSecret = '';
   const t0 = Date.now();
@@ -126,7 +67,7 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
   const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
   /** pdns N up, with its shard file made by pdns itself (see the top of this file). */
-  async function startPdns(t: TestContext, inst: Instance): Promise<void> {
+  async function startPdns(t: TestContext, inst: PdnsInstance): Promise<void> {
     t.diagnostic((await execOk('bash', [SCRIPT, 'start', inst.dir, String(inst.n)], 60_000)).trim());
     assert.ok(existsSync(inst.lmdb) && !existsSync(`${inst.lmdb}-0`), 'a fresh pdns has its main LMDB and no shard yet');
     await pdnsutil(inst, 'create-zone', 'shard-bootstrap.invalid');
@@ -134,9 +75,9 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
     assert.ok(existsSync(`${inst.lmdb}-0`), 'the shard exists after the first zone');
   }
 
-  async function startLs(inst: Instance, command: 'sync' | 'receive'): Promise<number> {
+  async function startLs(inst: PdnsInstance, command: 'sync' | 'receive'): Promise<number> {
     const started = Date.now();
-    writeLsConfig(inst, s3!, bucket);
+    writeLsConfig(inst, s3!, bucket, SHADOW_SETTINGS);
     inst.ls = startLightningstream(work, `lightningstream${inst.n}`, ['-c', inst.config, command]);
     await waitFor(`lightningstream ${inst.n} initial sync`, 30_000, () => {
       const log = inst.ls!.log();
@@ -149,7 +90,7 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
   before(async () => {
     await execOk('bash', [SCRIPT, 'install'], 600_000);
     work = mkdtempSync(join(tmpdir(), 'ls-pdns-sync-'));
-    for (const n of [1, 2, 3]) insts.push(await instance(work, n));
+    for (const n of [1, 2, 3]) insts.push(await pdns.instance(work, n));
   });
 
   after(async () => {
@@ -182,7 +123,7 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
   const finalProbes = [...zone1Probes('192.0.2.11', true), ...zone2Probes];
 
   it('starts pdns 1 and 2, then a lightningstream sync for each', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     for (const i of [i1, i2]) await startPdns(t, i);
     // From before the syncs start until the end of the test, both zones are asked for (REFUSED until they exist),
     // signed and unsigned, names that exist, one that will be deleted and one that never exists.
@@ -195,7 +136,7 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
   });
 
   it('a zone with records made on 1, a zone and a TSIG key made on 2: both serve both zones', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     const started = Date.now();
     await pdnsutil(i1, 'create-zone', ZONE1, `ns1.${ZONE1}`);
     for (const [name, type, content] of [
@@ -212,7 +153,7 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
   });
 
   it('securing the zone (DNSSEC keys, NSEC ordering) and metadata on 1 reach 2 while it serves the zone', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     await pdnsutil(i1, 'secure-zone', ZONE1);
     await pdnsutil(i1, 'set-meta', ZONE1, 'ALLOW-AXFR-FROM', '192.0.2.0/24');
     const ms = await served('the signed zone on both', [i1, i2], [...zone1Probes('192.0.2.10', false), ...zone2Probes], logs);
@@ -222,7 +163,7 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
   });
 
   it('a deleted RRset disappears on both; a change made on 2 to a zone of 1 reaches 1', async (t) => {
-    const [i1, i2] = insts as [Instance, Instance];
+    const [i1, i2] = insts as [PdnsInstance, PdnsInstance];
     await pdnsutil(i1, 'delete-rrset', ZONE1, 'mail', 'A');
     await pdnsutil(i2, 'replace-rrset', ZONE1, 'www', 'A', '3600', '192.0.2.11');
     const ms = await served('the delete and the change on both', [i1, i2], finalProbes, logs);
@@ -230,14 +171,14 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
   });
 
   /** TSIG key, metadata, zones and DNSSEC keys as the API shows them. */
-  async function checkApi(inst: Instance): Promise<void> {
-    const tsigKeys = await api<Array<{ name: string }>>(inst, '/tsigkeys');
+  async function checkApi(inst: PdnsInstance): Promise<void> {
+    const tsigKeys = await pdnsApi<Array<{ name: string }>>(inst, '/tsigkeys');
     assert.deepEqual(tsigKeys.map((k) => k.name), ['xfr-key'], `TSIG keys on instance ${inst.n}`);
-    const key = await api<{ key: string; algorithm: string }>(inst, '/tsigkeys/xfr-key.');
+    const key = await pdnsApi<{ key: string; algorithm: string }>(inst, '/tsigkeys/xfr-key.');
     assert.deepEqual([key.algorithm, key.key], ['hmac-sha256', tsigSecret], `TSIG key on instance ${inst.n}`);
-    const meta = await api<{ metadata: string[] }>(inst, `/zones/${ZONE1}./metadata/ALLOW-AXFR-FROM`);
+    const meta = await pdnsApi<{ metadata: string[] }>(inst, `/zones/${ZONE1}./metadata/ALLOW-AXFR-FROM`);
     assert.deepEqual(meta.metadata, ['192.0.2.0/24'], `metadata on instance ${inst.n}`);
-    const zones = await api<Array<{ name: string; dnssec: boolean }>>(inst, '/zones');
+    const zones = await pdnsApi<Array<{ name: string; dnssec: boolean }>>(inst, '/zones');
     assert.deepEqual(zones.map((z) => `${z.name} dnssec=${z.dnssec}`).sort(), [`${ZONE1}. dnssec=true`, `${ZONE2}. dnssec=false`]);
   }
 
@@ -245,7 +186,7 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
     let last: unknown;
     await waitFor('TSIG key and metadata through the APIs', SYNC_TIMEOUT_MS, () => Promise.all(insts.slice(0, 2).map(checkApi))
       .then(() => true, (err: unknown) => { last = err; return false; }), () => String(last));
-    const dnskeys = await Promise.all(insts.slice(0, 2).map((i) => api<Array<{ dnskey: string }>>(i, `/zones/${ZONE1}./cryptokeys`)));
+    const dnskeys = await Promise.all(insts.slice(0, 2).map((i) => pdnsApi<Array<{ dnskey: string }>>(i, `/zones/${ZONE1}./cryptokeys`)));
     assert.deepEqual(dnskeys[1]!.map((k) => k.dnskey), dnskeys[0]!.map((k) => k.dnskey));
   });
 

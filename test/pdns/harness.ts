@@ -1,0 +1,93 @@
+// What the PowerDNS end-to-end tests share: running a pdns script (scripts/pdns.sh for 4.7, scripts/pdns49.sh
+// for 4.9) with the test's own port bases, one instance's paths and ports as that script reports them, the
+// pdns HTTP API, and the lightningstream config that points an instance's LMDB files at the test bucket.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { s3Options, type S3TestEnv } from '../storage/s3env.js';
+import type { RunningProcess } from '../sync/helpers.js';
+import { run, type RunResult } from './dns.js';
+
+export interface PdnsInstance {
+  n: number;
+  dir: string;
+  conf: string;
+  lmdb: string;
+  dnsPort: number;
+  apiUrl: string;
+  apiKey: string;
+  /** The pdnsutil that matches the instance's pdns_server. */
+  pdnsutil: string;
+  /** This instance's lightningstream config file. */
+  config: string;
+  pid?: number;
+  ls?: RunningProcess;
+}
+
+export class PdnsScript {
+  /**
+   * @param script scripts/pdns.sh or scripts/pdns49.sh
+   * @param portEnv the script's port-base variables, so that tests running at the same time never collide
+   */
+  constructor(readonly script: string, private readonly portEnv: Record<string, string>) {}
+
+  /** Runs a command with the port settings; never throws on a non-zero exit. */
+  readonly exec = (cmd: string, args: string[], timeoutMs = 30_000): Promise<RunResult> =>
+    run(cmd, args, timeoutMs, { ...process.env, ...this.portEnv });
+
+  /** Runs a command with the port settings and returns its output; fails the test on a non-zero exit. */
+  readonly execOk = async (cmd: string, args: string[], timeoutMs?: number): Promise<string> => {
+    const r = await this.exec(cmd, args, timeoutMs);
+    assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}:\n${r.out}`);
+    return r.out;
+  };
+
+  /** Runs the script itself (install, start DIR N, stop DIR, ...). */
+  readonly runScript = (args: string[], timeoutMs?: number): Promise<string> => this.execOk('bash', [this.script, ...args], timeoutMs);
+
+  /** Instance n under work, with the paths and ports `SCRIPT env` reports. */
+  async instance(work: string, n: number): Promise<PdnsInstance> {
+    const dir = join(work, `pdns${n}`);
+    const vars = new Map<string, string>();
+    for (const m of (await this.runScript(['env', dir, String(n)])).matchAll(/^export (\w+)=(.*)$/gm)) vars.set(m[1]!, m[2]!);
+    const v = (k: string) => vars.get(k) ?? assert.fail(`${this.script} env does not export ${k}`);
+    return {
+      n, dir, conf: v('LS_PDNS_CONF'), lmdb: v('LS_PDNS_LMDB'), dnsPort: Number(v('LS_PDNS_DNS_PORT')),
+      apiUrl: v('LS_PDNS_API_URL'), apiKey: v('LS_PDNS_API_KEY'), pdnsutil: vars.get('LS_PDNS_PDNSUTIL') ?? 'pdnsutil',
+      config: join(work, `lightningstream${n}.yaml`),
+    };
+  }
+
+  readonly pdnsutil = (inst: PdnsInstance, ...args: string[]): Promise<string> =>
+    this.execOk(inst.pdnsutil, [`--config-dir=${inst.conf}`, ...args]);
+}
+
+/** A GET on the instance's pdns API; fails the test unless it answers 200. */
+export async function pdnsApi<T>(inst: PdnsInstance, path: string): Promise<T> {
+  const res = await fetch(`${inst.apiUrl}/servers/localhost${path}`, { headers: { 'X-API-Key': inst.apiKey }, signal: AbortSignal.timeout(5_000) });
+  const body = await res.text();
+  assert.equal(res.status, 200, `GET ${path} on instance ${inst.n}: ${res.status} ${body}`);
+  return JSON.parse(body) as T;
+}
+
+/**
+ * Writes inst.config: instance pdnsN, the LMDBs `main` (pdns.lmdb) and `shard` (pdns.lmdb-0) with the given
+ * per-LMDB settings lines, and S3 storage on the test bucket.
+ */
+export function writeLsConfig(inst: PdnsInstance, s3: S3TestEnv, bucket: string, settings: { main: string[]; shard: string[] }): void {
+  const o = s3Options(s3, bucket, { create_bucket: true });
+  writeFileSync(inst.config, [
+    `instance: pdns${inst.n}`,
+    'lmdbs:',
+    '  main:',
+    `    path: ${inst.lmdb}`,
+    ...settings.main.map((l) => `    ${l}`),
+    '  shard:',
+    `    path: ${inst.lmdb}-0`,
+    ...settings.shard.map((l) => `    ${l}`),
+    'storage:',
+    '  type: s3',
+    `  options: ${JSON.stringify(o)}`,
+    '',
+  ].join('\n'));
+}
