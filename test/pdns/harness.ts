@@ -2,11 +2,12 @@
 // for 4.9) with the test's own port bases, one instance's paths and ports as that script reports them, the
 // pdns HTTP API, and the lightningstream config that points an instance's LMDB files at the test bucket.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { s3Options, type S3TestEnv } from '../storage/s3env.js';
-import type { RunningProcess } from '../sync/helpers.js';
-import { run, type RunResult } from './dns.js';
+import { startLightningstream, waitFor, type RunningProcess } from '../sync/helpers.js';
+import { problems, run, type Probe, type RunResult } from './dns.js';
 
 export interface PdnsInstance {
   n: number;
@@ -60,6 +61,73 @@ export class PdnsScript {
 
   readonly pdnsutil = (inst: PdnsInstance, ...args: string[]): Promise<string> =>
     this.execOk(inst.pdnsutil, [`--config-dir=${inst.conf}`, ...args]);
+
+  /**
+   * pdns N up, with its shard file made by pdns itself: the shard only appears with pdns's first zone and
+   * lightningstream must not create pdns's files, so a throw-away zone is created and deleted at once.
+   */
+  async startWithShard(t: TestContext, inst: PdnsInstance): Promise<void> {
+    t.diagnostic((await this.runScript(['start', inst.dir, String(inst.n)], 60_000)).trim());
+    inst.pid = Number(readFileSync(join(inst.dir, 'pdns.pid'), 'utf8').trim());
+    assert.ok(existsSync(inst.lmdb) && !existsSync(`${inst.lmdb}-0`), 'a fresh pdns has its main LMDB and no shard yet');
+    await this.pdnsutil(inst, 'create-zone', 'shard-bootstrap.invalid');
+    await this.pdnsutil(inst, 'delete-zone', 'shard-bootstrap.invalid');
+    assert.ok(existsSync(`${inst.lmdb}-0`), 'the shard exists after the first zone');
+  }
+
+  /** Stops every instance's lightningstream, then its pdns (a pdns that outlives the script is SIGKILLed); reports, never throws. */
+  async stopAll(insts: PdnsInstance[]): Promise<void> {
+    await Promise.all(insts.map(async (i) => {
+      const code = await i.ls?.stop();
+      if (code !== undefined && code !== 0) console.error(`lightningstream ${i.n} exited with ${code}:\n${i.ls!.log()}`);
+    }));
+    for (const i of insts) {
+      const r = await this.exec('bash', [this.script, 'stop', i.dir]).catch((e: unknown) => ({ code: -1, out: String(e) }));
+      if (r.code !== 0) console.error(`${this.script} stop ${i.dir}: ${r.out}`);
+      if (i.pid && processAlive(i.pid)) {
+        console.error(`pdns ${i.n} (pid ${i.pid}) still alive after stop: SIGKILL`);
+        process.kill(i.pid, 'SIGKILL');
+      }
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The last lines of every running lightningstream's log, for failure messages. */
+export function lightningstreamLogs(insts: PdnsInstance[]): string {
+  return insts.filter((i) => i.ls).map((i) => `--- lightningstream ${i.n}\n${i.ls!.log().split('\n').slice(-15).join('\n')}`).join('\n');
+}
+
+/** Starts `lightningstream COMMAND` on inst.config and waits until both LMDBs had their initial sync; returns the ms it took. */
+export async function startLightningstreamOn(work: string, inst: PdnsInstance, command: 'sync' | 'receive', logs: () => string): Promise<number> {
+  const started = Date.now();
+  inst.ls = startLightningstream(work, `lightningstream${inst.n}`, ['-c', inst.config, command]);
+  await waitFor(`lightningstream ${inst.n} initial sync`, 30_000, () => {
+    const log = inst.ls!.log();
+    assert.equal(inst.ls!.child.exitCode, null, `lightningstream ${inst.n} exited:\n${log}`);
+    return ['main', 'shard'].every((db) => log.includes(`msg="initial sync complete" db=${db}`));
+  }, logs);
+  return Date.now() - started;
+}
+
+/** Waits until every instance serves the probes (a round is a few dig processes, pauseMs apart); returns the ms it took. */
+export async function servedWithin(
+  what: string, timeoutMs: number, insts: PdnsInstance[], probes: Probe[], logs: () => string, pauseMs: number,
+): Promise<number> {
+  let last: string[] = [];
+  return waitFor(what, timeoutMs, async () => {
+    last = (await Promise.all(insts.map((i) => problems(i, probes)))).flat();
+    if (last.length > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    return last.length === 0;
+  }, () => `${last.join('\n')}\n${logs()}`);
 }
 
 /** A GET on the instance's pdns API; fails the test unless it answers 200. */

@@ -17,14 +17,16 @@
 // Figures are printed as `# pdns-native: ...` diagnostics. Ports: DNS 127.0.0.1:(LS_PDNS_NATIVE_DNS_PORT_BASE:-5310
 // + N), API (LS_PDNS_NATIVE_API_PORT_BASE:-8110 + N), apart from the 4.7 tests (5300/8100, 5400/8200).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { requireS3TestEnv, uniqueBucket } from '../storage/s3env.js';
 import { dig, problems, QueryLoop, type Probe } from './dns.js';
-import { PdnsScript, pdnsApi, writeLsConfig, type PdnsInstance } from './harness.js';
-import { ROOT, startLightningstream, waitFor } from '../sync/helpers.js';
+import {
+  lightningstreamLogs, PdnsScript, pdnsApi, servedWithin, startLightningstreamOn, writeLsConfig, type PdnsInstance,
+} from './harness.js';
+import { ROOT, waitFor } from '../sync/helpers.js';
 
 const pdns = new PdnsScript(join(ROOT, 'scripts', 'pdns49.sh'), {
   LS_PDNS49_DNS_PORT_BASE: process.env.LS_PDNS_NATIVE_DNS_PORT_BASE ?? '5310',
@@ -41,15 +43,6 @@ const NATIVE_SETTINGS = {
   main: ['schema_tracks_changes: true', `options: { no_subdir: true, create: false, map_size: ${MAP_SIZE} }`],
   shard: ['schema_tracks_changes: true', `options: { no_subdir: true, create: false, map_size: ${MAP_SIZE} }`],
 };
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 // ---------- the LMDB as pdns and lightningstream left it ----------
 
@@ -160,39 +153,17 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
   let tsigSecret = '';
   const t0 = Date.now();
 
-  const logs = () => insts.filter((i) => i.ls).map((i) => `--- lightningstream ${i.n}\n${i.ls!.log().split('\n').slice(-15).join('\n')}`).join('\n');
+  const logs = () => lightningstreamLogs(insts);
   const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
   /** Waits until the instances serve the probes; returns the time it took. */
-  async function served(what: string, on: PdnsInstance[], probes: Probe[]): Promise<number> {
-    let last: string[] = [];
-    return waitFor(what, SYNC_TIMEOUT_MS, async () => {
-      last = (await Promise.all(on.map((i) => problems(i, probes)))).flat();
-      if (last.length > 0) await new Promise((r) => setTimeout(r, 100)); // a round is several dig processes
-      return last.length === 0;
-    }, () => `${last.join('\n')}\n${logs()}`);
-  }
-
+  const served = (what: string, on: PdnsInstance[], probes: Probe[]) => servedWithin(what, SYNC_TIMEOUT_MS, on, probes, logs, 100);
   /** pdns N up, with its shard file made by pdns itself (see the top of this file). */
-  async function startPdns(t: TestContext, inst: PdnsInstance): Promise<void> {
-    t.diagnostic((await execOk('bash', [SCRIPT, 'start', inst.dir, String(inst.n)], 60_000)).trim());
-    inst.pid = Number(readFileSync(join(inst.dir, 'pdns.pid'), 'utf8').trim());
-    assert.ok(existsSync(inst.lmdb) && !existsSync(`${inst.lmdb}-0`), 'a fresh pdns 4.9 has its main LMDB and no shard yet');
-    await pdnsutil(inst, 'create-zone', 'shard-bootstrap.invalid');
-    await pdnsutil(inst, 'delete-zone', 'shard-bootstrap.invalid');
-    assert.ok(existsSync(`${inst.lmdb}-0`), 'the shard exists after the first zone');
-  }
+  const startPdns = (t: TestContext, inst: PdnsInstance) => pdns.startWithShard(t, inst);
 
-  async function startLs(inst: PdnsInstance): Promise<number> {
-    const started = Date.now();
+  function startLs(inst: PdnsInstance): Promise<number> {
     writeLsConfig(inst, s3!, bucket, NATIVE_SETTINGS);
-    inst.ls = startLightningstream(work, `lightningstream${inst.n}`, ['-c', inst.config, 'sync']);
-    await waitFor(`lightningstream ${inst.n} initial sync`, 30_000, () => {
-      const log = inst.ls!.log();
-      assert.equal(inst.ls!.child.exitCode, null, `lightningstream ${inst.n} exited:\n${log}`);
-      return ['main', 'shard'].every((db) => log.includes(`msg="initial sync complete" db=${db}`));
-    }, logs);
-    return Date.now() - started;
+    return startLightningstreamOn(work, inst, 'sync', logs);
   }
 
   before(async () => {
@@ -205,19 +176,7 @@ describe('PowerDNS 4.9 instances writing native headers, kept in sync by lightni
 
   after(async () => {
     await Promise.all(loops.map((l) => l.stop()));
-    await Promise.all(insts.map(async (i) => {
-      const code = await i.ls?.stop();
-      if (code !== undefined && code !== 0) console.error(`lightningstream ${i.n} exited with ${code}:\n${i.ls!.log()}`);
-    }));
-    for (const i of insts) {
-      const r = await exec('bash', [SCRIPT, 'stop', i.dir]).catch((e: unknown) => ({ code: -1, out: String(e) }));
-      if (r.code !== 0) console.error(`pdns49.sh stop ${i.dir}: ${r.out}`);
-      // whatever the script did, the pdns this test started must be gone
-      if (i.pid && processAlive(i.pid)) {
-        console.error(`pdns ${i.n} (pid ${i.pid}) still alive after stop: SIGKILL`);
-        process.kill(i.pid, 'SIGKILL');
-      }
-    }
+    await pdns.stopAll(insts);
     if (work && process.env.LS_KEEP_TEST_DIR !== '1') rmSync(work, { recursive: true, force: true });
   });
 

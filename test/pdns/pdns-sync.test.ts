@@ -17,21 +17,23 @@
 // Ports: DNS 127.0.0.1:(LS_PDNS_SYNC_DNS_PORT_BASE:-5400 + N), API (LS_PDNS_SYNC_API_PORT_BASE:-8200 + N), so
 // this test and test/pdns/pdns-script.test.ts (5300/8100) can run at the same time.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { createStorage } from '../../src/storage/index.js';
 import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
 import { dig, problems, QueryLoop, type Probe } from './dns.js';
-import { PdnsScript, pdnsApi, writeLsConfig, type PdnsInstance } from './harness.js';
-import { ROOT, runLightningstream, startLightningstream, waitFor } from '../sync/helpers.js';
+import {
+  lightningstreamLogs, PdnsScript, pdnsApi, servedWithin, startLightningstreamOn, writeLsConfig, type PdnsInstance,
+} from './harness.js';
+import { ROOT, runLightningstream, waitFor } from '../sync/helpers.js';
 
 const pdns = new PdnsScript(join(ROOT, 'scripts', 'pdns.sh'), {
   LS_PDNS_DNS_PORT_BASE: process.env.LS_PDNS_SYNC_DNS_PORT_BASE ?? '5400',
   LS_PDNS_API_PORT_BASE: process.env.LS_PDNS_SYNC_API_PORT_BASE ?? '8200',
 });
-const { exec, execOk, pdnsutil } = pdns;
+const { execOk, pdnsutil } = pdns;
 const SCRIPT = pdns.script;
 /** How long a change may take to be served by the other instances. */
 const SYNC_TIMEOUT_MS = 20_000;
@@ -42,14 +44,8 @@ const SHADOW_SETTINGS = {
 };
 
 /** Waits until every instance serves the probes; returns the time it took. */
-async function served(what: string, insts: PdnsInstance[], probes: Probe[], logs: () => string): Promise<number> {
-  let last: string[] = [];
-  return waitFor(what, SYNC_TIMEOUT_MS, async () => {
-    last = (await Promise.all(insts.map((i) => problems(i, probes)))).flat();
-    if (last.length > 0) await new Promise((r) => setTimeout(r, 200)); // a round is a dozen dig processes
-    return last.length === 0;
-  }, () => `${last.join('\n')}\n${logs()}`);
-}
+const served = (what: string, insts: PdnsInstance[], probes: Probe[], logs: () => string): Promise<number> =>
+  servedWithin(what, SYNC_TIMEOUT_MS, insts, probes, logs, 200);
 
 // ---------- the test ----------
 
@@ -63,28 +59,15 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
   let tsigSecret = '';
   const t0 = Date.now();
 
-  const logs = () => insts.filter((i) => i.ls).map((i) => `--- lightningstream ${i.n}\n${i.ls!.log().split('\n').slice(-15).join('\n')}`).join('\n');
+  const logs = () => lightningstreamLogs(insts);
   const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
   /** pdns N up, with its shard file made by pdns itself (see the top of this file). */
-  async function startPdns(t: TestContext, inst: PdnsInstance): Promise<void> {
-    t.diagnostic((await execOk('bash', [SCRIPT, 'start', inst.dir, String(inst.n)], 60_000)).trim());
-    assert.ok(existsSync(inst.lmdb) && !existsSync(`${inst.lmdb}-0`), 'a fresh pdns has its main LMDB and no shard yet');
-    await pdnsutil(inst, 'create-zone', 'shard-bootstrap.invalid');
-    await pdnsutil(inst, 'delete-zone', 'shard-bootstrap.invalid');
-    assert.ok(existsSync(`${inst.lmdb}-0`), 'the shard exists after the first zone');
-  }
+  const startPdns = (t: TestContext, inst: PdnsInstance) => pdns.startWithShard(t, inst);
 
-  async function startLs(inst: PdnsInstance, command: 'sync' | 'receive'): Promise<number> {
-    const started = Date.now();
+  function startLs(inst: PdnsInstance, command: 'sync' | 'receive'): Promise<number> {
     writeLsConfig(inst, s3!, bucket, SHADOW_SETTINGS);
-    inst.ls = startLightningstream(work, `lightningstream${inst.n}`, ['-c', inst.config, command]);
-    await waitFor(`lightningstream ${inst.n} initial sync`, 30_000, () => {
-      const log = inst.ls!.log();
-      assert.equal(inst.ls!.child.exitCode, null, `lightningstream ${inst.n} exited:\n${log}`);
-      return ['main', 'shard'].every((db) => log.includes(`msg="initial sync complete" db=${db}`));
-    }, logs);
-    return Date.now() - started;
+    return startLightningstreamOn(work, inst, command, logs);
   }
 
   before(async () => {
@@ -95,14 +78,7 @@ describe('PowerDNS 4.7 instances kept in sync by lightningstream (shadow mode, C
 
   after(async () => {
     await loop?.stop();
-    await Promise.all(insts.map(async (i) => {
-      const code = await i.ls?.stop();
-      if (code !== undefined && code !== 0) console.error(`lightningstream ${i.n} exited with ${code}:\n${i.ls!.log()}`);
-    }));
-    for (const i of insts) {
-      const r = await exec('bash', [SCRIPT, 'stop', i.dir]).catch((e: unknown) => ({ code: -1, out: String(e) }));
-      if (r.code !== 0) console.error(`pdns.sh stop ${i.dir}: ${r.out}`);
-    }
+    await pdns.stopAll(insts);
     if (work && process.env.LS_KEEP_TEST_DIR !== '1') rmSync(work, { recursive: true, force: true });
   });
 
