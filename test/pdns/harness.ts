@@ -139,6 +139,21 @@ export async function pdnsApi<T>(inst: PdnsInstance, path: string): Promise<T> {
 }
 
 /**
+ * What both PowerDNS tests make through pdnsutil, as the API shows it: the TSIG key xfr-key, ALLOW-AXFR-FROM
+ * metadata on signedZone, and exactly the zones signedZone (DNSSEC) and plainZone.
+ */
+export async function checkApiState(inst: PdnsInstance, tsigSecret: string, signedZone: string, plainZone: string): Promise<void> {
+  const tsigKeys = await pdnsApi<Array<{ name: string }>>(inst, '/tsigkeys');
+  assert.deepEqual(tsigKeys.map((k) => k.name), ['xfr-key'], `TSIG keys on instance ${inst.n}`);
+  const key = await pdnsApi<{ key: string; algorithm: string }>(inst, '/tsigkeys/xfr-key.');
+  assert.deepEqual([key.algorithm, key.key], ['hmac-sha256', tsigSecret], `TSIG key on instance ${inst.n}`);
+  const meta = await pdnsApi<{ metadata: string[] }>(inst, `/zones/${signedZone}./metadata/ALLOW-AXFR-FROM`);
+  assert.deepEqual(meta.metadata, ['192.0.2.0/24'], `metadata on instance ${inst.n}`);
+  const zones = await pdnsApi<Array<{ name: string; dnssec: boolean }>>(inst, '/zones');
+  assert.deepEqual(zones.map((z) => `${z.name} dnssec=${z.dnssec}`).sort(), [`${signedZone}. dnssec=true`, `${plainZone}. dnssec=false`]);
+}
+
+/**
  * Writes inst.config: instance pdnsN, the LMDBs `main` (pdns.lmdb) and `shard` (pdns.lmdb-0) with the given
  * per-LMDB settings lines, and S3 storage on the test bucket.
  */
