@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
-import { parseSnapshotName } from '../snapshot/name.js';
+import { parseSnapshotName, SNAPSHOT_EXTENSION } from '../snapshot/name.js';
 import type { Logger } from '../log/logger.js';
 import { isAborted } from '../util/abort.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -126,7 +126,13 @@ export class Receiver {
       const parsed = parseSnapshotName(obj.name);
       if (!parsed.ok) {
         this.invalidNames.add(obj.name);
-        this.opts.log.warn('skipping object with an invalid snapshot name', { object: obj.name, reason: parsed.error });
+        // Objects with another extension are not snapshots (other tools' files, or object kinds of newer
+        // versions, e.g. deltas): ignored quietly, as Go does. A malformed *.pb.gz name is worth a warning.
+        if (obj.name.endsWith(SNAPSHOT_EXTENSION)) {
+          this.opts.log.warn('skipping object with an invalid snapshot name', { object: obj.name, reason: parsed.error });
+        } else {
+          this.opts.log.debug('ignoring an object that is not a snapshot', { object: obj.name });
+        }
         continue;
       }
       if (parsed.value.db !== this.opts.db) continue;
