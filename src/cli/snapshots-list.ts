@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import { compareNames, type ObjectInfo } from '../storage/index.js';
-import { parseSnapshotName, type ParseNameResult } from '../snapshot/index.js';
+import { parseObjectName, type ParseObjectResult } from '../snapshot/index.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { utcParts } from '../snapshot/go-display.js';
 import { withOutput, withStorage } from './snapshots-common.js';
@@ -22,7 +22,7 @@ interface ListFlags {
 
 interface Row {
   object: ObjectInfo;
-  parsed: ParseNameResult;
+  parsed: ParseObjectResult;
 }
 
 /** Go's -t order: unparsable names first (by name), then by snapshot time; ties by name. */
@@ -55,12 +55,13 @@ function longLine({ object, parsed }: Row): string {
     return `${head}\tinvalid name: ${why}\n`;
   }
   const n = parsed.value;
-  return `${head}\t${n.db}\t${n.instance}\t${isoNanos(n.timestamp)}\n`;
+  const kind = n.kind === 'delta' ? `\tdelta after ${isoNanos(n.previous)}` : '';
+  return `${head}\t${n.db}\t${n.instance}\t${isoNanos(n.timestamp)}${kind}\n`;
 }
 
 async function list(ctx: CommandContext, flags: ListFlags): Promise<number> {
   const objects = await withStorage(ctx, (storage) => storage.list(flags.prefix ?? '', ctx.signal));
-  const rows: Row[] = objects.map((object) => ({ object, parsed: parseSnapshotName(object.name) }));
+  const rows: Row[] = objects.map((object) => ({ object, parsed: parseObjectName(object.name) }));
   if (flags.time) rows.sort(compareByTime);
   return withOutput(async (out) => {
     for (const row of rows) await out.print(flags.long ? longLine(row) : `${row.object.name}\n`);

@@ -55,6 +55,15 @@ export interface SweeperConfig {
   retentionLoadCutoffDuration: number;
 }
 
+/** Delta snapshots (an extension of this implementation: README, "Delta snapshots"). */
+export interface DeltasConfig {
+  enabled: boolean;
+  /** A full snapshot at least this often (ms). */
+  fullInterval: number;
+  /** A full snapshot once the deltas since the last one add up to this fraction of its size. */
+  maxChainRatio: number;
+}
+
 export interface CleanupConfig {
   enabled: boolean;
   interval: number;
@@ -96,6 +105,7 @@ export interface Config {
   instance: string;
   lmdbs: Record<string, LmdbConfig>;
   sweeper: SweeperConfig;
+  deltas: DeltasConfig;
   storage: StorageConfig;
   http: { address: string };
   log: LogConfig;
@@ -160,6 +170,11 @@ export const CONFIG_SPEC: Spec = struct({
     lock_duration: duration(50),
     release_duration: duration(50),
     retention_load_cutoff_duration: duration(0),
+  }),
+  deltas: struct({
+    enabled: bool(false),
+    full_interval: duration(10 * M),
+    max_chain_ratio: float(0.25),
   }),
   storage: struct({
     type: str(),
@@ -272,6 +287,8 @@ function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   check(c.memoryDownloadedSnapshots >= 1, 'memory_downloaded_snapshots', 'positive number required');
   check(c.memoryDecompressedSnapshots >= 1, 'memory_decompressed_snapshots', 'positive number required');
   check(c.sweeper.retentionDays >= 0, 'sweeper.retention_days', 'must not be negative');
+  check(c.deltas.fullInterval >= S, 'deltas.full_interval', 'too short interval (minimum 1s)');
+  check(c.deltas.maxChainRatio > 0 && c.deltas.maxChainRatio <= 10, 'deltas.max_chain_ratio', 'must be above 0 and at most 10');
 
   if (c.storage.rootPath !== '') {
     c.warnings.push('storage.root_path is deprecated and will be removed, use storage.options.root_path instead');

@@ -13,6 +13,11 @@
  *   that snapshot (or a newer one of that instance) and then stored a snapshot of its own that
  *   includes the load. Our own instance's snapshots are never removed this way.
  *
+ * - deltas (README, "Delta snapshots") older than their instance's newest long-visible full snapshot:
+ *   nobody needs them any more (a receiver that merged only part of that chain falls back to the full
+ *   one). The newest full snapshot and the deltas after it are kept. A stale instance's deltas go with
+ *   its newest full snapshot, each once merging it is proven.
+ *
  * Several instances may clean the same bucket at once: every decision only ever deletes a snapshot for
  * which a newer one of the same instance was listed (or whose data is proven to be in a newer snapshot
  * of ours), and deleting an object that another cleaner already deleted succeeds.
@@ -25,7 +30,7 @@
  */
 import type { CleanupConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { parseSnapshotName, snapshotPrefix } from '../snapshot/name.js';
+import { parseObjectName, snapshotPrefix } from '../snapshot/name.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { isAborted } from '../util/abort.js';
 import { sleep } from '../util/clock.js';
@@ -103,6 +108,7 @@ interface Candidate {
   name: string;
   instance: string;
   timestamp: bigint;
+  kind: 'full' | 'delta';
 }
 
 const NS_PER_MS = 1_000_000n;
@@ -135,7 +141,7 @@ export class SnapshotCleaner {
     if (!lastStored) return;
     for (const [instance, loaded] of lastLoadedByInstance) {
       if (loaded.txnId > lastStored.txnId) continue;
-      const parsed = parseSnapshotName(loaded.name);
+      const parsed = parseObjectName(loaded.name);
       if (!parsed.ok) continue;
       const prev = this.committed.get(instance);
       if (prev === undefined || parsed.value.timestamp > prev) this.committed.set(instance, parsed.value.timestamp);
@@ -158,7 +164,7 @@ export class SnapshotCleaner {
     const listed = new Set<string>();
     for (const obj of objects) {
       if (this.ignored.has(obj.name)) continue;
-      const parsed = parseSnapshotName(obj.name);
+      const parsed = parseObjectName(obj.name);
       if (!parsed.ok) {
         this.log.debug('skipping invalid snapshot name', { filename: obj.name, reason: parsed.error });
         this.ignored.add(obj.name);
@@ -166,7 +172,7 @@ export class SnapshotCleaner {
       }
       if (parsed.value.db !== db) continue;
       listed.add(obj.name);
-      const c: Candidate = { name: obj.name, instance: parsed.value.instance, timestamp: parsed.value.timestamp };
+      const c: Candidate = { name: obj.name, instance: parsed.value.instance, timestamp: parsed.value.timestamp, kind: parsed.value.kind };
       const list = byInstance.get(c.instance);
       if (list) list.push(c);
       else byInstance.set(c.instance, [c]);
@@ -177,10 +183,13 @@ export class SnapshotCleaner {
     const tooOld: Candidate[] = [];
     const removeOldNs = BigInt(Math.round(this.conf.removeOldInstancesInterval)) * NS_PER_MS;
     const nowNs = BigInt(Math.round(nowMs)) * NS_PER_MS;
-    for (const [instance, list] of byInstance) {
-      list.sort((a, b) => (a.timestamp !== b.timestamp ? (a.timestamp > b.timestamp ? -1 : 1) : a.name > b.name ? -1 : 1));
+    for (const [instance, all] of byInstance) {
+      const byAge = (a: Candidate, b: Candidate) => (a.timestamp !== b.timestamp ? (a.timestamp > b.timestamp ? -1 : 1) : a.name > b.name ? -1 : 1);
+      all.sort(byAge);
+      const list = all.filter((c) => c.kind === 'full');
       // True once a newer snapshot of this instance that was already visible before this run is kept.
       let newerKept = false;
+      let anchor: Candidate | undefined;
       for (const c of list) {
         const seen = this.firstSeen.get(c.name);
         if (seen === undefined) {
@@ -196,7 +205,19 @@ export class SnapshotCleaner {
           continue;
         }
         newerKept = true; // the newest long-visible snapshot of the instance: kept
-        if (instance !== ownInstance && nowNs - c.timestamp > removeOldNs) tooOld.push(c);
+        anchor = c;
+      }
+      // Deltas older than the newest long-visible full snapshot lead nowhere a receiver needs.
+      const deltasAfter: Candidate[] = [];
+      for (const d of all) {
+        if (d.kind !== 'delta') continue;
+        if (anchor && d.timestamp < anchor.timestamp) older.push(d);
+        else deltasAfter.push(d);
+      }
+      // A stale instance (nothing new for remove_old_instances_interval): its newest full snapshot and the deltas after it.
+      const newest = all[0];
+      if (anchor && newest && instance !== ownInstance && nowNs - newest.timestamp > removeOldNs) {
+        tooOld.push(anchor, ...deltasAfter.filter((d) => d.timestamp > anchor.timestamp));
       }
     }
 

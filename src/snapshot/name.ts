@@ -6,6 +6,14 @@
  */
 
 export const SNAPSHOT_EXTENSION = '.pb.gz';
+/**
+ * Delta snapshots (README, "Delta snapshots"): `<db>__<instance>__<timestamp>__<generation>__P<previous>.dpb.gz`.
+ * Go readers take only `.pb.gz` objects as snapshots: `x.dpb.gz` fails a suffix test on `.pb.gz` and an
+ * equality test on the extension alike, so they skip deltas.
+ */
+export const DELTA_EXTENSION = '.dpb.gz';
+/** The extra name part of a delta that names the snapshot (full or delta) it follows, by timestamp. */
+export const DELTA_PREVIOUS_TYPE = 'P';
 export const NAME_SEPARATOR = '__';
 
 /**
@@ -137,6 +145,34 @@ function validateExtra(e: string): string | undefined {
   }
   if (e.startsWith('G')) return `extra part ${JSON.stringify(e)} uses the reserved type "G"`;
   return undefined;
+}
+
+/** Builds a delta's object name: the parts of a snapshot name, then `P<previous timestamp>`, extension .dpb.gz. */
+export function buildDeltaName(input: BuildNameInput & { previous: bigint }): string {
+  const full = buildSnapshotName({ ...input, extras: [...(input.extras ?? []), DELTA_PREVIOUS_TYPE + formatTimestamp(input.previous)] });
+  return full.slice(0, -SNAPSHOT_EXTENSION.length) + DELTA_EXTENSION;
+}
+
+/** A full snapshot or a delta, as the receiver and the cleaner tell them apart. */
+export type ObjectName = (SnapshotName & { kind: 'full' }) | (SnapshotName & { kind: 'delta'; previous: bigint });
+
+export type ParseObjectResult = { ok: true; value: ObjectName } | { ok: false; error: string };
+
+/** Parses a full snapshot's or a delta's name; a delta needs exactly one valid `P<timestamp>` part, older than its own. */
+export function parseObjectName(name: string): ParseObjectResult {
+  if (!name.endsWith(DELTA_EXTENSION)) {
+    const r = parseSnapshotName(name);
+    return r.ok ? { ok: true, value: { ...r.value, kind: 'full' } } : r;
+  }
+  const r = parseSnapshotName(name.slice(0, -DELTA_EXTENSION.length) + SNAPSHOT_EXTENSION);
+  if (!r.ok) return { ok: false, error: r.error.replace(/\.pb\.gz"/, `${DELTA_EXTENSION}"`) };
+  const fail = (error: string): ParseObjectResult => ({ ok: false, error: `${JSON.stringify(name)}: ${error}` });
+  const prevParts = r.value.extras.filter((e) => e.startsWith(DELTA_PREVIOUS_TYPE));
+  if (prevParts.length !== 1) return fail(`a delta needs one ${DELTA_PREVIOUS_TYPE}<timestamp> part, found ${prevParts.length}`);
+  const previous = parseTimestamp(prevParts[0]!.slice(DELTA_PREVIOUS_TYPE.length));
+  if (previous === undefined) return fail(`invalid previous timestamp ${JSON.stringify(prevParts[0])}`);
+  if (previous >= r.value.timestamp) return fail('a delta must follow an older snapshot');
+  return { ok: true, value: { ...r.value, name, kind: 'delta', previous } };
 }
 
 /**

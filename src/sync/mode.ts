@@ -1,6 +1,7 @@
 import type { Dbi, Env, Txn } from '../lmdb/index.js';
 import type { DbiSource } from '../snapshot/types.js';
 import type { DbiMerger, MergeOptions } from './merger.js';
+import type { DeltaFilter } from './native-source.js';
 
 /** DBIs whose name starts with this are Lightning Stream's own: never synced as data. */
 export const SYNC_DBI_PREFIX = '_sync';
@@ -35,8 +36,11 @@ export interface SyncMode {
    * returns the application DBI names to read.
    */
   openSnapshotDbis(): string[];
-  /** The DBIs of a snapshot, read from a read txn; entries is the total entry count. */
-  snapshotSources(txn: Txn, dbiNames: string[]): { sources: DbiSource[]; entries: number };
+  /**
+   * The DBIs of a snapshot, read from a read txn; entries is the total entry count. With a filter, a
+   * delta's: only the entries it selects (counted in filter.matched as they are read).
+   */
+  snapshotSources(txn: Txn, dbiNames: string[], filter?: DeltaFilter): { sources: DbiSource[]; entries: number };
   /**
    * The merger for one remote DBI (its final flags and transform) inside the load's write txn; throws
    * IncompatibleSnapshotError when this mode cannot take it.

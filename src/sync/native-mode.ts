@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
 import { DbiMerger } from './merger.js';
 import { IncompatibleSnapshotError, listDataDbis, type MergeContext, type SyncMode } from './mode.js';
-import { nativeDbiSource } from './native-source.js';
+import { nativeDbiSource, type DeltaFilter } from './native-source.js';
 
 export interface NativeModeOptions {
   dbName: string;
@@ -44,7 +44,7 @@ export class NativeMode implements SyncMode {
     return names;
   }
 
-  snapshotSources(txn: Txn, dbiNames: string[]): { sources: DbiSource[]; entries: number } {
+  snapshotSources(txn: Txn, dbiNames: string[], filter?: DeltaFilter): { sources: DbiSource[]; entries: number } {
     const sources: DbiSource[] = [];
     let entries = 0;
     for (const name of dbiNames) {
@@ -52,7 +52,7 @@ export class NativeMode implements SyncMode {
       if (!dbi) continue; // created after openSnapshotDbis: in the next snapshot
       this.checkFlags(name, dbi.flags, `local LMDB ${this.opts.dbName}`);
       entries += txn.stat(dbi).entries;
-      sources.push(nativeDbiSource(txn, dbi, name));
+      sources.push(nativeDbiSource(txn, dbi, name, filter));
     }
     return { sources, entries };
   }

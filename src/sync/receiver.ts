@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
-import { parseSnapshotName, SNAPSHOT_EXTENSION } from '../snapshot/name.js';
+import { parseObjectName, SNAPSHOT_EXTENSION, DELTA_EXTENSION } from '../snapshot/name.js';
 import type { Logger } from '../log/logger.js';
 import { isAborted } from '../util/abort.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -16,17 +16,30 @@ export interface RemoteSnapshot {
   timestampNano: bigint;
   size: number;
   lastModified: Date;
+  /** A full snapshot, or a delta following the snapshot whose timestamp is previousNano. Default: full. */
+  kind?: 'full' | 'delta';
+  previousNano?: bigint;
 }
 
 /**
- * A snapshot ready to be merged: downloaded (its compressed bytes as chunks, never concatenated: a
- * fresh 100 MB buffer alone costs ~0.4 s of page faults here), or on a local storage opened when
- * merged. release() frees its slot in the download budget.
+ * One object of an update, ready to be merged: downloaded (its compressed bytes as chunks, never
+ * concatenated: a fresh 100 MB buffer alone costs ~0.4 s of page faults here), or on a local storage
+ * opened when merged.
+ */
+export interface UpdatePart {
+  snapshot: RemoteSnapshot;
+  open(): Promise<Readable>;
+}
+
+/**
+ * What brings an instance up to its newest object, merged part by part in order: its newest full
+ * snapshot (with the deltas chained after it), or only the deltas that follow what was merged last.
+ * `snapshot` is the last part. release() frees the update's slot in the download budget.
  */
 export interface ReadyUpdate {
   snapshot: RemoteSnapshot;
+  parts: UpdatePart[];
   bytes: number;
-  open(): Promise<Readable>;
   release(): void;
 }
 
@@ -54,9 +67,11 @@ export class IncompleteDownloadError extends Error {
 }
 
 /**
- * Watches the storage for snapshots of one LMDB: lists them, keeps the newest per instance, and
- * downloads new ones concurrently per instance. Only the newest snapshot of an instance matters:
- * an update still waiting to be merged is replaced when a newer one arrives.
+ * Watches the storage for snapshots of one LMDB: lists them, and per instance downloads what brings it
+ * up to that instance's newest object (concurrently per instance). Without deltas that is the newest
+ * snapshot; with deltas, the deltas after the object merged last, or else the newest full snapshot and the
+ * deltas chained after it (a missing or corrupt link falls back to the full one). An update still waiting
+ * to be merged is replaced when a newer one arrives (parts already downloaded are reused).
  *
  * Start-up: while `ownFirst` holds (this instance's own older snapshot must be merged before
  * anything else happens), only the own snapshot is downloaded, so peers cannot take every download
@@ -76,8 +91,12 @@ export class Receiver {
   /** Start-up: the own snapshot is still wanted; peers are held back while ownFirst. */
   private wantOwn = true;
   private ownFirst = false;
-  /** Newest valid snapshot per instance, as of the last listing. */
+  /** Newest valid object (snapshot or delta) per instance, as of the last listing. */
   latestByInstance = new Map<string, RemoteSnapshot>();
+  /** Every valid object per instance, oldest first, as of the last listing. */
+  private objectsByInstance = new Map<string, RemoteSnapshot[]>();
+  /** The object merged last per instance: where its next delta starts. */
+  private readonly merged = new Map<string, RemoteSnapshot>();
   listedOnce = false;
   lastListAt: Date | undefined;
   lastListError: string | undefined;
@@ -121,28 +140,37 @@ export class Receiver {
     this.lastListError = undefined;
     this.lastListAt = new Date(this.clock.now());
     const latest = new Map<string, RemoteSnapshot>();
+    const byInstance = new Map<string, RemoteSnapshot[]>();
     for (const obj of objects) {
       if (this.invalidNames.has(obj.name) || this.corruptNames.has(obj.name)) continue;
-      const parsed = parseSnapshotName(obj.name);
+      const parsed = parseObjectName(obj.name);
       if (!parsed.ok) {
         this.invalidNames.add(obj.name);
         // Objects with another extension are not snapshots (other tools' files, or object kinds of newer
-        // versions, e.g. deltas): ignored quietly, as Go does. A malformed *.pb.gz name is worth a warning.
-        if (obj.name.endsWith(SNAPSHOT_EXTENSION)) {
+        // versions): ignored quietly, as Go does. A malformed snapshot or delta name is worth a warning.
+        if (obj.name.endsWith(SNAPSHOT_EXTENSION) || obj.name.endsWith(DELTA_EXTENSION)) {
           this.opts.log.warn('skipping object with an invalid snapshot name', { object: obj.name, reason: parsed.error });
         } else {
           this.opts.log.debug('ignoring an object that is not a snapshot', { object: obj.name });
         }
         continue;
       }
-      if (parsed.value.db !== this.opts.db) continue;
+      const v = parsed.value;
+      if (v.db !== this.opts.db) continue;
       const snap: RemoteSnapshot = {
-        name: obj.name, instance: parsed.value.instance, timestampNano: parsed.value.timestamp,
-        size: obj.size, lastModified: obj.lastModified,
+        name: obj.name, instance: v.instance, timestampNano: v.timestamp, size: obj.size, lastModified: obj.lastModified,
+        kind: v.kind, previousNano: v.kind === 'delta' ? v.previous : undefined,
       };
       const prev = latest.get(snap.instance);
-      if (!prev || prev.name < snap.name) latest.set(snap.instance, snap);
+      if (!prev || prev.timestampNano < snap.timestampNano || (prev.timestampNano === snap.timestampNano && prev.name < snap.name)) {
+        latest.set(snap.instance, snap);
+      }
+      let list = byInstance.get(snap.instance);
+      if (!list) byInstance.set(snap.instance, (list = []));
+      list.push(snap);
     }
+    for (const list of byInstance.values()) list.sort((a, b) => (a.timestampNano < b.timestampNano ? -1 : a.timestampNano > b.timestampNano ? 1 : 0));
+    this.objectsByInstance = byInstance;
     this.latestByInstance = latest;
     this.listedOnce = true;
     if (start) this.startDownloads(signal);
@@ -151,11 +179,12 @@ export class Receiver {
   /** Starts a download for every instance whose newest snapshot was not fetched yet (and may be now). */
   startDownloads(signal: AbortSignal): void {
     const own = this.opts.ownInstance;
-    for (const [instance, snap] of this.latestByInstance) {
+    for (const instance of this.latestByInstance.keys()) {
       if (instance === own ? !this.wantOwn : this.ownFirst) continue;
-      if (this.lastNotified.get(instance) === snap.name) continue;
+      const end = this.plan(instance).at(-1);
+      if (!end || this.lastNotified.get(instance) === end.name) continue;
       if ((this.retryAt.get(instance) ?? 0) > this.clock.now()) continue;
-      this.lastNotified.set(instance, snap.name);
+      this.lastNotified.set(instance, end.name);
       this.startDownload(instance, signal);
     }
   }
@@ -174,6 +203,11 @@ export class Receiver {
     return undefined;
   }
 
+  /** Whether something of this instance is planned, downloading or waiting to be merged. */
+  hasWork(instance: string): boolean {
+    return this.downloading.has(instance) || this.ready.has(instance) || this.plan(instance).length > 0;
+  }
+
   get pendingDownloads(): number {
     return this.downloading.size;
   }
@@ -181,6 +215,54 @@ export class Receiver {
   /** A snapshot that failed to decode: never tried again; the instance's previous one may be used instead. */
   markCorrupt(name: string): void {
     this.corruptNames.add(name);
+    for (const list of this.objectsByInstance.values()) {
+      const i = list.findIndex((o) => o.name === name);
+      if (i >= 0) list.splice(i, 1);
+    }
+  }
+
+  /** The engine merged this object: the instance's next deltas follow it. */
+  mergedSnapshot(snap: RemoteSnapshot): void {
+    const prev = this.merged.get(snap.instance);
+    if (!prev || prev.timestampNano < snap.timestampNano) this.merged.set(snap.instance, snap);
+  }
+
+  /**
+   * The objects that bring `instance` up to date, in merge order: the deltas chained after the object
+   * merged last, or the newest full snapshot and the deltas chained after it, whichever reaches further
+   * (the shorter on a tie); nothing when neither goes past what was merged.
+   */
+  plan(instance: string): RemoteSnapshot[] {
+    const objects = this.objectsByInstance.get(instance) ?? [];
+    const next = new Map<bigint, RemoteSnapshot>();
+    let newestFull: RemoteSnapshot | undefined;
+    for (const o of objects) {
+      if (o.kind === 'delta') {
+        // Two deltas after the same object (two writers sharing a name): follow the newer.
+        const other = next.get(o.previousNano!);
+        if (!other || other.timestampNano < o.timestampNano) next.set(o.previousNano!, o);
+      } else {
+        newestFull = o;
+      }
+    }
+    const chainAfter = (start: RemoteSnapshot): RemoteSnapshot[] => {
+      const out: RemoteSnapshot[] = [];
+      for (let cur = next.get(start.timestampNano); cur; cur = next.get(cur.timestampNano)) out.push(cur);
+      return out;
+    };
+    const merged = this.merged.get(instance);
+    let best: RemoteSnapshot[] = [];
+    let bestEnd = merged?.timestampNano ?? -1n;
+    if (merged) {
+      const deltas = chainAfter(merged);
+      const end = deltas.at(-1);
+      if (end && end.timestampNano > bestEnd) [best, bestEnd] = [deltas, end.timestampNano];
+    }
+    if (newestFull) {
+      const fromFull = [newestFull, ...chainAfter(newestFull)];
+      if (fromFull.at(-1)!.timestampNano > bestEnd) best = fromFull;
+    }
+    return best;
   }
 
   /** Lets a snapshot that failed to merge for a local reason (e.g. LMDB full) be fetched again after delayMs. */
@@ -197,44 +279,59 @@ export class Receiver {
 
   private async downloadLoop(instance: string, signal: AbortSignal): Promise<void> {
     for (;;) {
-      const snap = this.latestByInstance.get(instance);
-      if (!snap || signal.aborted) return;
+      const plan = this.plan(instance);
+      const end = plan.at(-1);
+      if (!end || signal.aborted) return;
       const queued = this.ready.get(instance);
-      if (queued && queued.snapshot.name >= snap.name) return;
+      if (queued && queued.snapshot.timestampNano >= end.timestampNano) return;
       let release: (() => void) | undefined;
+      let current = end;
       try {
         release = await this.opts.downloads.acquire(signal);
         const started = this.clock.now();
-        const storage = this.opts.storage;
-        let open: () => Promise<Readable>;
-        if (storage.local) {
-          open = () => storage.loadStream(snap.name, signal);
-        } else {
-          const chunks = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
-            () => downloadChunks(storage, snap, signal));
-          open = () => Promise.resolve(Readable.from(chunks));
-          this.opts.log.debug('snapshot downloaded', { snapshot: snap.name, bytes: snap.size, ms: this.clock.now() - started });
+        const reusable = new Map((this.ready.get(instance)?.parts ?? []).map((p) => [p.snapshot.name, p]));
+        const parts: UpdatePart[] = [];
+        for (const snap of plan) {
+          current = snap;
+          parts.push(reusable.get(snap.name) ?? await this.fetchPart(snap, signal));
+        }
+        if (!this.opts.storage.local) {
+          this.opts.log.debug('snapshot downloaded', {
+            snapshot: end.name, parts: parts.length, bytes: sumSizes(plan), ms: this.clock.now() - started,
+          });
         }
         const old = this.ready.get(instance);
         old?.release();
-        this.ready.set(instance, { snapshot: snap, bytes: snap.size, open, release });
+        this.ready.set(instance, { snapshot: end, parts, bytes: sumSizes(plan), release });
         release = undefined;
         this.opts.onReady();
       } catch (err) {
         release?.();
         if (isAborted(signal)) return;
         if (err instanceof NotFoundError) {
-          this.opts.log.info('snapshot disappeared before download', { snapshot: snap.name });
+          this.opts.log.info('snapshot disappeared before download', { snapshot: current.name });
         } else {
-          this.opts.log.error('snapshot download failed', { snapshot: snap.name, error: errorMessage(err) });
+          this.opts.log.error('snapshot download failed', { snapshot: current.name, error: errorMessage(err) });
           if (err instanceof RetriesExhaustedError) this.opts.onDownloadGaveUp?.(err);
         }
         this.lastNotified.delete(instance); // try again at the next listing
         return;
       }
-      if (this.latestByInstance.get(instance)?.name === snap.name) return;
+      if (this.plan(instance).at(-1)?.name === end.name) return;
     }
   }
+
+  private async fetchPart(snap: RemoteSnapshot, signal: AbortSignal): Promise<UpdatePart> {
+    const storage = this.opts.storage;
+    if (storage.local) return { snapshot: snap, open: () => storage.loadStream(snap.name, signal) };
+    const chunks = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
+      () => downloadChunks(storage, snap, signal));
+    return { snapshot: snap, open: () => Promise.resolve(Readable.from(chunks)) };
+  }
+}
+
+function sumSizes(snaps: RemoteSnapshot[]): number {
+  return snaps.reduce((n, s) => n + s.size, 0);
 }
 
 /** The object's bytes as chunks; a body shorter or longer than the listed size is an error (retried). */

@@ -1,16 +1,84 @@
 import { pipeline, Transform } from 'node:stream';
 import { encodeSnapshot } from '../snapshot/encode.js';
-import { buildSnapshotName } from '../snapshot/name.js';
+import { buildDeltaName, buildSnapshotName } from '../snapshot/name.js';
 import { systemClock } from '../util/clock.js';
 import type { LmdbSyncContext } from './context.js';
+import { deltaEntryCount, UntrustedTxnIdError, type DeltaFilter } from './native-source.js';
 import { withRetry } from './retry.js';
 
 export interface StoredSnapshot {
   name: string;
+  kind: 'full' | 'delta';
+  /** The timestamp in the name (nanoseconds): what the next delta names as its previous snapshot. */
+  timestampNano: bigint;
   txnId: number;
   entries: number;
   bytes: number;
   ms: number;
+}
+
+/** Where a delta starts: the previous snapshot of the chain (its name's timestamp and the txn id it covered). */
+export interface DeltaStart {
+  previousNano: bigint;
+  sinceTxnId: number;
+  /** A delta larger than this is not worth it: a full snapshot is stored instead. */
+  maxBytes: number;
+}
+
+export type DeltaOutcome =
+  | { kind: 'stored'; stored: StoredSnapshot }
+  /** Nothing changed since the previous snapshot (the LMDB's txn id moved without synced data changing). */
+  | { kind: 'empty'; txnId: number }
+  | { kind: 'full-needed'; reason: 'too-big' | 'untrusted-txn-ids' };
+
+/**
+ * Writes a delta: the entries changed since `start` (selected by header txn id, see DeltaFilter), encoded
+ * in memory up to start.maxBytes, then stored as one object. Nothing is stored when nothing changed.
+ */
+export async function storeDelta(ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart): Promise<DeltaOutcome> {
+  return withRetry(`store delta of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeDeltaOnce(ctx, signal, start));
+}
+
+async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart): Promise<DeltaOutcome> {
+  const started = Date.now();
+  const dbiNames = ctx.mode.openSnapshotDbis();
+  const txn = ctx.env.beginRead();
+  try {
+    const now = (ctx.clock ?? systemClock).nowNano();
+    const timestampNano = now > start.previousNano ? now : start.previousNano + 1n;
+    const txnId = txn.id;
+    const filter: DeltaFilter = { sinceTxnId: start.sinceTxnId, readTxnId: txnId, matchedByDbi: new Map() };
+    const { sources } = ctx.mode.snapshotSources(txn, dbiNames, filter);
+    const meta = {
+      generationId: ctx.generation, instanceId: ctx.instance, hostname: ctx.hostname,
+      lmdbTxnId: txnId, timestampNano, databaseName: ctx.dbName, fromLmdbTxnId: start.sinceTxnId,
+    };
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    try {
+      for await (const chunk of encodeSnapshot(meta, sources, { signal })) {
+        chunks.push(chunk as Buffer);
+        bytes += (chunk as Buffer).length;
+        if (bytes > start.maxBytes) return { kind: 'full-needed', reason: 'too-big' };
+      }
+    } catch (err) {
+      if (err instanceof UntrustedTxnIdError) return { kind: 'full-needed', reason: 'untrusted-txn-ids' };
+      throw err;
+    }
+    const covers = ctx.mode.snapshotCoversTxnId(txnId);
+    const entries = deltaEntryCount(filter);
+    if (entries === 0) return { kind: 'empty', txnId: covers };
+    const name = buildDeltaName({
+      db: ctx.dbName, instance: ctx.instance, timestamp: timestampNano, generation: ctx.generation, previous: start.previousNano,
+    });
+    await ctx.storage.store(name, Buffer.concat(chunks, bytes), signal);
+    return {
+      kind: 'stored',
+      stored: { name, kind: 'delta', timestampNano, txnId: covers, entries, bytes, ms: Date.now() - started },
+    };
+  } finally {
+    txn.abort();
+  }
 }
 
 /**
@@ -47,7 +115,7 @@ async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal): Promise<Sto
     // pipeline (not pipe) so an encoder error fails the store instead of leaving it waiting.
     const body = pipeline(encodeSnapshot(meta, sources, { signal }), counter, () => {});
     await ctx.storage.store(name, body, signal);
-    return { name, txnId: ctx.mode.snapshotCoversTxnId(txnId), entries, bytes, ms: Date.now() - started };
+    return { name, kind: 'full', timestampNano, txnId: ctx.mode.snapshotCoversTxnId(txnId), entries, bytes, ms: Date.now() - started };
   } finally {
     txn.abort();
   }

@@ -1,3 +1,4 @@
+import type { DeltasConfig } from '../config/config.js';
 import { LmdbError } from '../lmdb/index.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { NotFoundError } from '../storage/storage.js';
@@ -6,12 +7,12 @@ import { systemClock, type Clock } from '../util/clock.js';
 import { IncompatibleSnapshotError } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
 import { loadSnapshot, type LoadResult } from './loader.js';
-import { Receiver, type ReadyUpdate } from './receiver.js';
+import { Receiver, type ReadyUpdate, type UpdatePart } from './receiver.js';
 import { RestartCoverage } from './restart-coverage.js';
 import { RetriesExhaustedError, withRetry } from './retry.js';
 import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
-import { storeSnapshot, type StoredSnapshot } from './sender.js';
+import { storeDelta, storeSnapshot, type StoredSnapshot } from './sender.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 import { SyncStatus } from './status.js';
 
@@ -39,6 +40,16 @@ export interface SyncerOptions {
   decompressions: Semaphore;
   /** Grows the map when a merge finds it full; false when it cannot (or must not) grow. */
   growMap?: () => boolean;
+  /** Delta snapshots between full ones (off when absent or not enabled). */
+  deltas?: DeltasConfig;
+}
+
+/** The snapshots this process stored since its last full one: what the next delta follows. */
+interface DeltaChain {
+  fullAt: number;
+  fullBytes: number;
+  deltaBytes: number;
+  last: StoredSnapshot;
 }
 
 /**
@@ -73,6 +84,10 @@ export class Syncer {
   private storedWhenReady = false;
   /** --only-once: the error that ends the run (a daemon keeps trying instead). */
   private fatal: Error | undefined;
+  /** The delta chain this process is writing (starts with its first full snapshot). */
+  private chain: DeltaChain | undefined;
+  /** Native headers showed txn ids that cannot select changes: full snapshots only. */
+  private deltasRefused = false;
   /** Consecutive local load failures per instance (backoff). */
   private readonly loadFailures = new Map<string, number>();
 
@@ -132,7 +147,11 @@ export class Syncer {
         const lastTxnId = ctx.env.info().lastTxnId;
         if (log.isEnabled('debug')) log.debug('checking for local changes', { txn_id: lastTxnId, synced_txn_id: this.lastSyncedTxnId });
         const now = this.clock.now();
-        const overdue = opts.forceSnapshotMs > 0 && now - this.lastSnapshotAt > opts.forceSnapshotMs;
+        // A delta chain gets a full snapshot every full_interval even when nothing changes, so a receiver that
+        // lost a link (a delta cleaned up or corrupt) waits at most that long for a complete state.
+        const chainDue = this.chain !== undefined && this.chain.deltaBytes > 0 && this.opts.deltas !== undefined &&
+          now - this.chain.fullAt >= this.opts.deltas.fullInterval;
+        const overdue = (opts.forceSnapshotMs > 0 && now - this.lastSnapshotAt > opts.forceSnapshotMs) || chainDue;
         // The txn id is checked often (cheap) so a commit after a quiet spell is stored at once, while
         // snapshots stay at most one per lmdb_poll_interval under a steady stream of commits.
         const due = (now - this.lastStoreAt >= opts.lmdbPollMs || (opts.onlyOnce && this.waiting.size === 0)) && now >= this.storeRetryAt;
@@ -206,11 +225,11 @@ export class Syncer {
     }
   }
 
-  /** Instances seen at start-up whose snapshots are all gone are no longer waited for. */
+  /** Instances seen at start-up with nothing left to merge (snapshots gone, or none usable) are no longer waited for. */
   private forgetVanishedInstances(signal: AbortSignal): void {
     for (const instance of this.waiting) {
-      if (this.receiver.latestByInstance.has(instance) || this.receiver.pendingDownloads > 0) continue;
-      this.ctx.log.info('no longer waiting for an instance whose snapshots disappeared', { snapshot_instance: instance });
+      if (this.receiver.hasWork(instance)) continue;
+      this.ctx.log.info('no longer waiting for an instance whose snapshots disappeared or cannot be merged', { snapshot_instance: instance });
       this.finishedWaiting(instance, false, signal);
     }
   }
@@ -262,15 +281,38 @@ export class Syncer {
     }
   }
 
+  /**
+   * Merges an update part by part, each in its own write txn. A corrupt part ends the update: what was
+   * merged before it stays, and the receiver plans again without it (falling back to a full snapshot).
+   */
   private async load(update: ReadyUpdate, signal: AbortSignal): Promise<LoadOutcome> {
+    let merged = 0;
+    for (const part of update.parts) {
+      const outcome = await this.loadPart(part, merged === 0, signal);
+      if (outcome === 'loaded') {
+        merged++;
+        continue;
+      }
+      if (outcome === 'skipped' && merged > 0) {
+        this.receiver.retryLater(part.snapshot.instance, 0);
+        return 'loaded';
+      }
+      return outcome;
+    }
+    return 'loaded';
+  }
+
+  private async loadPart(part: UpdatePart, first: boolean, signal: AbortSignal): Promise<LoadOutcome> {
     const { ctx } = this;
-    const snap = update.snapshot;
+    const snap = part.snapshot;
     const ownStartup = snap.instance === ctx.instance && this.waiting.has(ctx.instance);
-    const coverage = this.coverage ? { role: ownStartup ? 'collect' as const : 'cover' as const, keys: this.coverage } : undefined;
+    // Our own full snapshot records what it does not hold; our own deltas after it, like peers', cover keys.
+    const role = ownStartup && first && snap.kind !== 'delta' ? 'collect' as const : 'cover' as const;
+    const coverage = this.coverage ? { role, keys: this.coverage } : undefined;
     let result: LoadResult;
     const release = await this.opts.decompressions.acquire(signal);
     try {
-      result = await loadSnapshot(ctx, snap.name, () => update.open(), signal, {
+      result = await loadSnapshot(ctx, snap.name, () => part.open(), signal, {
         coverage, onMapFull: (err) => this.onMapFull(err),
       });
     } catch (err) {
@@ -285,8 +327,8 @@ export class Syncer {
         this.receiver.markCorrupt(snap.name);
         this.status.loadFailed(snap, err);
         // Our own snapshot: the receiver falls back to the previous one, if any, before peers are merged.
-        if (ownStartup) {
-          this.coverage = undefined;
+        if (ownStartup) this.coverage = undefined;
+        if (ownStartup && first) {
           this.receiver.retryLater(snap.instance, 0);
           return 'retry';
         }
@@ -320,9 +362,51 @@ export class Syncer {
     this.status.loaded(snap, result);
     ctx.log.info('snapshot loaded', {
       snapshot: snap.name, snapshot_instance: snap.instance, entries: result.remoteEntries,
-      changed: result.changed, bytes: update.bytes, ms: result.ms, lock_ms: result.lockMs,
+      changed: result.changed, bytes: snap.size, ms: result.ms, lock_ms: result.lockMs,
     });
+    this.receiver.mergedSnapshot(snap);
     return 'loaded';
+  }
+
+  /**
+   * Stores a delta when one is due (deltas on, a chain this process started with a full snapshot, not past
+   * full_interval nor max_chain_ratio); returns 'full' when a full snapshot is needed instead. A delta with
+   * nothing in it is not stored.
+   */
+  private async tryDelta(signal: AbortSignal): Promise<StoredSnapshot | undefined | 'full'> {
+    const cfg = this.opts.deltas;
+    const chain = this.chain;
+    if (!cfg?.enabled || !chain || this.deltasRefused) return 'full';
+    const budget = cfg.maxChainRatio * chain.fullBytes - chain.deltaBytes;
+    if (this.clock.now() - chain.fullAt >= cfg.fullInterval || budget < MIN_DELTA_BUDGET_BYTES) return 'full';
+    const outcome = await storeDelta(this.ctx, signal, {
+      previousNano: chain.last.timestampNano, sinceTxnId: chain.last.txnId, maxBytes: budget,
+    });
+    if (outcome.kind === 'full-needed') {
+      if (outcome.reason === 'untrusted-txn-ids') {
+        this.deltasRefused = true;
+        this.ctx.log.warn('deltas off for this LMDB: some native headers carry txn id 0 or one beyond the LMDB\'s, ' +
+          'so changes cannot be selected by txn id; full snapshots only');
+      }
+      return 'full';
+    }
+    if (outcome.kind === 'empty') {
+      this.lastSyncedTxnId = outcome.txnId;
+      this.ctx.log.debug('no synced data changed since the last snapshot: no delta stored', { txn_id: outcome.txnId });
+      return undefined;
+    }
+    const stored = outcome.stored;
+    chain.last = stored;
+    chain.deltaBytes += stored.bytes;
+    this.lastSyncedTxnId = stored.txnId;
+    this.lastSnapshotAt = this.clock.now();
+    this.lastStoreAt = this.clock.now();
+    this.status.stored(stored);
+    this.ctx.log.info('delta stored', {
+      snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId,
+      chain_bytes: chain.deltaBytes,
+    });
+    return stored;
   }
 
   /** --only-once: records the first error that must end the run (a daemon never calls this). */
@@ -354,12 +438,15 @@ export class Syncer {
     }
   }
 
-  private async store(signal: AbortSignal): Promise<StoredSnapshot> {
+  private async store(signal: AbortSignal): Promise<StoredSnapshot | undefined> {
     const { ctx } = this;
     this.lastStoreAt = this.clock.now();
     try {
       await ctx.mode.prepareSnapshot(signal, { initial: false });
+      const delta = await this.tryDelta(signal);
+      if (delta !== 'full') return delta;
       const stored = await storeSnapshot(ctx, signal);
+      this.chain = { fullAt: this.clock.now(), fullBytes: stored.bytes, deltaBytes: 0, last: stored };
       this.lastSyncedTxnId = stored.txnId;
       this.lastSnapshotAt = this.clock.now();
       this.lastStoreAt = this.clock.now();
@@ -376,6 +463,9 @@ export class Syncer {
 }
 
 type LoadOutcome = 'loaded' | 'skipped' | 'retry';
+
+/** Deltas below this size budget are not worth a chain (a full snapshot of a tiny LMDB is as small). */
+const MIN_DELTA_BUDGET_BYTES = 4096;
 
 /** interval, 2x, 4x ... up to MAX_BACKOFF_MS. */
 function backoff(intervalMs: number, failures: number): number {

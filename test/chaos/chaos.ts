@@ -49,6 +49,11 @@ export interface ChaosOptions {
   /** Called once the run is set up (e.g. to switch faults on) and to add figures. */
   extraFigures?: () => string[];
   seed?: number;
+  /**
+   * What the applications write into the header's txn id field: `mixed` (default: mostly 0 or random, as a
+   * careless application would) or `real` (the write txn's id, as PowerDNS does; what delta snapshots need).
+   */
+  headerTxnIds?: 'mixed' | 'real';
 }
 
 export interface ChaosResult {
@@ -197,7 +202,7 @@ class OpGenerator {
   private readonly startHr = process.hrtime.bigint();
   private readonly startNs = BigInt(Date.now()) * 1_000_000n;
 
-  constructor(private readonly rng: Rng) {
+  constructor(private readonly rng: Rng, private readonly headerTxnIds: 'mixed' | 'real' = 'mixed') {
     for (const d of Object.keys(DBIS)) this.pools.set(d, []);
   }
 
@@ -310,7 +315,7 @@ class OpGenerator {
     return {
       d: dbi, k: key, t: ts.toString(), v: value,
       x: this.rng.chance(0.1) ? 1 : 0,
-      h: h < 0.6 ? 'zero' : h < 0.85 ? 'rand' : 'real',
+      h: this.headerTxnIds === 'real' || h >= 0.85 ? 'real' : h < 0.6 ? 'zero' : 'rand',
     };
   }
 }
@@ -356,7 +361,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const tag = `seed ${seed} (${opts.label})`;
   console.log(`# chaos seed ${seed} (${opts.label}; replay with LS_CHAOS_SEED=${seed})`);
   const rng = new Rng(seed);
-  const gen = new OpGenerator(rng.fork());
+  const gen = new OpGenerator(rng.fork(), opts.headerTxnIds);
   const chaosRng = rng.fork();
   const dir = mkdtempSync(join(tmpdir(), `ls-chaos-${opts.label}-`));
   dirsToRemove.add(dir);
@@ -635,7 +640,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     // Warnings and errors the syncers logged, by message (figures, for the diagnosis; not a failure).
     const logged = new Map<string, number>();
     const infos = new Map<string, number>();
-    const counted = ['snapshot stored', 'snapshot loaded', 'creating DBI from snapshot', 'initial sync complete'];
+    const counted = ['snapshot stored', 'delta stored', 'snapshot loaded', 'creating DBI from snapshot', 'initial sync complete'];
     for (const s of syncers) {
       for (const l of s.logs) {
         for (const m of readFileSync(l, 'utf8').matchAll(/level=(\w+) msg="([^"]*)"/g)) {

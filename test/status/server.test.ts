@@ -156,7 +156,7 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     await f.storage.load(remote);
     const snap: RemoteSnapshot = { name: remote, instance: 'b', timestampNano: nowNano() - 2_000_000_000n, size: 100, lastModified: listed[0]!.lastModified };
     (f.status.receiver!.latestByInstance).set('b', snap);
-    f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), txnId: 1, entries: 1, bytes: 42, ms: 12 });
+    f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), kind: 'full', timestampNano: 0n, txnId: 1, entries: 1, bytes: 42, ms: 12 });
     f.status.loaded(snap, { changed: 1, remoteEntries: 1, txnId: 2, snapshotTxnId: 7, identical: false, baseTxnId: 1, ms: 30, lockMs: 1, spoolBytes: 100, spooledToDisk: false });
     cleanerMetrics.listCalls += 2;
     cleanerMetrics.byDb.set('main', { deleteCalls: { 'newer snapshot': 4, 'stale instance': 1 } });
@@ -225,7 +225,7 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
 
     // Values move: one more store.
     await f.storage.store(buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), Buffer.alloc(8));
-    f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), txnId: 2, entries: 1, bytes: 8, ms: 3 });
+    f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), kind: 'full', timestampNano: 0n, txnId: 2, entries: 1, bytes: 8, ms: 3 });
     const again = parsePrometheusText((await get(`${f.base}/metrics`)).text);
     assert.equal(sampleValue(again, 'lightningstream_syncer_snapshots_generated_total', main), 2);
     assert.equal(sampleValue(again, 'lightningstream_syncer_snapshots_store_bytes_total', main), 150);

@@ -9,7 +9,7 @@ import { systemClock, type Clock } from '../../util/clock.js';
 import type { AsyncMutex } from '../async-mutex.js';
 import { DbiMerger } from '../merger.js';
 import { IncompatibleSnapshotError, listDataDbis, SHADOW_DBI_PREFIX, type MergeContext, type SyncMode } from '../mode.js';
-import { nativeDbiSource } from '../native-source.js';
+import { nativeDbiSource, type DeltaFilter } from '../native-source.js';
 import { applyToApp } from './apply.js';
 import { diffIntoShadow } from './diff.js';
 import { DUPSORT_HACK_TRANSFORM, DupsortHackKeyError } from './dupsort-hack.js';
@@ -109,7 +109,7 @@ export class ShadowMode implements SyncMode {
     return names;
   }
 
-  snapshotSources(txn: Txn, dbiNames: string[]): { sources: DbiSource[]; entries: number } {
+  snapshotSources(txn: Txn, dbiNames: string[], filter?: DeltaFilter): { sources: DbiSource[]; entries: number } {
     const sources: DbiSource[] = [];
     let entries = 0;
     for (const name of dbiNames) {
@@ -117,7 +117,7 @@ export class ShadowMode implements SyncMode {
       const shadow = this.env.cachedDbi(SHADOW_DBI_PREFIX + name);
       if (!app || !shadow) continue; // not yet shadowed: in the next snapshot
       entries += txn.stat(shadow).entries;
-      const source = nativeDbiSource(txn, shadow, name);
+      const source = nativeDbiSource(txn, shadow, name, filter);
       sources.push({
         ...source, flags: app.flags, transform: (app.flags & MDB_DUPSORT) !== 0 ? DUPSORT_HACK_TRANSFORM : '',
       });

@@ -1,0 +1,212 @@
+// Delta snapshots (README, "Delta snapshots"): names Go skips, the receiver's chain plan (fall back to
+// the newest full snapshot on a missing or corrupt link), the cleaner with chains, and real `lightningstream
+// sync` processes on fs storage: one changed key moves a small delta, restarts and a missing link converge,
+// an application whose headers carry txn id 0 gets full snapshots only, and an instance with deltas off
+// shares the bucket.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { buildValue } from '../../src/lmdb/index.js';
+import { SnapshotCleaner } from '../../src/ops/cleaner.js';
+import { buildDeltaName, buildSnapshotName, parseObjectName, parseSnapshotName, SNAPSHOT_EXTENSION } from '../../src/snapshot/name.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import { Receiver } from '../../src/sync/receiver.js';
+import { Semaphore } from '../../src/sync/semaphore.js';
+import { tempDir, testLogger } from '../ops/helpers.js';
+import { NativeApp, startLightningstream, waitFor, writeConfig, type RunningProcess } from './helpers.js';
+
+const T0 = 1_764_000_000_000_000_000n; // 2025-11-24
+const sec = (n: number) => T0 + BigInt(n) * 1_000_000_000n;
+const full = (instance: string, s: number) => buildSnapshotName({ db: 'main', instance, timestamp: sec(s) });
+const delta = (instance: string, s: number, prev: number) => buildDeltaName({ db: 'main', instance, timestamp: sec(s), previous: sec(prev) });
+
+describe('delta names', () => {
+  it('a delta ends in .dpb.gz (never .pb.gz, so Go skips it), names its previous snapshot, and parses back', () => {
+    const name = delta('a', 5, 3);
+    assert.ok(!name.endsWith(SNAPSHOT_EXTENSION) && name.endsWith('.dpb.gz'), name);
+    assert.match(name, /^main__a__\d{8}-\d{6}-\d{9}__G-0000000000000000__P\d{8}-\d{6}-\d{9}\.dpb\.gz$/);
+    assert.equal(parseSnapshotName(name).ok, false, 'a full-snapshot reader must not take a delta');
+    const p = parseObjectName(name);
+    assert.ok(p.ok && p.value.kind === 'delta' && p.value.previous === sec(3) && p.value.timestamp === sec(5));
+    const f = parseObjectName(full('a', 3));
+    assert.ok(f.ok && f.value.kind === 'full');
+  });
+
+  it('refuses deltas without one valid, older previous part', () => {
+    const base = 'main__a__20261203-100000-000000000__G-0000000000000000';
+    for (const bad of [`${base}.dpb.gz`, `${base}__P20261203-100000-000000000.dpb.gz`, `${base}__P20261203-110000-000000000.dpb.gz`,
+      `${base}__Pnot-a-time.dpb.gz`, `${base}__P20261203-090000-000000000__P20261203-080000-000000000.dpb.gz`]) {
+      assert.equal(parseObjectName(bad).ok, false, bad);
+    }
+  });
+});
+
+describe('receiver chain plan', () => {
+  async function receiverWith(objects: string[]): Promise<{ receiver: Receiver; storage: MemoryStorage }> {
+    const storage = new MemoryStorage();
+    for (const o of objects) await storage.store(o, Buffer.from('x'));
+    const receiver = new Receiver({
+      storage, db: 'main', ownInstance: 'me', log: testLogger(), retry: { intervalMs: 10, count: 1, forever: false },
+      downloads: new Semaphore(1), onReady: () => undefined,
+    });
+    await receiver.pollOnce(new AbortController().signal, false);
+    return { receiver, storage };
+  }
+  const names = (r: Receiver) => r.plan('a').map((s) => s.name);
+  const merged = (r: Receiver, name: string) => {
+    const p = parseObjectName(name);
+    assert.ok(p.ok);
+    r.mergedSnapshot({ name, instance: 'a', timestampNano: p.value.timestamp, size: 1, lastModified: new Date(), kind: p.value.kind });
+  };
+
+  it('without deltas: the newest full snapshot, nothing once merged', async () => {
+    const { receiver } = await receiverWith([full('a', 1), full('a', 2)]);
+    assert.deepEqual(names(receiver), [full('a', 2)]);
+    merged(receiver, full('a', 2));
+    assert.deepEqual(names(receiver), []);
+  });
+
+  it('a new receiver takes the newest full and its chain; a receiver in the chain only the deltas after what it merged', async () => {
+    const { receiver } = await receiverWith([full('a', 1), delta('a', 2, 1), full('a', 10), delta('a', 11, 10), delta('a', 12, 11)]);
+    assert.deepEqual(names(receiver), [full('a', 10), delta('a', 11, 10), delta('a', 12, 11)]);
+    merged(receiver, delta('a', 11, 10));
+    assert.deepEqual(names(receiver), [delta('a', 12, 11)]);
+    merged(receiver, delta('a', 12, 11));
+    assert.deepEqual(names(receiver), []);
+  });
+
+  it('a missing or corrupt link falls back to the newest full snapshot, or waits for one', async () => {
+    const { receiver } = await receiverWith([full('a', 10), delta('a', 11, 10), delta('a', 13, 12), full('a', 20), delta('a', 21, 20)]);
+    merged(receiver, delta('a', 11, 10)); // 12 is missing: its chain is broken, the full at 20 reaches further
+    assert.deepEqual(names(receiver), [full('a', 20), delta('a', 21, 20)]);
+    const r2 = (await receiverWith([full('a', 10), delta('a', 11, 10), delta('a', 12, 11), delta('a', 13, 12)])).receiver;
+    merged(r2, delta('a', 11, 10));
+    r2.markCorrupt(delta('a', 12, 11));
+    assert.deepEqual(names(r2), [], 'nothing reaches past what was merged: wait for the next full snapshot');
+    const r3 = (await receiverWith([full('a', 10), delta('a', 11, 10), delta('a', 12, 11)])).receiver;
+    r3.markCorrupt(delta('a', 11, 10));
+    assert.deepEqual(names(r3), [full('a', 10)], 'a new receiver still takes the full snapshot before the corrupt link');
+  });
+});
+
+describe('cleaner with delta chains', () => {
+  it('keeps the newest full snapshot and the deltas after it; older deltas and fulls go after must_keep_interval', async () => {
+    const storage = new MemoryStorage();
+    const objects = [full('a', 1), delta('a', 2, 1), delta('a', 3, 2), full('a', 10), delta('a', 11, 10), delta('a', 12, 11)];
+    for (const o of objects) await storage.store(o, Buffer.from('x'));
+    const cleaner = new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status: { lastStored: undefined, lastLoadedByInstance: new Map() } },
+      { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 7 * 86_400_000 }, testLogger());
+    const nowMs = Number(sec(100) / 1_000_000n);
+    await cleaner.runOnce(nowMs);
+    assert.equal((await storage.list('')).length, objects.length, 'nothing goes at the first sight');
+    await cleaner.runOnce(nowMs + 700_000);
+    assert.deepEqual((await storage.list('')).map((o) => o.name).sort(), [full('a', 10), delta('a', 11, 10), delta('a', 12, 11)].sort());
+  });
+});
+
+// ---------- real processes ----------
+
+/** n keys with random values, in one write txn. */
+function fill(app: NativeApp, n: number): void {
+  const dbi = app.dbi('data');
+  app.env.write((txn) => {
+    for (let i = 0; i < n; i++) txn.put(dbi, Buffer.from(`key-${i}`), buildValue(BigInt(i + 1), txn.id, randomBytes(60)));
+  });
+}
+
+function deltaObjects(bucket: string): string[] {
+  return readdirSync(bucket).filter((n) => n.endsWith('.dpb.gz')).sort();
+}
+
+function fullObjects(bucket: string): string[] {
+  return readdirSync(bucket).filter((n) => n.endsWith(SNAPSHOT_EXTENSION)).sort();
+}
+
+describe('delta snapshots between real sync processes (fs storage)', { timeout: 120_000 }, () => {
+  const tmp = tempDir('deltas');
+  const procs: RunningProcess[] = [];
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    tmp.remove();
+  });
+
+  const deltasOn = (fullInterval = '10m') => `deltas: { enabled: true, full_interval: ${fullInterval}, max_chain_ratio: 0.5 }`;
+  function start(dir: string, instance: string, extra: string, bucket: string): RunningProcess {
+    const cfg = writeConfig(dir, { instance, lmdbPath: join(dir, instance), storage: { type: 'fs', options: { root_path: bucket } }, extra });
+    const p = startLightningstream(dir, instance, ['-c', cfg, 'sync']);
+    procs.push(p);
+    return p;
+  }
+  const value = (app: NativeApp, key: string) => app.contents().get(`data/${key}`)?.value;
+  const logs = (...ps: RunningProcess[]) => () => ps.map((p) => p.log().split('\n').slice(-20).join('\n')).join('\n---\n');
+
+  it('one changed key of 5000 moves a small delta; restarts, a missing link and a deltas-off instance converge', async () => {
+    const dir = join(tmp.dir, 'chain');
+    mkdirSync(dir);
+    const bucket = join(dir, 'bucket');
+    const appA = new NativeApp(join(dir, 'a'));
+    fill(appA, 5000);
+    const a = start(dir, 'a', deltasOn('6s'), bucket);
+    const b = start(dir, 'b', deltasOn(), bucket);
+    const appB = new NativeApp(join(dir, 'b'));
+    await waitFor('b has a\'s data', 30_000, () => value(appB, 'key-4999') !== undefined, logs(a, b));
+    const fullSize = Math.max(...fullObjects(bucket).filter((n) => n.includes('__a__')).map((n) => statSync(join(bucket, n)).size));
+
+    appA.put('data', 'key-7', 'changed-on-a', sec(1000));
+    await waitFor('the change reaches b', 20_000, () => value(appB, 'key-7') === 'changed-on-a', logs(a, b));
+    const deltas = deltaObjects(bucket).filter((n) => n.includes('__a__'));
+    assert.ok(deltas.length >= 1, `no delta written:\n${a.log()}`);
+    const deltaSize = statSync(join(bucket, deltas.at(-1)!)).size;
+    assert.ok(deltaSize < 1024, `a 1-key delta is ${deltaSize} bytes (full snapshot ${fullSize})`);
+    assert.match(b.log(), /msg="snapshot loaded".* snapshot=\S+\.dpb\.gz/);
+
+    // b down: a writes two deltas; the first is removed (a missing link); b restarts with nothing merged.
+    await b.stop('SIGKILL');
+    appA.put('data', 'key-8', 'second', sec(1001));
+    await waitFor('a stores the second delta', 10_000, () => deltaObjects(bucket).filter((n) => n.includes('__a__')).length > deltas.length, logs(a));
+    const second = deltaObjects(bucket).filter((n) => n.includes('__a__')).at(-1)!;
+    appA.put('data', 'key-9', 'third', sec(1002));
+    await waitFor('a stores the third delta', 10_000, () => deltaObjects(bucket).filter((n) => n.includes('__a__')).at(-1) !== second, logs(a));
+    rmSync(join(bucket, second));
+    const b2 = start(dir, 'b', deltasOn(), bucket);
+    // key-7 comes with the chain up to the gap; key-8 and key-9 once a stores its next full snapshot (6 s)
+    await waitFor('b converges past the missing link', 30_000,
+      () => value(appB, 'key-7') === 'changed-on-a' && value(appB, 'key-8') === 'second' && value(appB, 'key-9') === 'third', logs(a, b2));
+
+    // c: deltas off (as Go writes), same bucket: its full snapshots reach a and b, theirs reach c.
+    const c = start(dir, 'c', '', bucket);
+    const appC = new NativeApp(join(dir, 'c'));
+    await waitFor('c has everything', 30_000, () => value(appC, 'key-9') === 'third' && value(appC, 'key-4999') !== undefined, logs(a, c));
+    appC.put('data', 'from-c', 'c-value', sec(2000));
+    appB.put('data', 'from-b', 'b-value', sec(2001));
+    await waitFor('all three converge', 30_000, () => [appA, appB, appC].every((x) => value(x, 'from-c') === 'c-value' && value(x, 'from-b') === 'b-value'), logs(a, b2, c));
+    assert.equal(deltaObjects(bucket).filter((n) => n.includes('__c__')).length, 0, 'c wrote deltas with deltas off');
+    assert.ok(deltaObjects(bucket).some((n) => n.includes('__b__')), 'b wrote no delta');
+    const digest = (x: NativeApp) => JSON.stringify([...x.contents()].sort(), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    assert.equal(digest(appA), digest(appB));
+    assert.equal(digest(appB), digest(appC));
+    for (const x of [appA, appB, appC]) x.close();
+  });
+
+  it('headers with txn id 0 switch deltas off (full snapshots only) and nothing is lost', async () => {
+    const dir = join(tmp.dir, 'zero');
+    mkdirSync(dir);
+    const bucket = join(dir, 'bucket');
+    const appA = new NativeApp(join(dir, 'a'));
+    fill(appA, 300); // big enough for a delta budget (a tiny LMDB gets full snapshots anyway)
+    appA.put('data', 'k0', 'v0', 1n);
+    const a = start(dir, 'a', deltasOn(), bucket);
+    const b = start(dir, 'b', deltasOn(), bucket);
+    const appB = new NativeApp(join(dir, 'b'));
+    await waitFor('b has k0', 20_000, () => value(appB, 'k0') === 'v0', logs(a, b));
+    // An application that writes 0 into the header's txn id field: changes cannot be selected by it.
+    appA.env.write((txn) => txn.put(appA.dbi('data'), Buffer.from('k1'), buildValue(sec(10), 0, Buffer.from('v1'))));
+    await waitFor('b has k1', 20_000, () => value(appB, 'k1') === 'v1', logs(a, b));
+    assert.match(a.log(), /deltas off for this LMDB/);
+    assert.equal(deltaObjects(bucket).filter((n) => n.includes('__a__')).length, 0);
+    appA.close();
+    appB.close();
+  });
+});
