@@ -12,12 +12,14 @@ npm ci --silent
 npm run build
 npm run lint
 
-# Everything a run creates (Ceph's data, every test's temporary files) lives in one directory, removed at the
+# Everything a run creates (Ceph's and Azurite's data, every test's temporary files) lives in one directory, removed at the
 # end unless LS_KEEP_TEST_DIR=1, so nothing is left behind in /tmp whatever a test does.
 export LS_TEST_WORKDIR="${LS_TEST_WORKDIR:-$(mktemp -d /tmp/lightningstream-test.XXXXXX)}"
 mkdir -p "$LS_TEST_WORKDIR/tmp"
 started_ceph=0
+started_azurite=0
 cleanup() {
+  if [ "$started_azurite" = 1 ]; then bash scripts/azurite.sh stop "$LS_TEST_WORKDIR/azurite" || true; fi
   if [ "$started_ceph" = 1 ]; then bash scripts/ceph.sh stop "$LS_TEST_WORKDIR/ceph" || true; fi
   if [ "${LS_KEEP_TEST_DIR:-0}" != 1 ]; then rm -rf "$LS_TEST_WORKDIR"; fi
 }
@@ -27,6 +29,12 @@ bash scripts/ceph.sh start "$LS_TEST_WORKDIR/ceph"
 started_ceph=1
 # shellcheck disable=SC1091
 source "$LS_TEST_WORKDIR/ceph/env.sh"   # exports LS_S3_ENDPOINT, LS_S3_ACCESS_KEY, LS_S3_SECRET_KEY
+
+# Azurite (the Azure Blob Storage emulator, a pinned devDependency) for the azure storage tests.
+started_azurite=1   # set first: a start that fails halfway is stopped by the trap too
+bash scripts/azurite.sh start "$LS_TEST_WORKDIR/azurite"
+# shellcheck disable=SC1091
+source "$LS_TEST_WORKDIR/azurite/env.sh"   # exports LS_AZURE_ENDPOINT, LS_AZURE_ACCOUNT, LS_AZURE_KEY
 
 mapfile -t tests < <(find dist/test -name "*.test.js" | sort)
 TMPDIR="$LS_TEST_WORKDIR/tmp" node --test --test-concurrency=2 "${tests[@]}"

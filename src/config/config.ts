@@ -72,7 +72,7 @@ export interface CleanupConfig {
 }
 
 export interface StorageConfig {
-  /** `s3`, `fs`, `memory`, or '' when not configured (only commands that use storage need it). */
+  /** `s3`, `azure`, `fs`, `memory`, or '' when not configured (only commands that use storage need it). */
   type: string;
   /** Backend-specific, checked by the validator registered for `type`. */
   options: Record<string, unknown>;
@@ -131,7 +131,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'warning', 'error',
 export const LOG_FORMATS = ['human', 'logfmt', 'json'] as const;
 export const LOG_TIMESTAMPS = ['short', 'disable', 'full'] as const;
 /** Storage types this implementation has backends for (src/storage has one file each). */
-export const STORAGE_TYPES = ['fs', 'memory', 's3'] as const;
+export const STORAGE_TYPES = ['fs', 'memory', 's3', 'azure'] as const;
 export type StorageType = (typeof STORAGE_TYPES)[number];
 
 /** LMDB defaults applied when opening (Go lmdbenv), for the LMDB layer. */

@@ -2,6 +2,7 @@ import { ConfigError } from '../config/errors.js';
 import type { StorageContext } from './common.js';
 import { FsStorage, parseFsOptions, type FsOptions } from './fs.js';
 import { MemoryStorage, parseMemoryOptions, type MemoryOptions } from './memory.js';
+import { parseAzureOptions, type AzureOptions } from './azure/options.js';
 import { parseS3Options, type S3Options } from './s3/options.js';
 import type { Storage } from './storage.js';
 
@@ -12,7 +13,8 @@ export { STORAGE_TYPES, type StorageType };
 export type StorageOptions =
   | { type: 'fs'; options: FsOptions }
   | { type: 'memory'; options: MemoryOptions }
-  | { type: 's3'; options: S3Options };
+  | { type: 's3'; options: S3Options }
+  | { type: 'azure'; options: AzureOptions };
 
 /**
  * Validates a storage type and its options mapping without connecting anywhere, so the config
@@ -28,6 +30,8 @@ export function parseStorageOptions(type: unknown, options: unknown, path = 'sto
       return { type, options: parseMemoryOptions(options, optPath) };
     case 's3':
       return { type, options: parseS3Options(options, optPath) };
+    case 'azure':
+      return { type, options: parseAzureOptions(options, optPath) };
     default:
       throw new ConfigError(`${path}.type`, `unknown storage type ${JSON.stringify(type)} (expected one of: ${STORAGE_TYPES.join(', ')})`);
   }
@@ -43,6 +47,9 @@ export async function openStorage(parsed: StorageOptions, ctx?: StorageContext):
     case 's3':
       // Loaded on demand: the AWS SDK costs a third of a second at start-up, which fs users need not pay.
       return (await import('./s3/backend.js')).S3Storage.open(parsed.options, ctx);
+    case 'azure':
+      // Loaded on demand too: only azure users load the Azure SDK.
+      return (await import('./azure/backend.js')).AzureStorage.open(parsed.options, ctx);
   }
 }
 
@@ -72,3 +79,10 @@ export {
   type S3TlsOptions,
 } from './s3/options.js';
 export type { S3Storage, S3StorageError } from './s3/backend.js';
+export {
+  AZURE_UPDATE_MARKER_NAME,
+  parseAzureOptions,
+  redactedAzureOptions,
+  type AzureOptions,
+} from './azure/options.js';
+export type { AzureStorage, AzureStorageError } from './azure/backend.js';

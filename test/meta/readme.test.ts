@@ -74,7 +74,8 @@ suite('README', { timeout: 900_000 }, () => {
       const file = join(dir, `block-${b.line}.yaml`);
       writeFileSync(file, text);
       const r = spawnSync(process.execPath, [BIN, 'checkconfig', '-c', file], {
-        encoding: 'utf8', env: { ...process.env, S3_ACCESS_KEY: 'AKIAEXAMPLE', S3_SECRET_KEY: 'example-secret' },
+        encoding: 'utf8', env: { ...process.env, S3_ACCESS_KEY: 'AKIAEXAMPLE', S3_SECRET_KEY: 'example-secret',
+          AZURE_ACCOUNT_KEY: Buffer.alloc(64, 7).toString('base64') },
       });
       assert.equal(r.status, 0, `README.md:${b.line}: ${r.stderr}`);
     }

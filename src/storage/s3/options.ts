@@ -133,7 +133,8 @@ const TLS_KEYS = [
   'insecure_key_log_file',
 ] as const;
 
-function parseTls(r: OptionReader): S3TlsOptions {
+/** The `tls` mapping (PowerDNS/go-tlsconfig Config names); the azure backend shares it. */
+export function parseTls(r: OptionReader): S3TlsOptions {
   r.allowOnly(TLS_KEYS);
   const key = r.string('key');
   const tls: S3TlsOptions = {

@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import type { S3TlsOptions } from './options.js';
 
 /** Node https.Agent options for the `tls` settings: CA, client certificate, insecure_skip_verify. */
-export function tlsAgentOptions(tls: S3TlsOptions): Record<string, unknown> {
+export function tlsAgentOptions(tls: S3TlsOptions, backend = 's3'): Record<string, unknown> {
   const read = (file: string, option: string): Buffer => {
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new Error(`s3: cannot read tls.${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+      throw new Error(`${backend}: cannot read tls.${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
     }
   };
   const out: Record<string, unknown> = {};

@@ -1,0 +1,176 @@
+import { ConfigError } from '../../config/errors.js';
+import { formatDuration } from '../../config/units.js';
+import { maskUrlUserinfo } from '../../util/secrets.js';
+import { OptionReader } from '../options.js';
+import { parseTls, Secret, type S3TlsOptions } from '../s3/options.js';
+
+// ---------------------------------------------------------------------------------------------
+// Options: the names and defaults of the Go implementation's Azure backend (PowerDNS/simpleblob
+// backends/azure Options; `tls` is PowerDNS/go-tlsconfig Config, as for s3).
+
+/** Name of the update marker blob (under global_prefix); never reported by list(). Same as Go's. */
+export const AZURE_UPDATE_MARKER_NAME = 'update-marker';
+
+export const AZURE_DEFAULTS = {
+  secrets_refresh_interval: 15_000,
+  init_timeout: 20_000,
+  update_marker_force_list_interval: 5 * 60_000,
+  dial_timeout: 10_000,
+  dial_keep_alive: 10_000,
+  idle_conn_timeout: 90_000,
+  tls_handshake_timeout: 10_000,
+  client_timeout: 15 * 60_000,
+  max_idle_conns: 100,
+  /** Blocks uploaded in parallel by a streamed store (Go: azblob's UploadStreamOptions default, 1). */
+  concurrency: 1,
+} as const;
+
+/** Parsed azure options; every duration is in milliseconds. Safe to log: the key is a Secret. */
+export interface AzureOptions {
+  account_name?: string;
+  account_key?: Secret;
+  account_key_file?: string;
+  secrets_refresh_interval: number;
+  use_shared_key: boolean;
+  container: string;
+  create_container: boolean;
+  global_prefix: string;
+  /** undefined: https://<account_name>.blob.core.windows.net */
+  endpoint_url?: string;
+  tls: S3TlsOptions;
+  init_timeout: number;
+  idle_conn_timeout: number;
+  max_idle_conns: number;
+  dial_timeout: number;
+  dial_keep_alive: number;
+  tls_handshake_timeout: number;
+  client_timeout: number;
+  use_update_marker: boolean;
+  update_marker_force_list_interval: number;
+  concurrency: number;
+}
+
+/** Every key of Go's azure Options (simpleblob backends/azure/azure.go), nothing else. */
+export const AZURE_KEYS = [
+  'account_name',
+  'account_key',
+  'account_key_file',
+  'secrets_refresh_interval',
+  'use_shared_key',
+  'container',
+  'create_container',
+  'global_prefix',
+  'endpoint_url',
+  'tls',
+  'init_timeout',
+  'idle_conn_timeout',
+  'max_idle_conns',
+  'dial_timeout',
+  'dial_keep_alive',
+  'tls_handshake_timeout',
+  'client_timeout',
+  'use_update_marker',
+  'update_marker_force_list_interval',
+  'concurrency',
+] as const;
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** True when text is a non-empty base64 string (how Azure account keys are written). */
+export function isBase64Key(text: string): boolean {
+  return text.length % 4 === 0 && BASE64.test(text);
+}
+
+/** Validates the `storage.options` mapping of an azure storage (path names the mapping in errors). */
+export function parseAzureOptions(raw: unknown, path = 'storage.options'): AzureOptions {
+  const r = new OptionReader(raw, path);
+  r.allowOnly(AZURE_KEYS);
+  const key = r.string('account_key');
+  const o: AzureOptions = {
+    account_name: r.string('account_name'),
+    account_key: key === undefined ? undefined : new Secret(key),
+    account_key_file: r.string('account_key_file'),
+    secrets_refresh_interval: r.duration('secrets_refresh_interval', AZURE_DEFAULTS.secrets_refresh_interval),
+    use_shared_key: r.bool('use_shared_key', false),
+    container: r.string('container') ?? '',
+    create_container: r.bool('create_container', false),
+    global_prefix: r.string('global_prefix') ?? '',
+    endpoint_url: r.string('endpoint_url'),
+    tls: parseTls(r.nested('tls')),
+    init_timeout: r.duration('init_timeout', AZURE_DEFAULTS.init_timeout),
+    idle_conn_timeout: r.duration('idle_conn_timeout', AZURE_DEFAULTS.idle_conn_timeout),
+    max_idle_conns: r.int('max_idle_conns', 0, 0) || AZURE_DEFAULTS.max_idle_conns,
+    dial_timeout: r.duration('dial_timeout', AZURE_DEFAULTS.dial_timeout),
+    dial_keep_alive: r.duration('dial_keep_alive', AZURE_DEFAULTS.dial_keep_alive),
+    tls_handshake_timeout: r.duration('tls_handshake_timeout', AZURE_DEFAULTS.tls_handshake_timeout),
+    client_timeout: r.duration('client_timeout', AZURE_DEFAULTS.client_timeout),
+    use_update_marker: r.bool('use_update_marker', false),
+    update_marker_force_list_interval: r.duration(
+      'update_marker_force_list_interval',
+      AZURE_DEFAULTS.update_marker_force_list_interval,
+    ),
+    concurrency: r.int('concurrency', 0, 0) || AZURE_DEFAULTS.concurrency,
+  };
+
+  // Go's checks, in Go's order: container, then account_name (unless endpoint_url), then the shared key.
+  if (!o.container) throw new ConfigError(r.key('container'), 'is required for the azure storage');
+  if (o.account_name === undefined && o.endpoint_url === undefined) {
+    throw new ConfigError(r.key('account_name'), 'is required when endpoint_url is not set');
+  }
+  if (!o.use_shared_key) {
+    // Go then authenticates with azidentity's DefaultAzureCredential (environment, workload or managed
+    // identity, Azure CLI), which this implementation does not have: refuse rather than fail later.
+    throw new ConfigError(
+      r.key('use_shared_key'),
+      'must be true: this implementation authenticates with the account key only (account_name with account_key or account_key_file); ' +
+        "Go's default, DefaultAzureCredential, is not supported",
+    );
+  }
+  if (o.account_name === undefined) throw new ConfigError(r.key('account_name'), 'is required when use_shared_key is true');
+  if (o.account_key !== undefined && o.account_key_file !== undefined) {
+    throw new ConfigError(r.key('account_key_file'), 'use either account_key or account_key_file, not both');
+  }
+  if (o.account_key === undefined && o.account_key_file === undefined) {
+    throw new ConfigError(r.key('account_key'), 'account_key or account_key_file is required when use_shared_key is true');
+  }
+  if (o.account_key !== undefined && !isBase64Key(o.account_key.reveal())) {
+    throw new ConfigError(r.key('account_key'), 'is not a base64 account key');
+  }
+  if (o.account_key_file !== undefined && o.secrets_refresh_interval < 1000) {
+    throw new ConfigError(r.key('secrets_refresh_interval'), 'must be at least 1s');
+  }
+  if (o.endpoint_url !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(o.endpoint_url);
+    } catch {
+      throw new ConfigError(r.key('endpoint_url'), `not a URL: ${JSON.stringify(maskUrlUserinfo(o.endpoint_url))}`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new ConfigError(r.key('endpoint_url'), `unsupported scheme ${JSON.stringify(u.protocol.replace(/:$/, ''))}, use http or https`);
+    }
+    if (u.search !== '' || u.username !== '' || u.password !== '') {
+      throw new ConfigError(r.key('endpoint_url'), 'must not contain a query (SAS token) or user info: the account key authenticates');
+    }
+  }
+  return o;
+}
+
+/** The blob service URL: endpoint_url, or Azure's public endpoint of the account. */
+export function azureServiceUrl(o: AzureOptions): string {
+  return (o.endpoint_url ?? `https://${o.account_name ?? ''}.blob.core.windows.net`).replace(/\/+$/, '');
+}
+
+/** A plain, loggable view of the options (the key masked, durations as Go prints them). */
+export function redactedAzureOptions(o: AzureOptions): Record<string, unknown> {
+  const out = JSON.parse(JSON.stringify(o)) as Record<string, unknown>;
+  for (const k of Object.keys(out)) {
+    const v = (o as unknown as Record<string, unknown>)[k];
+    if (typeof v === 'number' && (k.endsWith('_timeout') || k.endsWith('_interval') || k === 'dial_keep_alive')) {
+      out[k] = formatDuration(v);
+    } else if (typeof v === 'string') {
+      out[k] = maskUrlUserinfo(v);
+    }
+  }
+  return out;
+}
