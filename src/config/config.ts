@@ -62,6 +62,8 @@ export interface DeltasConfig {
   fullInterval: number;
   /** A full snapshot once the deltas since the last one add up to this fraction of its size. */
   maxChainRatio: number;
+  /** A full snapshot after this many deltas (every object is in every listing until the next full one). */
+  maxChainLength: number;
 }
 
 export interface CleanupConfig {
@@ -175,6 +177,7 @@ export const CONFIG_SPEC: Spec = struct({
     enabled: bool(false),
     full_interval: duration(10 * M),
     max_chain_ratio: float(0.25),
+    max_chain_length: int(100),
   }),
   storage: struct({
     type: str(),
@@ -289,6 +292,7 @@ function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   check(c.sweeper.retentionDays >= 0, 'sweeper.retention_days', 'must not be negative');
   check(c.deltas.fullInterval >= S, 'deltas.full_interval', 'too short interval (minimum 1s)');
   check(c.deltas.maxChainRatio > 0 && c.deltas.maxChainRatio <= 10, 'deltas.max_chain_ratio', 'must be above 0 and at most 10');
+  check(c.deltas.maxChainLength >= 1, 'deltas.max_chain_length', 'positive number required');
 
   if (c.storage.rootPath !== '') {
     c.warnings.push('storage.root_path is deprecated and will be removed, use storage.options.root_path instead');

@@ -49,6 +49,7 @@ interface DeltaChain {
   fullAt: number;
   fullBytes: number;
   deltaBytes: number;
+  deltas: number;
   last: StoredSnapshot;
 }
 
@@ -370,7 +371,7 @@ export class Syncer {
 
   /**
    * Stores a delta when one is due (deltas on, a chain this process started with a full snapshot, not past
-   * full_interval nor max_chain_ratio); returns 'full' when a full snapshot is needed instead. A delta with
+   * full_interval, max_chain_ratio nor max_chain_length); returns 'full' when a full snapshot is needed instead. A delta with
    * nothing in it is not stored.
    */
   private async tryDelta(signal: AbortSignal): Promise<StoredSnapshot | undefined | 'full'> {
@@ -378,7 +379,9 @@ export class Syncer {
     const chain = this.chain;
     if (!cfg?.enabled || !chain || this.deltasRefused) return 'full';
     const budget = cfg.maxChainRatio * chain.fullBytes - chain.deltaBytes;
-    if (this.clock.now() - chain.fullAt >= cfg.fullInterval || budget < MIN_DELTA_BUDGET_BYTES) return 'full';
+    if (this.clock.now() - chain.fullAt >= cfg.fullInterval || budget < MIN_DELTA_BUDGET_BYTES || chain.deltas >= cfg.maxChainLength) {
+      return 'full';
+    }
     const outcome = await storeDelta(this.ctx, signal, {
       previousNano: chain.last.timestampNano, sinceTxnId: chain.last.txnId, maxBytes: budget,
     });
@@ -398,6 +401,7 @@ export class Syncer {
     const stored = outcome.stored;
     chain.last = stored;
     chain.deltaBytes += stored.bytes;
+    chain.deltas++;
     this.lastSyncedTxnId = stored.txnId;
     this.lastSnapshotAt = this.clock.now();
     this.lastStoreAt = this.clock.now();
@@ -446,7 +450,7 @@ export class Syncer {
       const delta = await this.tryDelta(signal);
       if (delta !== 'full') return delta;
       const stored = await storeSnapshot(ctx, signal);
-      this.chain = { fullAt: this.clock.now(), fullBytes: stored.bytes, deltaBytes: 0, last: stored };
+      this.chain = { fullAt: this.clock.now(), fullBytes: stored.bytes, deltaBytes: 0, deltas: 0, last: stored };
       this.lastSyncedTxnId = stored.txnId;
       this.lastSnapshotAt = this.clock.now();
       this.lastStoreAt = this.clock.now();

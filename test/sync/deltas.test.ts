@@ -5,7 +5,7 @@
 // shares the bucket.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { buildValue } from '../../src/lmdb/index.js';
@@ -188,6 +188,25 @@ describe('delta snapshots between real sync processes (fs storage)', { timeout: 
     assert.equal(digest(appA), digest(appB));
     assert.equal(digest(appB), digest(appC));
     for (const x of [appA, appB, appC]) x.close();
+  });
+
+  it('max_chain_length: a full snapshot after that many deltas', async () => {
+    const dir = join(tmp.dir, 'length');
+    mkdirSync(dir);
+    const bucket = join(dir, 'bucket');
+    const appA = new NativeApp(join(dir, 'a'));
+    fill(appA, 300);
+    const a = start(dir, 'a', 'deltas: { enabled: true, max_chain_length: 2 }', bucket);
+    await waitFor('a stores its first snapshot', 20_000, () => existsSync(bucket) && fullObjects(bucket).length === 1, logs(a));
+    for (let i = 1; i <= 5; i++) {
+      const before = readdirSync(bucket).length;
+      appA.put('data', `c${i}`, `v${i}`, sec(100 + i));
+      await waitFor(`change ${i} stored`, 10_000, () => readdirSync(bucket).length > before, logs(a));
+    }
+    // full, delta, delta, full, delta, delta: the 3rd change needs a full snapshot, so does the 6th (not made)
+    assert.equal(fullObjects(bucket).length, 2, readdirSync(bucket).join('\n'));
+    assert.equal(deltaObjects(bucket).length, 4, readdirSync(bucket).join('\n'));
+    appA.close();
   });
 
   it('headers with txn id 0 switch deltas off (full snapshots only) and nothing is lost', async () => {
