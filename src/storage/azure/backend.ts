@@ -23,6 +23,7 @@ import { formatDuration } from '../../config/units.js';
 import { childSignal, onAbort } from '../../util/abort.js';
 import { sleep } from '../../util/clock.js';
 import { tlsAgentOptions } from '../s3/tls.js';
+import { UpdateMarkerListCache } from '../update-marker.js';
 import { NotFoundError, type ObjectInfo, type Storage } from '../storage.js';
 import { AzureStorageError, isAuthError, isTransientAzureError, mapAzureError } from './errors.js';
 import {
@@ -39,12 +40,6 @@ export { AzureStorageError };
 const STREAM_BLOCK_BYTES = 4 << 20;
 const LIST_PAGE_SIZE = 5000;
 
-interface ListCache {
-  marker: string;
-  objects: ObjectInfo[];
-  time: number;
-}
-
 /**
  * Blobs in one Azure Blob Storage container (under global_prefix), through @azure/storage-blob with a
  * shared key (account_name + account_key, or account_key_file re-read every secrets_refresh_interval).
@@ -59,7 +54,7 @@ export class AzureStorage implements Storage {
   private readonly agent: HttpAgent | HttpsAgent;
   private readonly markerKey: string;
   private refreshTimer: NodeJS.Timeout | undefined;
-  private listCache: ListCache | undefined;
+  private readonly listCache: UpdateMarkerListCache;
   private markerSeq = 0;
   private closed = false;
 
@@ -79,6 +74,7 @@ export class AzureStorage implements Storage {
       ? new HttpsAgent({ ...agentOptions, ...tlsAgentOptions(options.tls, 'azure') })
       : new HttpAgent(agentOptions);
     this.markerKey = options.global_prefix + AZURE_UPDATE_MARKER_NAME;
+    this.listCache = new UpdateMarkerListCache(options.update_marker_force_list_interval);
     this.#key = key;
     this.remember(key);
     this.#container = this.makeClient(key);
@@ -109,24 +105,7 @@ export class AzureStorage implements Storage {
     this.check(signal);
     if (!this.options.use_update_marker) return this.listAll(prefix, signal);
 
-    let marker: string | undefined;
-    try {
-      marker = (await this.getObject(AZURE_UPDATE_MARKER_NAME, this.markerKey, signal)).toString('utf8');
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
-    }
-    const cache = this.listCache;
-    const fresh =
-      cache !== undefined &&
-      marker !== undefined &&
-      marker === cache.marker &&
-      Date.now() - cache.time < this.options.update_marker_force_list_interval;
-    if (fresh) return filterPrefix(cache.objects, prefix);
-
-    const time = Date.now();
-    const objects = await this.listAll('', signal); // cache everything; prefixes filter the cache
-    this.listCache = marker === undefined ? undefined : { marker, objects, time };
-    return filterPrefix(objects, prefix);
+    return this.listCache.list(prefix, () => this.getObject(AZURE_UPDATE_MARKER_NAME, this.markerKey, signal), () => this.listAll('', signal));
   }
 
   async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
@@ -222,7 +201,7 @@ export class AzureStorage implements Storage {
         this.remember(key);
         this.#key = key;
         this.#container = this.makeClient(key);
-        this.listCache = undefined;
+        this.listCache.invalidate();
         this.logger?.info?.('azure: updated the account key from account_key_file', { account_key_file: file });
       }, (err: unknown) => {
         this.logger?.warn?.('azure: cannot re-read account_key_file, keeping the previous key', {
@@ -382,7 +361,7 @@ export class AzureStorage implements Storage {
     const content = Buffer.from(`${key}:${etag}:${nanos}:${isDelete}`); // Go's format
     const blob = this.#container.getBlockBlobClient(this.markerKey);
     await this.call('PutBlob', AZURE_UPDATE_MARKER_NAME, signal, (abortSignal) => blob.uploadData(content, { abortSignal }));
-    this.listCache = undefined;
+    this.listCache.invalidate();
   }
 }
 
@@ -397,8 +376,4 @@ async function readKeyFile(file: string): Promise<string> {
   if (!value) throw new Error(`azure: account_key_file ${file} is empty`);
   if (!isBase64Key(value)) throw new Error(`azure: account_key_file ${file} does not hold a base64 account key`);
   return value;
-}
-
-function filterPrefix(objects: ObjectInfo[], prefix: string): ObjectInfo[] {
-  return objects.filter((o) => o.name.startsWith(prefix)).map((o) => ({ ...o }));
 }

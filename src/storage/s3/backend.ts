@@ -30,7 +30,8 @@ import {
 import { formatDuration } from '../../config/units.js';
 import { childSignal, onAbort } from '../../util/abort.js';
 import { sleep } from '../../util/clock.js';
-import { NotFoundError, type ObjectInfo, type Storage } from '../storage.js';
+import { UpdateMarkerListCache } from '../update-marker.js';
+import type { ObjectInfo, Storage } from '../storage.js';
 import { CredentialSource } from './credentials.js';
 import { isTransientS3Error, mapS3Error, S3StorageError } from './errors.js';
 import { uploadStream, type UploadTarget } from './multipart.js';
@@ -38,12 +39,6 @@ import { redactedS3Options, UPDATE_MARKER_NAME, type S3Options } from './options
 import { tlsAgentOptions } from './tls.js';
 
 export { S3StorageError };
-
-interface ListCache {
-  marker: string;
-  objects: ObjectInfo[];
-  time: number;
-}
 
 /**
  * Objects in one S3 bucket (under global_prefix), through @aws-sdk/client-s3. The parts around it, one
@@ -55,7 +50,7 @@ export class S3Storage implements Storage {
   private readonly creds: CredentialSource;
   private readonly markerKey: string;
   private readonly agents: Array<HttpAgent | HttpsAgent>;
-  private listCache: ListCache | undefined;
+  private readonly listCache: UpdateMarkerListCache;
   private markerSeq = 0;
   private closed = false;
 
@@ -65,6 +60,7 @@ export class S3Storage implements Storage {
   ) {
     this.creds = new CredentialSource(options, logger);
     this.markerKey = options.global_prefix + UPDATE_MARKER_NAME;
+    this.listCache = new UpdateMarkerListCache(options.update_marker_force_list_interval);
     const agentOptions = {
       keepAlive: true,
       keepAliveMsecs: options.dial_keep_alive,
@@ -121,24 +117,7 @@ export class S3Storage implements Storage {
     this.check(signal);
     if (!this.options.use_update_marker) return this.listAll(prefix, signal);
 
-    let marker: string | undefined;
-    try {
-      marker = (await this.getObject(UPDATE_MARKER_NAME, this.markerKey, signal)).toString('utf8');
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
-    }
-    const cache = this.listCache;
-    const fresh =
-      cache !== undefined &&
-      marker !== undefined &&
-      marker === cache.marker &&
-      Date.now() - cache.time < this.options.update_marker_force_list_interval;
-    if (fresh) return filterPrefix(cache.objects, prefix);
-
-    const time = Date.now();
-    const objects = await this.listAll('', signal); // cache everything; prefixes filter the cache
-    this.listCache = marker === undefined ? undefined : { marker, objects, time };
-    return filterPrefix(objects, prefix);
+    return this.listCache.list(prefix, () => this.getObject(UPDATE_MARKER_NAME, this.markerKey, signal), () => this.listAll('', signal));
   }
 
   async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
@@ -404,10 +383,6 @@ export class S3Storage implements Storage {
     const nanos = BigInt(Date.now()) * 1_000_000n + BigInt(this.markerSeq++ % 1_000_000);
     const content = Buffer.from(`${key}:${etag}:${nanos}:${isDelete}`);
     await this.putBuffer('PutObject', UPDATE_MARKER_NAME, this.markerKey, content, signal);
-    this.listCache = undefined;
+    this.listCache.invalidate();
   }
-}
-
-function filterPrefix(objects: ObjectInfo[], prefix: string): ObjectInfo[] {
-  return objects.filter((o) => o.name.startsWith(prefix)).map((o) => ({ ...o }));
 }
