@@ -21,8 +21,8 @@ import {
 } from '../common.js';
 import { formatDuration } from '../../config/units.js';
 import { childSignal, onAbort } from '../../util/abort.js';
-import { sleep } from '../../util/clock.js';
 import { tlsAgentOptions } from '../s3/tls.js';
+import { retryTransientUntilAborted } from '../init-retry.js';
 import { UpdateMarkerListCache } from '../update-marker.js';
 import { NotFoundError, type ObjectInfo, type Storage } from '../storage.js';
 import { AzureStorageError, isAuthError, isTransientAzureError, mapAzureError } from './errors.js';
@@ -268,30 +268,16 @@ export class AzureStorage implements Storage {
    * Makes sure the container exists, retrying transient failures (5xx, busy, resets, timeouts) until
    * init_timeout, as the s3 backend does for its bucket. Permanent answers (403, bad name...) fail at once.
    */
-  private async createContainer(signal: AbortSignal): Promise<void> {
-    let delayMs = 250;
-    let lastFailure: unknown;
-    for (;;) {
-      try {
-        await this.createContainerOnce(signal);
-        return;
-      } catch (err) {
-        if (signal.aborted) throw this.initTimeoutError(lastFailure);
-        if (!isTransientAzureError(err)) throw err;
-        lastFailure = err;
-        this.logger?.warn?.('azure: container check failed, retrying within init_timeout', {
-          container: this.options.container,
-          error: err instanceof Error ? err.message : String(err),
-          retry_in: formatDuration(delayMs),
-        });
-        try {
-          await sleep(delayMs, signal);
-        } catch {
-          throw this.initTimeoutError(lastFailure);
-        }
-        delayMs = Math.min(delayMs * 2, 4000);
-      }
-    }
+  private createContainer(signal: AbortSignal): Promise<void> {
+    return retryTransientUntilAborted({
+      signal,
+      attempt: () => this.createContainerOnce(signal),
+      isTransient: isTransientAzureError,
+      onRetry: (err, delayMs) => this.logger?.warn?.('azure: container check failed, retrying within init_timeout', {
+        container: this.options.container, error: err instanceof Error ? err.message : String(err), retry_in: formatDuration(delayMs),
+      }),
+      giveUp: (last) => this.initTimeoutError(last),
+    });
   }
 
   private initTimeoutError(lastFailure: unknown): AzureStorageError {

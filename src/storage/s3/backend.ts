@@ -29,7 +29,7 @@ import {
 } from '../common.js';
 import { formatDuration } from '../../config/units.js';
 import { childSignal, onAbort } from '../../util/abort.js';
-import { sleep } from '../../util/clock.js';
+import { retryTransientUntilAborted } from '../init-retry.js';
 import { UpdateMarkerListCache } from '../update-marker.js';
 import type { ObjectInfo, Storage } from '../storage.js';
 import { CredentialSource } from './credentials.js';
@@ -212,30 +212,16 @@ export class S3Storage implements Storage {
    * init_timeout: one failed round trip during a short outage must not end a daemon that retries every
    * other storage operation. Permanent answers (403, invalid name, ...) fail at once.
    */
-  private async createBucket(signal: AbortSignal): Promise<void> {
-    let delayMs = 250;
-    let lastFailure: unknown;
-    for (;;) {
-      try {
-        await this.createBucketOnce(signal);
-        return;
-      } catch (err) {
-        if (signal.aborted) throw this.initTimeoutError(lastFailure);
-        if (!isTransientS3Error(err)) throw err;
-        lastFailure = err;
-        this.logger?.warn?.('s3: bucket check failed, retrying within init_timeout', {
-          bucket: this.options.bucket,
-          error: err instanceof Error ? err.message : String(err),
-          retry_in: formatDuration(delayMs),
-        });
-        try {
-          await sleep(delayMs, signal);
-        } catch {
-          throw this.initTimeoutError(lastFailure);
-        }
-        delayMs = Math.min(delayMs * 2, 4000);
-      }
-    }
+  private createBucket(signal: AbortSignal): Promise<void> {
+    return retryTransientUntilAborted({
+      signal,
+      attempt: () => this.createBucketOnce(signal),
+      isTransient: isTransientS3Error,
+      onRetry: (err, delayMs) => this.logger?.warn?.('s3: bucket check failed, retrying within init_timeout', {
+        bucket: this.options.bucket, error: err instanceof Error ? err.message : String(err), retry_in: formatDuration(delayMs),
+      }),
+      giveUp: (last) => this.initTimeoutError(last),
+    });
   }
 
   /** The give-up error: what failed last, or that the server never answered at all. */
