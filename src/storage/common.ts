@@ -102,3 +102,19 @@ export async function readAll(stream: Readable, signal?: AbortSignal): Promise<B
   });
   return Buffer.concat(chunks);
 }
+
+/**
+ * A failure of a remote backend (s3, azure): the message names the operation and the object (or the bucket or
+ * container) and never carries a secret; code and statusCode are the server's, when it answered.
+ */
+export class BackendOperationError extends Error {
+  constructor(
+    message: string,
+    readonly op: string,
+    readonly objectName: string | undefined,
+    readonly code: string,
+    readonly statusCode: number | undefined,
+  ) {
+    super(message);
+  }
+}

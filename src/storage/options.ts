@@ -97,3 +97,59 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(scalar)}`;
 }
 
+
+/**
+ * The connection and listing options the Go implementation's s3 and azure backends share (PowerDNS/simpleblob),
+ * with the same defaults; durations in milliseconds.
+ */
+export interface ConnectionOptions {
+  init_timeout: number;
+  idle_conn_timeout: number;
+  max_idle_conns: number;
+  dial_timeout: number;
+  dial_keep_alive: number;
+  tls_handshake_timeout: number;
+  client_timeout: number;
+  use_update_marker: boolean;
+  update_marker_force_list_interval: number;
+}
+
+export const CONNECTION_DEFAULTS = {
+  secrets_refresh_interval: 15_000,
+  init_timeout: 20_000,
+  update_marker_force_list_interval: 5 * 60_000,
+  dial_timeout: 10_000,
+  dial_keep_alive: 10_000,
+  idle_conn_timeout: 90_000,
+  tls_handshake_timeout: 10_000,
+  client_timeout: 15 * 60_000,
+  max_idle_conns: 100,
+} as const;
+
+export const CONNECTION_KEYS = [
+  'init_timeout',
+  'idle_conn_timeout',
+  'max_idle_conns',
+  'dial_timeout',
+  'dial_keep_alive',
+  'tls_handshake_timeout',
+  'client_timeout',
+  'use_update_marker',
+  'update_marker_force_list_interval',
+] as const;
+
+/** Reads the ConnectionOptions keys of r, with their defaults. */
+export function readConnectionOptions(r: OptionReader): ConnectionOptions {
+  const d = CONNECTION_DEFAULTS;
+  return {
+    init_timeout: r.duration('init_timeout', d.init_timeout),
+    idle_conn_timeout: r.duration('idle_conn_timeout', d.idle_conn_timeout),
+    max_idle_conns: r.int('max_idle_conns', 0, 0) || d.max_idle_conns,
+    dial_timeout: r.duration('dial_timeout', d.dial_timeout),
+    dial_keep_alive: r.duration('dial_keep_alive', d.dial_keep_alive),
+    tls_handshake_timeout: r.duration('tls_handshake_timeout', d.tls_handshake_timeout),
+    client_timeout: r.duration('client_timeout', d.client_timeout),
+    use_update_marker: r.bool('use_update_marker', false),
+    update_marker_force_list_interval: r.duration('update_marker_force_list_interval', d.update_marker_force_list_interval),
+  };
+}

@@ -1,18 +1,9 @@
 import { NotFoundError } from '../storage.js';
-import { StorageClosedError } from '../common.js';
+import { BackendOperationError, StorageClosedError } from '../common.js';
 
 /** An Azure failure, with a message that never carries the key: `azure: <Op> <name>: <code> (HTTP n) <message>`. */
-export class AzureStorageError extends Error {
-  constructor(
-    message: string,
-    readonly op: string,
-    readonly objectName: string | undefined,
-    readonly code: string,
-    readonly statusCode: number | undefined,
-  ) {
-    super(message);
-    this.name = 'AzureStorageError';
-  }
+export class AzureStorageError extends BackendOperationError {
+  override name = 'AzureStorageError';
 }
 
 /** Error codes of a missing blob or container (Go maps the same three to "not found"). */

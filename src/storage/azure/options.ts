@@ -1,7 +1,7 @@
 import { ConfigError } from '../../config/errors.js';
 import { formatDuration } from '../../config/units.js';
 import { maskUrlUserinfo } from '../../util/secrets.js';
-import { OptionReader } from '../options.js';
+import { CONNECTION_DEFAULTS, CONNECTION_KEYS, OptionReader, readConnectionOptions, type ConnectionOptions } from '../options.js';
 import { parseTls, Secret, type S3TlsOptions } from '../s3/options.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -12,21 +12,13 @@ import { parseTls, Secret, type S3TlsOptions } from '../s3/options.js';
 export const AZURE_UPDATE_MARKER_NAME = 'update-marker';
 
 export const AZURE_DEFAULTS = {
-  secrets_refresh_interval: 15_000,
-  init_timeout: 20_000,
-  update_marker_force_list_interval: 5 * 60_000,
-  dial_timeout: 10_000,
-  dial_keep_alive: 10_000,
-  idle_conn_timeout: 90_000,
-  tls_handshake_timeout: 10_000,
-  client_timeout: 15 * 60_000,
-  max_idle_conns: 100,
+  ...CONNECTION_DEFAULTS,
   /** Blocks uploaded in parallel by a streamed store (Go: azblob's UploadStreamOptions default, 1). */
   concurrency: 1,
 } as const;
 
 /** Parsed azure options; every duration is in milliseconds. Safe to log: the key is a Secret. */
-export interface AzureOptions {
+export interface AzureOptions extends ConnectionOptions {
   account_name?: string;
   account_key?: Secret;
   account_key_file?: string;
@@ -38,15 +30,6 @@ export interface AzureOptions {
   /** undefined: https://<account_name>.blob.core.windows.net */
   endpoint_url?: string;
   tls: S3TlsOptions;
-  init_timeout: number;
-  idle_conn_timeout: number;
-  max_idle_conns: number;
-  dial_timeout: number;
-  dial_keep_alive: number;
-  tls_handshake_timeout: number;
-  client_timeout: number;
-  use_update_marker: boolean;
-  update_marker_force_list_interval: number;
   concurrency: number;
 }
 
@@ -62,15 +45,7 @@ export const AZURE_KEYS = [
   'global_prefix',
   'endpoint_url',
   'tls',
-  'init_timeout',
-  'idle_conn_timeout',
-  'max_idle_conns',
-  'dial_timeout',
-  'dial_keep_alive',
-  'tls_handshake_timeout',
-  'client_timeout',
-  'use_update_marker',
-  'update_marker_force_list_interval',
+  ...CONNECTION_KEYS,
   'concurrency',
 ] as const;
 
@@ -97,18 +72,7 @@ export function parseAzureOptions(raw: unknown, path = 'storage.options'): Azure
     global_prefix: r.string('global_prefix') ?? '',
     endpoint_url: r.string('endpoint_url'),
     tls: parseTls(r.nested('tls')),
-    init_timeout: r.duration('init_timeout', AZURE_DEFAULTS.init_timeout),
-    idle_conn_timeout: r.duration('idle_conn_timeout', AZURE_DEFAULTS.idle_conn_timeout),
-    max_idle_conns: r.int('max_idle_conns', 0, 0) || AZURE_DEFAULTS.max_idle_conns,
-    dial_timeout: r.duration('dial_timeout', AZURE_DEFAULTS.dial_timeout),
-    dial_keep_alive: r.duration('dial_keep_alive', AZURE_DEFAULTS.dial_keep_alive),
-    tls_handshake_timeout: r.duration('tls_handshake_timeout', AZURE_DEFAULTS.tls_handshake_timeout),
-    client_timeout: r.duration('client_timeout', AZURE_DEFAULTS.client_timeout),
-    use_update_marker: r.bool('use_update_marker', false),
-    update_marker_force_list_interval: r.duration(
-      'update_marker_force_list_interval',
-      AZURE_DEFAULTS.update_marker_force_list_interval,
-    ),
+    ...readConnectionOptions(r),
     concurrency: r.int('concurrency', 0, 0) || AZURE_DEFAULTS.concurrency,
   };
 

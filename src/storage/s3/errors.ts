@@ -1,18 +1,9 @@
 import { NotFoundError } from '../storage.js';
-import { StorageClosedError } from '../common.js';
+import { BackendOperationError, StorageClosedError } from '../common.js';
 
 /** An S3 failure, with a message that never carries credentials: `s3: <Op> <name>: <code> <message>`. */
-export class S3StorageError extends Error {
-  constructor(
-    message: string,
-    readonly op: string,
-    readonly objectName: string | undefined,
-    readonly code: string,
-    readonly statusCode: number | undefined,
-  ) {
-    super(message);
-    this.name = 'S3StorageError';
-  }
+export class S3StorageError extends BackendOperationError {
+  override name = 'S3StorageError';
 }
 
 const AUTH_CODES = new Set(['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'AccessDenied', 'InvalidToken', 'ExpiredToken']);

@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { ConfigError } from '../../config/errors.js';
 import { formatDuration } from '../../config/units.js';
 import { maskUrlUserinfo, partialKeyId } from '../../util/secrets.js';
-import { OptionReader } from '../options.js';
+import { CONNECTION_DEFAULTS, CONNECTION_KEYS, OptionReader, readConnectionOptions, type ConnectionOptions } from '../options.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options: the names and defaults of the Go implementation's S3 backend (PowerDNS/simpleblob
@@ -13,15 +13,7 @@ export const UPDATE_MARKER_NAME = 'update-marker';
 
 export const S3_DEFAULTS = {
   region: 'us-east-1',
-  secrets_refresh_interval: 15_000,
-  init_timeout: 20_000,
-  update_marker_force_list_interval: 5 * 60_000,
-  dial_timeout: 10_000,
-  dial_keep_alive: 10_000,
-  idle_conn_timeout: 90_000,
-  tls_handshake_timeout: 10_000,
-  client_timeout: 15 * 60_000,
-  max_idle_conns: 100,
+  ...CONNECTION_DEFAULTS,
   num_minio_threads: 4,
 } as const;
 
@@ -62,7 +54,7 @@ export interface S3TlsOptions {
 }
 
 /** Parsed S3 options; every duration is in milliseconds. Safe to log: secrets are Secret objects. */
-export interface S3Options {
+export interface S3Options extends ConnectionOptions {
   access_key?: string;
   secret_key?: Secret;
   access_key_file?: string;
@@ -80,15 +72,6 @@ export interface S3Options {
   disable_send_content_md5: boolean;
   num_minio_threads: number;
   tls: S3TlsOptions;
-  init_timeout: number;
-  idle_conn_timeout: number;
-  max_idle_conns: number;
-  dial_timeout: number;
-  dial_keep_alive: number;
-  tls_handshake_timeout: number;
-  client_timeout: number;
-  use_update_marker: boolean;
-  update_marker_force_list_interval: number;
 }
 
 const S3_KEYS = [
@@ -108,15 +91,7 @@ const S3_KEYS = [
   'disable_send_content_md5',
   'num_minio_threads',
   'tls',
-  'init_timeout',
-  'idle_conn_timeout',
-  'max_idle_conns',
-  'dial_timeout',
-  'dial_keep_alive',
-  'tls_handshake_timeout',
-  'client_timeout',
-  'use_update_marker',
-  'update_marker_force_list_interval',
+  ...CONNECTION_KEYS,
 ] as const;
 
 const TLS_KEYS = [
@@ -180,18 +155,7 @@ export function parseS3Options(raw: unknown, path = 'storage.options'): S3Option
     disable_send_content_md5: r.bool('disable_send_content_md5', false),
     num_minio_threads: r.int('num_minio_threads', 0, 0) || S3_DEFAULTS.num_minio_threads,
     tls: parseTls(r.nested('tls')),
-    init_timeout: r.duration('init_timeout', S3_DEFAULTS.init_timeout),
-    idle_conn_timeout: r.duration('idle_conn_timeout', S3_DEFAULTS.idle_conn_timeout),
-    max_idle_conns: r.int('max_idle_conns', 0, 0) || S3_DEFAULTS.max_idle_conns,
-    dial_timeout: r.duration('dial_timeout', S3_DEFAULTS.dial_timeout),
-    dial_keep_alive: r.duration('dial_keep_alive', S3_DEFAULTS.dial_keep_alive),
-    tls_handshake_timeout: r.duration('tls_handshake_timeout', S3_DEFAULTS.tls_handshake_timeout),
-    client_timeout: r.duration('client_timeout', S3_DEFAULTS.client_timeout),
-    use_update_marker: r.bool('use_update_marker', false),
-    update_marker_force_list_interval: r.duration(
-      'update_marker_force_list_interval',
-      S3_DEFAULTS.update_marker_force_list_interval,
-    ),
+    ...readConnectionOptions(r),
   };
 
   if (!o.bucket) throw new ConfigError(r.key('bucket'), 'is required for the s3 storage');
