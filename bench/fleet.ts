@@ -33,9 +33,9 @@
  * stopped) with scripts/ceph.sh on free ports (LS_CEPH_RGW_PORT / LS_CEPH_MON_PORT / LS_CEPH_OSD_PORTS
  * to choose them). Every process it started is stopped on exit, also on Ctrl-C and on errors.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -47,6 +47,7 @@ import { stringify } from 'yaml';
 import { parseDuration } from '../src/config/units.js';
 import { startCeph, stopCeph, type S3Endpoint } from '../src/demo/ceph.js';
 import { BIN, ROOT } from '../src/demo/cluster.js';
+import { LoggedProcess } from '../src/demo/logged-process.js';
 import { WriteClock, summarize, type Summary } from '../src/demo/measure.js';
 import { Env, KVBatchWriter, buildValue, parseValue, writeHeader, type Dbi } from '../src/lmdb/index.js';
 import { errorMessage } from '../src/util/errors.js';
@@ -163,84 +164,16 @@ const keyOf = (i: number): Buffer => Buffer.from(`key${String(i).padStart(KEY_LE
 const children = new Set<Proc>();
 let cephToStop: string | undefined;
 
-class Proc {
-  child: ChildProcess | undefined;
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  private exited: Promise<void> = Promise.resolve();
-
-  constructor(readonly name: string, readonly logPath: string) {}
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.exit === undefined;
+/** A child process of the bench, registered in `children` while it runs (stopped or killed on any exit). */
+class Proc extends LoggedProcess {
+  constructor(name: string, logPath: string) {
+    super(name, logPath, 'fleet');
   }
 
   /** Starts in its own process group (a Ctrl-C reaches only the bench, which then stops it once). */
-  start(command: string, argv: string[], env: NodeJS.ProcessEnv, stdio: 'log' | 'pipe' = 'log'): ChildProcess {
-    const fd = stdio === 'log' ? openSync(this.logPath, 'a') : undefined;
-    try {
-      const child = spawn(command, argv, {
-        cwd: ROOT, env, detached: true,
-        stdio: fd === undefined ? ['pipe', 'pipe', 'inherit'] : ['ignore', fd, fd],
-      });
-      this.child = child;
-      children.add(this);
-      this.exited = new Promise((resolve) => {
-        child.once('exit', (code, signal) => {
-          this.exit = { code, signal };
-          children.delete(this);
-          resolve();
-        });
-        child.once('error', (err) => {
-          writeFileSync(this.logPath, `fleet: could not start ${command}: ${err.message}\n`, { flag: 'a' });
-          this.exit ??= { code: null, signal: null };
-          children.delete(this);
-          resolve();
-        });
-      });
-      return child;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
-  }
-
-  /** SIGTERM, then SIGKILL after graceMs; resolves once it has exited. */
-  async stop(graceMs = 10_000): Promise<void> {
-    const child = this.child;
-    if (!child || this.exit) return this.exited;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => {
-      if (!this.exit) {
-        writeFileSync(this.logPath, `fleet: no exit ${graceMs} ms after SIGTERM: SIGKILL\n`, { flag: 'a' });
-        this.kill();
-      }
-    }, graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  /** SIGKILL to its process group (its own children too). */
-  kill(): void {
-    const pid = this.pid;
-    if (pid === undefined || this.exit) return;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-
-  describeExit(): string {
-    if (!this.exit) return this.child ? 'running' : 'not started';
-    return this.exit.signal ? `killed by ${this.exit.signal}` : `exit status ${this.exit.code}`;
-  }
-
-  logTail(lines = 20): string {
-    if (!existsSync(this.logPath)) return '';
-    return readFileSync(this.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  run(command: string, argv: string[], env: NodeJS.ProcessEnv, stdio: 'log' | 'pipe' = 'log'): ChildProcess {
+    children.add(this);
+    return this.start(command, argv, { cwd: ROOT, env, stdio }, () => children.delete(this));
   }
 }
 
@@ -275,7 +208,7 @@ class Meter {
 
   static async start(dir: string, upstream: string, listeners: number): Promise<Meter> {
     const proc = new Proc('s3-meter', join(dir, 's3-meter.log'));
-    const child = proc.start(process.execPath, [METER_JS, '--upstream', upstream, '--listeners', String(listeners)], process.env, 'pipe');
+    const child = proc.run(process.execPath, [METER_JS, '--upstream', upstream, '--listeners', String(listeners)], process.env, 'pipe');
     const lines = createInterface({ input: child.stdout! });
     const first = await Promise.race([
       new Promise<string>((resolve) => lines.once('line', resolve)),
@@ -422,7 +355,7 @@ async function runOne(impl: Impl, n: number, variantName: string, s3: S3Endpoint
   const log = (line: string): void => { if (!args.quiet) console.log(`  ${line}`); };
   const checkAlive = (): void => {
     for (const m of members) {
-      if (m.proc.child && m.proc.exit) throw new Error(`${m.name}: ${impl.name} sync stopped unexpectedly (${m.proc.describeExit()})\n${m.proc.logTail()}`);
+      if (m.proc.child && m.proc.exit) throw new Error(`${m.name}: ${impl.name} sync stopped unexpectedly (${m.proc.describeExit()})\n${m.proc.logTail(20)}`);
     }
     if (meter?.proc.exit) throw new Error(`s3-meter stopped unexpectedly (${meter.proc.describeExit()})`);
   };
@@ -450,7 +383,7 @@ async function runOne(impl: Impl, n: number, variantName: string, s3: S3Endpoint
     }
     const writer = members[0]!;
     const receivers = members.slice(1);
-    const start = (m: Member): void => { m.proc.start(impl.command, [...impl.args, '-c', m.configPath, 'sync'], childEnv); };
+    const start = (m: Member): void => { m.proc.run(impl.command, [...impl.args, '-c', m.configPath, 'sync'], childEnv); };
 
     // 1. The writer alone, with the initial LMDB, until it stored its first snapshot.
     mkdirSync(writer.lmdbPath, { recursive: true });
@@ -461,7 +394,7 @@ async function runOne(impl: Impl, n: number, variantName: string, s3: S3Endpoint
     for (;;) {
       checkAlive();
       if ((await meter.counts())[0]!.snapshotPuts > 0) break;
-      if (performance.now() - tStart > START_TIMEOUT_MS) throw new Error(`${writer.name} stored no snapshot within ${START_TIMEOUT_MS / 1000} s\n${writer.proc.logTail()}`);
+      if (performance.now() - tStart > START_TIMEOUT_MS) throw new Error(`${writer.name} stored no snapshot within ${START_TIMEOUT_MS / 1000} s\n${writer.proc.logTail(20)}`);
       await sleep(20, undefined, { signal });
     }
     result.firstStoreS = (performance.now() - tStart) / 1000;

@@ -3,12 +3,12 @@
  * all sharing one storage: what the demo and bench/latency run. Child output goes to a log file
  * per instance, shown when something fails.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { AppDb } from './store.js';
+import { LoggedProcess } from './logged-process.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The repository root (this file is dist/src/demo/cluster.js once built). */
@@ -29,84 +29,26 @@ export interface ClusterOptions {
   storagePollInterval?: string;
 }
 
-export class Instance {
+export class Instance extends LoggedProcess {
   readonly lmdbPath: string;
   readonly configPath: string;
-  readonly logPath: string;
   /** The application's handle on this instance's LMDB (opened before the sync process starts). */
   db!: AppDb;
-  child: ChildProcess | undefined;
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  private exited: Promise<void> = Promise.resolve();
 
-  constructor(readonly name: string, dir: string) {
+  constructor(name: string, dir: string) {
+    super(name, join(dir, `${name}.log`), 'demo');
     this.lmdbPath = join(dir, name, 'lmdb');
     this.configPath = join(dir, `${name}.yaml`);
-    this.logPath = join(dir, `${name}.log`);
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.exit === undefined;
   }
 
   /** @internal */
-  start(): void {
-    const fd = openSync(this.logPath, 'a');
-    try {
-      // Own process group: a Ctrl-C on the terminal reaches only the demo, which then stops each
-      // child once with SIGTERM (a second signal would make lightningstream exit immediately).
-      const child = spawn(process.execPath, [BIN, '-c', this.configPath, 'sync'], {
-        cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, NO_COLOR: '1' }, detached: true,
-      });
-      this.child = child;
-      this.exited = new Promise((resolve) => {
-        child.once('exit', (code, signal) => {
-          this.exit = { code, signal };
-          resolve();
-        });
-        child.once('error', (err) => {
-          writeFileSync(this.logPath, `demo: could not start the process: ${err.message}\n`, { flag: 'a' });
-          this.exit ??= { code: null, signal: null };
-          resolve();
-        });
-      });
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  /** SIGTERM, then SIGKILL when still running after graceMs. Resolves once it has exited. */
-  async stop(graceMs = 10_000): Promise<void> {
-    const child = this.child;
-    if (!child || this.exit) return this.exited;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => {
-      if (!this.exit) {
-        writeFileSync(this.logPath, `demo: no exit ${graceMs} ms after SIGTERM: SIGKILL\n`, { flag: 'a' });
-        child.kill('SIGKILL');
-      }
-    }, graceMs);
-    await this.exited;
-    clearTimeout(timer);
+  startSync(): void {
+    this.start(process.execPath, [BIN, '-c', this.configPath, 'sync'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
   }
 
   /** True when the exit was the clean one asked for (status 0), or it never started. */
   get stoppedCleanly(): boolean {
     return this.exit === undefined || this.exit.code === 0;
-  }
-
-  describeExit(): string {
-    if (!this.exit) return this.child ? 'running' : 'not started';
-    return this.exit.signal ? `killed by ${this.exit.signal}` : `exit status ${this.exit.code}`;
-  }
-
-  log(): string {
-    return existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : '';
-  }
-
-  logTail(lines = 30): string {
-    const all = this.log().trimEnd().split('\n');
-    return all.slice(-lines).join('\n');
   }
 
   /** The sync process logged that it loaded every snapshot present at its start. */
@@ -135,7 +77,7 @@ export class Cluster {
       writeFileSync(inst.configPath, configYaml(inst, this.opts));
       inst.db = new AppDb(inst.lmdbPath);
     }
-    for (const inst of this.instances) inst.start();
+    for (const inst of this.instances) inst.startSync();
   }
 
   /** Throws when a sync process exited while it should be running. */
