@@ -161,15 +161,14 @@ export class Receiver {
         name: obj.name, instance: v.instance, timestampNano: v.timestamp, size: obj.size, lastModified: obj.lastModified,
         kind: v.kind, previousNano: v.kind === 'delta' ? v.previous : undefined,
       };
-      const prev = latest.get(snap.instance);
-      if (!prev || prev.timestampNano < snap.timestampNano || (prev.timestampNano === snap.timestampNano && prev.name < snap.name)) {
-        latest.set(snap.instance, snap);
-      }
       let list = byInstance.get(snap.instance);
       if (!list) byInstance.set(snap.instance, (list = []));
       list.push(snap);
     }
-    for (const list of byInstance.values()) list.sort((a, b) => (a.timestampNano < b.timestampNano ? -1 : a.timestampNano > b.timestampNano ? 1 : 0));
+    for (const [instance, list] of byInstance) {
+      list.sort(oldestFirst);
+      latest.set(instance, list.at(-1)!);
+    }
     this.objectsByInstance = byInstance;
     this.latestByInstance = latest;
     this.listedOnce = true;
@@ -328,6 +327,12 @@ export class Receiver {
       () => downloadChunks(storage, snap, signal));
     return { snapshot: snap, open: () => Promise.resolve(Readable.from(chunks)) };
   }
+}
+
+/** By the timestamp in the name, then by name (two objects of one instance in the same nanosecond). */
+function oldestFirst(a: RemoteSnapshot, b: RemoteSnapshot): number {
+  if (a.timestampNano !== b.timestampNano) return a.timestampNano < b.timestampNano ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 function sumSizes(snaps: RemoteSnapshot[]): number {

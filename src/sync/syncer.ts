@@ -402,15 +402,19 @@ export class Syncer {
     chain.last = stored;
     chain.deltaBytes += stored.bytes;
     chain.deltas++;
+    this.recordStored(stored, 'delta stored', { chain_bytes: chain.deltaBytes });
+    return stored;
+  }
+
+  /** After a store (full or delta): what is synced, when, the status and the log line. */
+  private recordStored(stored: StoredSnapshot, msg: string, extra: Record<string, unknown> = {}): void {
     this.lastSyncedTxnId = stored.txnId;
     this.lastSnapshotAt = this.clock.now();
     this.lastStoreAt = this.clock.now();
     this.status.stored(stored);
-    this.ctx.log.info('delta stored', {
-      snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId,
-      chain_bytes: chain.deltaBytes,
+    this.ctx.log.info(msg, {
+      snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId, ...extra,
     });
-    return stored;
   }
 
   /** --only-once: records the first error that must end the run (a daemon never calls this). */
@@ -451,13 +455,7 @@ export class Syncer {
       if (delta !== 'full') return delta;
       const stored = await storeSnapshot(ctx, signal);
       this.chain = { fullAt: this.clock.now(), fullBytes: stored.bytes, deltaBytes: 0, deltas: 0, last: stored };
-      this.lastSyncedTxnId = stored.txnId;
-      this.lastSnapshotAt = this.clock.now();
-      this.lastStoreAt = this.clock.now();
-      this.status.stored(stored);
-      ctx.log.info('snapshot stored', {
-        snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId,
-      });
+      this.recordStored(stored, 'snapshot stored');
       return stored;
     } catch (err) {
       if (!signal.aborted) this.status.storeFailed(err);
