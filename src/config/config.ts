@@ -66,6 +66,16 @@ export interface DeltasConfig {
   maxChainLength: number;
 }
 
+/** Content hashes of synced data (an extension of this implementation: README, "Content hashes"). */
+export interface ContentHashConfig {
+  /** Hash the local LMDB after merges and local changes (full snapshots carry a hash whatever this says). */
+  enabled: boolean;
+  /** At most one local hash scan per this long (ms); also how often other instances' states are listed. */
+  interval: number;
+  /** Publish this instance's state hash after it changes (`_hash__<db>__...` objects; never in `receive`). */
+  publish: boolean;
+}
+
 export interface CleanupConfig {
   enabled: boolean;
   interval: number;
@@ -108,6 +118,7 @@ export interface Config {
   lmdbs: Record<string, LmdbConfig>;
   sweeper: SweeperConfig;
   deltas: DeltasConfig;
+  contentHash: ContentHashConfig;
   storage: StorageConfig;
   http: { address: string };
   log: LogConfig;
@@ -178,6 +189,11 @@ export const CONFIG_SPEC: Spec = struct({
     full_interval: duration(10 * M),
     max_chain_ratio: float(0.25),
     max_chain_length: int(100),
+  }),
+  content_hash: struct({
+    enabled: bool(true),
+    interval: duration(10 * S),
+    publish: bool(true),
   }),
   storage: struct({
     type: str(),
@@ -293,6 +309,7 @@ function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   check(c.deltas.fullInterval >= S, 'deltas.full_interval', 'too short interval (minimum 1s)');
   check(c.deltas.maxChainRatio > 0 && c.deltas.maxChainRatio <= 10, 'deltas.max_chain_ratio', 'must be above 0 and at most 10');
   check(c.deltas.maxChainLength >= 1, 'deltas.max_chain_length', 'positive number required');
+  check(c.contentHash.interval >= S, 'content_hash.interval', 'too short interval (minimum 1s)');
 
   if (c.storage.rootPath !== '') {
     c.warnings.push('storage.root_path is deprecated and will be removed, use storage.options.root_path instead');

@@ -27,6 +27,7 @@ import { MDB_PERSISTENT_FLAGS } from '../lmdb/flags.js';
 import { OrderCheck } from './order-check.js';
 import { Source } from './source.js';
 import type { EntryBatch } from './batch.js';
+import { CONTENT_HASH_TAG, type ContentHash } from './content-hash.js';
 import { SnapshotFormatError, WireError } from './errors.js';
 import { COMPAT_VERSION, FORMAT_VERSION, MIN_FORMAT_VERSION, emptyMeta, type SnapshotEvent, type SnapshotMeta } from './types.js';
 import { WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, WireReader, wrongWireType } from './wire.js';
@@ -130,6 +131,26 @@ function parseMeta(r: WireReader, meta: SnapshotMeta, maxDepth: number): void {
   }
 }
 
+/** Parses our `contentHash` extension (README, "Content hashes"); unknown sub-fields are skipped. */
+function parseContentHash(r: WireReader, maxDepth: number): ContentHash {
+  const out: ContentHash = { algorithm: '', digest: Buffer.alloc(0), entries: 0 };
+  while (r.pos < r.end) {
+    const tag = r.tag();
+    if (tag === 0x0a || tag === 0x12) {
+      const len = r.length('ContentHash field');
+      const bytes = Buffer.from(r.buf.subarray(r.pos, r.pos + len));
+      r.pos += len;
+      if (tag === 0x0a) out.algorithm = utf8At(bytes, 0, len, 'ContentHash.algorithm');
+      else out.digest = bytes;
+    } else if (tag === 0x18) {
+      out.entries = r.varint();
+    } else {
+      r.skipValue(tag, maxDepth);
+    }
+  }
+  return out;
+}
+
 /** A proto3 string: must be valid UTF-8. */
 function utf8At(buf: Buffer, start: number, len: number, what: string): string {
   if (!isUtf8(buf.subarray(start, start + len))) throw new WireError(`${what} is not valid UTF-8`);
@@ -144,6 +165,7 @@ class Decoder {
   private compatVersion = 0;
   private meta: SnapshotMeta = emptyMeta();
   private metaReported = false;
+  private contentHash: ContentHash | undefined;
   private batch: EntryBatch;
   private readonly order = new OrderCheck();
   private readonly r = new WireReader();
@@ -243,6 +265,14 @@ class Decoder {
           yield* this.dbi(s.abs + len);
           break;
         }
+        case CONTENT_HASH_TAG: {
+          const len = this.lengthAt(Infinity, 'ContentHash');
+          if (len > l.maxFieldBytes) this.fail(`ContentHash of ${len} bytes exceeds the limit of ${l.maxFieldBytes}`);
+          await this.need(len, 'ContentHash');
+          this.contentHash = parseContentHash(this.r.at(s.buf, s.pos, s.pos + len), l.maxGroupDepth);
+          s.pos = this.r.pos;
+          break;
+        }
         default:
           if (tag >>> 3 <= 4) throw wrongWireType('Snapshot', tag, tag >>> 3 === 1 || tag >>> 3 === 4 ? WIRE_VARINT : WIRE_LEN);
           await this.skipUnknown(tag, Infinity);
@@ -250,7 +280,10 @@ class Decoder {
     }
     if (this.formatVersion === 0) this.fail('not a snapshot (formatVersion missing)');
     if (!this.metaReported) yield this.metaEvent();
-    yield { type: 'end', formatVersion: this.formatVersion, compatVersion: this.compatVersion, meta: { ...this.meta } };
+    yield {
+      type: 'end', formatVersion: this.formatVersion, compatVersion: this.compatVersion, meta: { ...this.meta },
+      ...(this.contentHash ? { contentHash: this.contentHash } : {}),
+    };
   }
 
   /** Reads a length prefix at the current position (already looked ahead) and checks it against limitAbs. */

@@ -1,4 +1,5 @@
 import type { EntryBatch } from './batch.js';
+import type { ContentHash } from './content-hash.js';
 
 /** The version we write, and the newest we read. */
 export const FORMAT_VERSION = 3;
@@ -49,4 +50,4 @@ export type SnapshotEvent =
   | { type: 'entries'; dbi: string; batch: EntryBatch }
   | { type: 'dbi-end'; name: string; flags: number; transform: string; count: number }
   /** The whole snapshot was read and is valid; only now may a consumer commit what it merged. */
-  | { type: 'end'; formatVersion: number; compatVersion: number; meta: SnapshotMeta };
+  | { type: 'end'; formatVersion: number; compatVersion: number; meta: SnapshotMeta; contentHash?: ContentHash };

@@ -81,6 +81,11 @@ export class SyncMetrics {
     this.gauge('lightningstream_receiver_snapshots_last_loaded_seconds', 'UNIX timestamp (from its name) of the last snapshot merged here by instance', lmdbs((l) =>
       perInstance(l, [...l.syncer.status.lastLoadedByInstance].map(([i, s]) => [i, snapshotSeconds(s.name)]))));
 
+    this.gauge('lightningstream_content_hash_instances', 'Instances whose content hashes are compared for the LMDB, this one included',
+      lmdbs((l) => [[db(l), l.syncer.status.content.evaluate().instances]]));
+    this.gauge('lightningstream_content_hash_agreeing_instances', 'Instances whose newest known content hash equals this LMDB\'s, this one included (0 while ours is unknown)',
+      lmdbs((l) => [[db(l), l.syncer.status.content.evaluate().agreeing]]));
+
     // From the LMDB env (Go's LMDB collector names for the same values).
     this.gauge('lmdb_mapsize_bytes', 'Map size of LMDB database', lmdbs((l) => [[db(l), l.env.info().mapSize]]));
     this.gauge('lmdb_env_last_tnx_id', 'Last write transaction ID of LMDB database', lmdbs((l) => [[db(l), l.env.info().lastTxnId]]));

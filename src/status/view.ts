@@ -87,6 +87,24 @@ function lagView(l: RunningLmdb, now: number): LagView {
   };
 }
 
+/** Content hashes (README, "Content hashes"): ours, each instance's newest, and whether they agree. */
+function contentView(l: RunningLmdb, enabled: boolean) {
+  const a = l.syncer.status.content.evaluate();
+  const local = l.syncer.status.content.localHash;
+  return {
+    enabled,
+    verdict: a.converged ? 'converged' : local ? 'differs' : 'unknown',
+    differsSince: iso(a.differsSince),
+    instances: a.instances,
+    agreeing: a.agreeing,
+    local: local && { hash: local.hash.digest.toString('hex'), algorithm: local.hash.algorithm, entries: local.hash.entries, at: iso(local.at) },
+    perInstance: a.perInstance.map((i) => ({
+      instance: i.instance, verdict: i.verdict, hash: i.hash?.digest.toString('hex'), source: i.hashSource, at: iso(i.hashAt),
+      snapshot: i.snapshotName,
+    })),
+  };
+}
+
 function instancesView(l: RunningLmdb, own: string, th: Thresholds, now: number): InstanceView[] {
   const status = l.syncer.status;
   const latest = status.receiver?.latestByInstance ?? new Map<string, RemoteSnapshot>();
@@ -168,6 +186,7 @@ function lmdbView(ctx: ViewContext, l: RunningLmdb, th: Thresholds, checks: Chec
     },
     lastListOk: iso(s.lastListOkAt),
     instances: instancesView(l, run.instance, th, now),
+    content: contentView(l, run.config.contentHash.enabled),
     recentErrors: [...s.recentErrors].reverse().map((e) => ({ at: iso(e.at), what: scrub(e.what), message: scrub(e.message) })),
     lag: lagView(l, now),
     health: checks.filter((c) => c.lmdb === l.name),

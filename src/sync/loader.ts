@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { LmdbError, MDB_MAP_FULL, type Txn } from '../lmdb/index.js';
+import { ContentHasher, hashingEvents, type ContentHash } from '../snapshot/content-hash.js';
 import { decodeSnapshot } from '../snapshot/decode.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { LMDB_MAX_KEY_SIZE } from '../lmdb/flags.js';
@@ -27,6 +28,8 @@ export interface LoadResult {
   /** Decoded size, and whether it went to a temporary file. */
   spoolBytes: number;
   spooledToDisk: boolean;
+  /** With `hashContent`: what the snapshot's entries hash to (checked against the hash it carries). */
+  contentHash?: ContentHash;
 }
 
 export interface LoadOptions {
@@ -34,6 +37,8 @@ export interface LoadOptions {
   spool?: SpoolOptions;
   /** Called with the merge error when the map is full; true when it grew the map (the merge is retried). */
   onMapFull?: (err: LmdbError) => boolean;
+  /** Hash the entries (full snapshots: their content is an instance's whole state). */
+  hashContent?: boolean;
 }
 
 /**
@@ -52,7 +57,10 @@ export async function loadSnapshot(
   const spool = new SnapshotSpool(opts.spool);
   try {
     const input = await open();
-    await spool.fill(decodeSnapshot(input, { name: snapshotName, signal }), signal);
+    const hasher = opts.hashContent ? new ContentHasher() : undefined;
+    const decoded = decodeSnapshot(input, { name: snapshotName, signal });
+    await spool.fill(hasher ? hashingEvents(decoded, hasher, snapshotName) : decoded, signal);
+    const contentHash = hasher?.digest();
     if (ctx.log.isEnabled('debug')) {
       ctx.log.debug('snapshot decoded, merging', { snapshot: snapshotName, entries: spool.entries, spool_bytes: spool.bytes, on_disk: spool.onDisk });
     }
@@ -60,7 +68,9 @@ export async function loadSnapshot(
       signal.throwIfAborted();
       try {
         const merged = await ctx.writeLock.run(() => mergeSpool(ctx, snapshotName, spool, opts.coverage));
-        return { ...merged, ms: Date.now() - started, spoolBytes: spool.bytes, spooledToDisk: spool.onDisk };
+        return {
+          ...merged, ms: Date.now() - started, spoolBytes: spool.bytes, spooledToDisk: spool.onDisk, ...(contentHash ? { contentHash } : {}),
+        };
       } catch (err) {
         if (!(err instanceof LmdbError && err.code === MDB_MAP_FULL && opts.onMapFull?.(err))) throw err;
       }

@@ -108,7 +108,7 @@ export async function runSync(
       const syncer = new Syncer(ctx, {
         receiveOnly: opts.receiveOnly, onlyOnce: opts.onlyOnce, lmdbPollMs: config.lmdbPollInterval,
         storagePollMs: config.storagePollInterval, forceSnapshotMs: config.storageForceSnapshotInterval,
-        downloads, decompressions, growMap: mapGrower(name, lc, env, dbLog), deltas: config.deltas,
+        downloads, decompressions, growMap: mapGrower(name, lc, env, dbLog), deltas: config.deltas, contentHash: config.contentHash,
       });
       lmdbs.push({ name, env, syncer, ctx });
       startStatsLogger(env, config.lmdbLogStatsInterval, dbLog, inner);

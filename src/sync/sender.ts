@@ -1,4 +1,5 @@
 import { pipeline, Transform } from 'node:stream';
+import { ContentHasher, type ContentHash } from '../snapshot/content-hash.js';
 import { encodeSnapshot } from '../snapshot/encode.js';
 import { buildDeltaName, buildSnapshotName } from '../snapshot/name.js';
 import { systemClock } from '../util/clock.js';
@@ -15,6 +16,8 @@ export interface StoredSnapshot {
   entries: number;
   bytes: number;
   ms: number;
+  /** Full snapshots: the hash of the content they hold (the LMDB's synced data at txnId). */
+  contentHash?: ContentHash;
 }
 
 /** Where a delta starts: the previous snapshot of the chain (its name's timestamp and the txn id it covered). */
@@ -113,9 +116,13 @@ async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal): Promise<Sto
       },
     });
     // pipeline (not pipe) so an encoder error fails the store instead of leaving it waiting.
-    const body = pipeline(encodeSnapshot(meta, sources, { signal }), counter, () => {});
+    const hasher = new ContentHasher();
+    const body = pipeline(encodeSnapshot(meta, sources, { signal, contentHash: hasher }), counter, () => {});
     await ctx.storage.store(name, body, signal);
-    return { name, kind: 'full', timestampNano, txnId: ctx.mode.snapshotCoversTxnId(txnId), entries, bytes, ms: Date.now() - started };
+    return {
+      name, kind: 'full', timestampNano, txnId: ctx.mode.snapshotCoversTxnId(txnId), entries, bytes, ms: Date.now() - started,
+      contentHash: hasher.digest(),
+    };
   } finally {
     txn.abort();
   }

@@ -1,3 +1,4 @@
+import { ContentAgreement } from './content/agreement.js';
 import type { LoadResult } from './loader.js';
 import type { Receiver, RemoteSnapshot } from './receiver.js';
 import { errorMessage } from '../util/errors.js';
@@ -32,7 +33,12 @@ export class SyncStatus {
   /** (time, seconds between a remote snapshot's timestamp and its load here), for the lag chart. */
   readonly lagSamples: Array<{ at: number; lagSeconds: number; instance: string }> = [];
 
-  constructor(readonly dbName: string, readonly instance: string) {}
+  /** Content hashes: ours and every instance's, and whether they agree. */
+  readonly content: ContentAgreement;
+
+  constructor(readonly dbName: string, readonly instance: string) {
+    this.content = new ContentAgreement(instance);
+  }
 
   stored(s: StoredSnapshot): void {
     this.lastStored = { ...s, at: new Date() };

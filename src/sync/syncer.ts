@@ -1,9 +1,9 @@
-import type { DeltasConfig } from '../config/config.js';
+import type { ContentHashConfig, DeltasConfig } from '../config/config.js';
 import { LmdbError } from '../lmdb/index.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { NotFoundError } from '../storage/storage.js';
 import { isAborted } from '../util/abort.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import { sleepOn, systemClock, type Clock } from '../util/clock.js';
 import { IncompatibleSnapshotError } from './mode.js';
 import type { LmdbSyncContext } from './context.js';
 import { loadSnapshot, type LoadResult } from './loader.js';
@@ -14,6 +14,9 @@ import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
 import { storeDelta, storeSnapshot, type StoredSnapshot } from './sender.js';
 import { WakeableSleep } from './wakeable-sleep.js';
+import { shortHash } from '../snapshot/content-hash.js';
+import { hashLocalContent } from './content/local-hash.js';
+import { ContentStates } from './content/states.js';
 import { SyncStatus } from './status.js';
 
 /** How often the loop looks at the LMDB's txn id and at downloaded snapshots (never more rarely than lmdb_poll_interval). */
@@ -42,7 +45,12 @@ export interface SyncerOptions {
   growMap?: () => boolean;
   /** Delta snapshots between full ones (off when absent or not enabled). */
   deltas?: DeltasConfig;
+  /** Local content hashes and published states (off when absent or not enabled). */
+  contentHash?: ContentHashConfig;
 }
+
+/** How often the content loop looks whether a hash scan, a listing or a publication is due. */
+const CONTENT_CHECK_MS = 1000;
 
 /** The snapshots this process stored since its last full one: what the next delta follows. */
 interface DeltaChain {
@@ -89,6 +97,9 @@ export class Syncer {
   private chain: DeltaChain | undefined;
   /** Native headers showed txn ids that cannot select changes: full snapshots only. */
   private deltasRefused = false;
+  /** The txn id the local content hash was computed at (-1: none yet). */
+  private localHashTxnId = -1;
+  private lastHashScanAt = 0;
   /** Consecutive local load failures per instance (backoff). */
   private readonly loadFailures = new Map<string, number>();
 
@@ -133,6 +144,7 @@ export class Syncer {
     }
     this.lastSnapshotAt = this.clock.now();
     void this.pollLoop(signal);
+    void this.contentLoop(signal);
 
     let warnedEmpty = false;
     const startedAt = this.clock.now();
@@ -226,6 +238,54 @@ export class Syncer {
     }
   }
 
+  /**
+   * Content hashes (README, "Content hashes"): once the LMDB is settled (everything local stored, nothing
+   * being merged), hashes it when it changed since the last hash (at most once per interval; full stores and
+   * loads that leave the LMDB identical to a snapshot give the hash for free), publishes our state when it
+   * changed (not in `receive`), and lists the other instances' states every interval.
+   */
+  private async contentLoop(signal: AbortSignal): Promise<void> {
+    const cfg = this.opts.contentHash;
+    if (!cfg?.enabled) return;
+    const { ctx } = this;
+    const agreement = this.status.content;
+    const states = new ContentStates(ctx.storage, ctx.dbName, ctx.instance, agreement, this.clock);
+    const publish = cfg.publish && !this.opts.receiveOnly;
+    let lastListAt = -Infinity;
+    let failing = false;
+    while (!signal.aborted) {
+      try {
+        await sleepOn(this.clock, CONTENT_CHECK_MS, signal);
+        const now = this.clock.now();
+        if (now - lastListAt >= cfg.interval) {
+          await states.list(signal);
+          lastListAt = now;
+          agreement.retain(this.receiver.seenInstances());
+        }
+        const lastTxnId = ctx.env.info().lastTxnId;
+        const settled = this.status.ready && (this.opts.receiveOnly || lastTxnId <= this.lastSyncedTxnId);
+        if (settled && lastTxnId !== this.localHashTxnId && now - this.lastHashScanAt >= cfg.interval) {
+          this.lastHashScanAt = now;
+          const local = await hashLocalContent(ctx, signal);
+          agreement.setLocal(local.hash, local.at);
+          this.localHashTxnId = local.txnId;
+          ctx.log.debug('content hash computed', { content_hash: shortHash(local.hash), txn_id: local.txnId, entries: local.hash.entries, ms: local.ms });
+        }
+        const local = agreement.localHash;
+        if (publish && settled && local && this.localHashTxnId === lastTxnId && await states.publish(local.hash, signal)) {
+          ctx.log.debug('content state published', { content_hash: shortHash(local.hash) });
+        }
+        agreement.evaluate();
+        if (failing) ctx.log.info('content hash checks work again');
+        failing = false;
+      } catch (err) {
+        if (isAborted(signal)) return;
+        if (!failing) ctx.log.warn('content hash check failed, will keep trying', { error: errorMessage(err) });
+        failing = true;
+      }
+    }
+  }
+
   /** Instances seen at start-up with nothing left to merge (snapshots gone, or none usable) are no longer waited for. */
   private forgetVanishedInstances(signal: AbortSignal): void {
     for (const instance of this.waiting) {
@@ -314,7 +374,7 @@ export class Syncer {
     const release = await this.opts.decompressions.acquire(signal);
     try {
       result = await loadSnapshot(ctx, snap.name, () => part.open(), signal, {
-        coverage, onMapFull: (err) => this.onMapFull(err),
+        coverage, onMapFull: (err) => this.onMapFull(err), hashContent: snap.kind !== 'delta',
       });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -360,6 +420,11 @@ export class Syncer {
       this.coverage = undefined; // the application wrote during start-up: store
     }
     this.expectedTxnId = result.txnId;
+    if (result.contentHash) {
+      this.status.content.snapshotHash(snap.instance, snap.name, result.contentHash, snap.timestampNano);
+      // Identical: the LMDB now holds exactly that snapshot's content, so it has its hash.
+      if (result.identical && !pendingLocal) this.setLocalHash(result.contentHash, result.txnId);
+    }
     this.status.loaded(snap, result);
     ctx.log.info('snapshot loaded', {
       snapshot: snap.name, snapshot_instance: snap.instance, entries: result.remoteEntries,
@@ -409,12 +474,21 @@ export class Syncer {
   /** After a store (full or delta): what is synced, when, the status and the log line. */
   private recordStored(stored: StoredSnapshot, msg: string, extra: Record<string, unknown> = {}): void {
     this.lastSyncedTxnId = stored.txnId;
+    if (stored.contentHash) {
+      this.setLocalHash(stored.contentHash, stored.txnId);
+      extra = { ...extra, content_hash: shortHash(stored.contentHash) };
+    }
     this.lastSnapshotAt = this.clock.now();
     this.lastStoreAt = this.clock.now();
     this.status.stored(stored);
     this.ctx.log.info(msg, {
       snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId, ...extra,
     });
+  }
+
+  private setLocalHash(hash: NonNullable<StoredSnapshot['contentHash']>, txnId: number): void {
+    this.status.content.setLocal(hash, new Date(this.clock.now()));
+    this.localHashTxnId = txnId;
   }
 
   /** --only-once: records the first error that must end the run (a daemon never calls this). */

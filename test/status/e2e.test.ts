@@ -27,7 +27,7 @@ describe('status endpoints of two real sync processes', { timeout: 90_000 }, () 
     for (const name of names) {
       const lmdbPath = join(dir, `lmdb-${name}`);
       apps[name] = new NativeApp(lmdbPath);
-      const config = writeConfig(dir, { instance: name, lmdbPath, storage: { type: 'fs', options: { root_path: bucket } }, extra: statusConfigLines() });
+      const config = writeConfig(dir, { instance: name, lmdbPath, storage: { type: 'fs', options: { root_path: bucket } }, extra: `${statusConfigLines()}\ncontent_hash: { interval: 1s }` });
       procs[name] = startLightningstream(dir, name, ['-c', config, 'sync']);
     }
     for (const name of names) base[name] = await statusBase(procs[name]!);
@@ -76,6 +76,48 @@ describe('status endpoints of two real sync processes', { timeout: 90_000 }, () 
     assert.equal(b1.families.get('process_resident_memory_bytes')?.type, 'gauge');
   });
 
+  it('content hashes: both instances converge on one hash, a single-key change makes them differ, then converge again', async () => {
+    type Content = { verdict: string; agreeing: number; instances: number; differsSince?: string; local?: { hash: string };
+      perInstance: Array<{ instance: string; verdict: string; hash?: string; source?: string }> };
+    let seen = '';
+    const content = async (name: string): Promise<Content> => {
+      const c = ((await getJson(base[name]!, '/status.json')).body.lmdbs[0] as unknown as { content: Content }).content;
+      seen = `${name}: ${JSON.stringify(c)}`;
+      return c;
+    };
+    const converged = async (): Promise<string | undefined> => {
+      const [a, b] = await Promise.all(names.map(content));
+      if (a!.verdict !== 'converged' || b!.verdict !== 'converged' || a!.local?.hash !== b!.local?.hash) return undefined;
+      return a!.local!.hash;
+    };
+    let first: string | undefined;
+    await waitFor('both instances to report one converged content hash', 20_000, async () => (first = await converged()) !== undefined,
+      () => seen);
+    const a0 = await content('a');
+    assert.equal(a0.instances, 2);
+    assert.equal(a0.agreeing, 2);
+    assert.equal(a0.perInstance[0]!.instance, 'b');
+    assert.equal(a0.perInstance[0]!.hash, first);
+    assert.equal((await scrape(base.a!)).value('lightningstream_content_hash_agreeing_instances', { lmdb: 'main' }), 2);
+
+    // Stop b's merges from hiding the difference: b's process is paused while a changes one key.
+    procs.b!.child.kill('SIGSTOP');
+    try {
+      put('a', 'k-single');
+      await waitFor('a to see that b differs', 20_000, async () => {
+        const a = await content('a');
+        return a.verdict === 'differs' && a.local?.hash !== first && a.perInstance[0]!.verdict === 'differs' && a.differsSince !== undefined;
+      }, () => seen);
+      assert.equal((await scrape(base.a!)).value('lightningstream_content_hash_agreeing_instances', { lmdb: 'main' }), 1);
+    } finally {
+      procs.b!.child.kill('SIGCONT');
+    }
+    let second: string | undefined;
+    await waitFor('both to converge on a new hash', 20_000, async () => (second = await converged()) !== undefined,
+      () => seen);
+    assert.notEqual(second, first);
+  });
+
   it('storage call metrics, when runSync uses instrumentStorage', async (t) => {
     const status = await getJson(base.a!, '/status.json');
     if (!status.body.storageInstrumented) {
@@ -112,7 +154,10 @@ describe('status endpoints of two real sync processes', { timeout: 90_000 }, () 
 
     const listing = await getJson(base.a!, '/storage?format=json');
     assert.equal(listing.code, 200);
-    const instances = new Set(listing.body.objects.map((o: { snapshot: { instance: string } }) => o.snapshot.instance));
+    // Snapshots, and each instance's published content state (README, "Content hashes").
+    const objects = listing.body.objects as Array<{ name: string; snapshot?: { instance: string } }>;
+    const instances = new Set(objects.flatMap((o) => (o.snapshot ? [o.snapshot.instance] : [])));
+    assert.ok(objects.every((o) => o.snapshot || o.name.startsWith('_hash__main__')), objects.map((o) => o.name).join(' '));
     assert.deepEqual([...instances].sort(), ['a', 'b']);
     const one = await getJson(base.a!, '/storage?format=json', '&limit=1');
     assert.equal(one.body.objects.length, 1);

@@ -218,6 +218,28 @@
     return [first, det];
   }
 
+  function content(db) {
+    var c = db.content;
+    if (!c || !c.enabled) return h('p', { class: 'muted' }, 'Content hashes are off (content_hash.enabled).');
+    var short = function (x) { return x ? x.slice(0, 16) : '\u2013'; };
+    var head = c.verdict === 'converged'
+      ? h('span', { class: 'chip ok' }, 'converged: ' + c.agreeing + ' of ' + c.instances + ' instances agree')
+      : c.verdict === 'differs'
+        ? h('span', { class: 'chip warning' }, 'differs since ' + fmtTime(c.differsSince) + ': ' + c.agreeing + ' of ' + c.instances + ' agree')
+        : h('span', { class: 'chip' }, 'not hashed yet');
+    var rows = [h('tr', null, h('td', null, 'this instance'), h('td', { class: 'mono' }, short(c.local && c.local.hash)),
+      h('td', null, c.local ? 'local LMDB, ' + num(c.local.entries) + ' entries' : ''), h('td', { class: 'mono muted' }, c.local ? fmtTime(c.local.at) : ''), h('td', null, ''))];
+    c.perInstance.forEach(function (i) {
+      rows.push(h('tr', null, h('td', null, i.instance), h('td', { class: 'mono' }, short(i.hash)),
+        h('td', null, i.source === 'published' ? 'published state' : i.source === 'snapshot' ? 'newest full snapshot merged here' : ''),
+        h('td', { class: 'mono muted' }, i.at ? fmtTime(i.at) : ''),
+        h('td', null, h('span', { class: 'chip ' + (i.verdict === 'equal' ? 'ok' : i.verdict === 'differs' ? 'warning' : '') }, i.verdict))));
+    });
+    return [h('p', null, head), h('table', { class: 'content-hashes' },
+      h('thead', null, h('tr', null, h('th', null, 'Instance'), h('th', null, 'Content hash'), h('th', null, 'From'), h('th', null, 'At'), h('th', null, ''))),
+      h('tbody', null, rows))];
+  }
+
   function lmdbCard(db, data) {
     return h('section', { class: 'card', 'data-lmdb': db.name },
       h('div', { class: 'card-head' }, h('h2', null, db.name), h('span', { class: 'tag' }, db.mode + ' mode'),
@@ -226,6 +248,7 @@
       h('div', { class: 'kpis' }, envKpis(db)),
       h('h3', null, 'This instance\u2019s snapshots'), ours(db),
       h('h3', null, 'Instances in the storage'), instancesTable(db, data.thresholds),
+      h('h3', null, 'Content'), content(db),
       h('h3', null, 'Sync lag'), lagChart(db, Date.parse(data.now)),
       h('h3', null, 'Health'), checks(db),
       h('h3', null, 'Recent errors'), errors(db));
