@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { compareNames, type ObjectInfo } from '../storage/index.js';
 import { parseObjectName, type ParseObjectResult } from '../snapshot/index.js';
 import type { CommandContext, ContextFactory } from './context.js';
-import { utcParts } from '../snapshot/go-display.js';
+import { isoNanos } from '../snapshot/go-display.js';
 import { withOutput, withStorage } from './snapshots-common.js';
 
 interface ListFlags {
@@ -33,12 +33,6 @@ function compareByTime(a: Row, b: Row): number {
     return a.parsed.value.timestamp < b.parsed.value.timestamp ? -1 : 1;
   }
   return compareNames(a.object.name, b.object.name);
-}
-
-/** `2026-11-26T08:51:02.524196773Z` */
-function isoNanos(ns: bigint): string {
-  const p = utcParts(ns);
-  return `${p.date}T${p.time}.${p.nanos}Z`;
 }
 
 /** `2026-11-26T09:40:00Z` (seconds: what S3 reports). */

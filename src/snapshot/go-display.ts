@@ -18,6 +18,12 @@ export function utcParts(ns: bigint): { date: string; time: string; nanos: strin
   return { date: iso.slice(0, 10), time: iso.slice(11, 19), nanos: String(frac).padStart(9, '0') };
 }
 
+/** `2026-11-26T08:51:02.524196773Z`: ISO 8601 in UTC, always with the 9 digits of nanoseconds. */
+export function isoNanos(ns: bigint): string {
+  const p = utcParts(ns);
+  return `${p.date}T${p.time}.${p.nanos}Z`;
+}
+
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

@@ -1,25 +1,16 @@
 import { Readable } from 'node:stream';
 import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
-import { parseObjectName, SNAPSHOT_EXTENSION, DELTA_EXTENSION } from '../snapshot/name.js';
+import { SNAPSHOT_EXTENSION, DELTA_EXTENSION } from '../snapshot/name.js';
 import type { Logger } from '../log/logger.js';
 import { isAborted } from '../util/abort.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.js';
 import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
+import { groupByInstance, planChain, type RemoteSnapshot } from './chain-plan.js';
 
-export interface RemoteSnapshot {
-  name: string;
-  instance: string;
-  /** The name's timestamp as nanoseconds since the epoch. */
-  timestampNano: bigint;
-  size: number;
-  lastModified: Date;
-  /** A full snapshot, or a delta following the snapshot whose timestamp is previousNano. Default: full. */
-  kind?: 'full' | 'delta';
-  previousNano?: bigint;
-}
+export type { RemoteSnapshot } from './chain-plan.js';
 
 /**
  * One object of an update, ready to be merged: downloaded (its compressed bytes as chunks, never
@@ -139,36 +130,19 @@ export class Receiver {
     }
     this.lastListError = undefined;
     this.lastListAt = new Date(this.clock.now());
-    const latest = new Map<string, RemoteSnapshot>();
-    const byInstance = new Map<string, RemoteSnapshot[]>();
-    for (const obj of objects) {
-      if (this.invalidNames.has(obj.name) || this.corruptNames.has(obj.name)) continue;
-      const parsed = parseObjectName(obj.name);
-      if (!parsed.ok) {
-        this.invalidNames.add(obj.name);
-        // Objects with another extension are not snapshots (other tools' files, or object kinds of newer
-        // versions): ignored quietly, as Go does. A malformed snapshot or delta name is worth a warning.
-        if (obj.name.endsWith(SNAPSHOT_EXTENSION) || obj.name.endsWith(DELTA_EXTENSION)) {
-          this.opts.log.warn('skipping object with an invalid snapshot name', { object: obj.name, reason: parsed.error });
-        } else {
-          this.opts.log.debug('ignoring an object that is not a snapshot', { object: obj.name });
-        }
-        continue;
+    const fresh = objects.filter((o) => !this.invalidNames.has(o.name) && !this.corruptNames.has(o.name));
+    const byInstance = groupByInstance(fresh, this.opts.db, (obj, error) => {
+      this.invalidNames.add(obj.name);
+      // Objects with another extension are not snapshots (other tools' files, or object kinds of newer
+      // versions): ignored quietly, as Go does. A malformed snapshot or delta name is worth a warning.
+      if (obj.name.endsWith(SNAPSHOT_EXTENSION) || obj.name.endsWith(DELTA_EXTENSION)) {
+        this.opts.log.warn('skipping object with an invalid snapshot name', { object: obj.name, reason: error });
+      } else {
+        this.opts.log.debug('ignoring an object that is not a snapshot', { object: obj.name });
       }
-      const v = parsed.value;
-      if (v.db !== this.opts.db) continue;
-      const snap: RemoteSnapshot = {
-        name: obj.name, instance: v.instance, timestampNano: v.timestamp, size: obj.size, lastModified: obj.lastModified,
-        kind: v.kind, previousNano: v.kind === 'delta' ? v.previous : undefined,
-      };
-      let list = byInstance.get(snap.instance);
-      if (!list) byInstance.set(snap.instance, (list = []));
-      list.push(snap);
-    }
-    for (const [instance, list] of byInstance) {
-      list.sort(oldestFirst);
-      latest.set(instance, list.at(-1)!);
-    }
+    });
+    const latest = new Map<string, RemoteSnapshot>();
+    for (const [instance, list] of byInstance) latest.set(instance, list.at(-1)!);
     this.objectsByInstance = byInstance;
     this.latestByInstance = latest;
     this.listedOnce = true;
@@ -227,41 +201,10 @@ export class Receiver {
   }
 
   /**
-   * The objects that bring `instance` up to date, in merge order: the deltas chained after the object
-   * merged last, or the newest full snapshot and the deltas chained after it, whichever reaches further
-   * (the shorter on a tie); nothing when neither goes past what was merged.
+   * The objects that bring `instance` up to date, in merge order (see planChain), from what was merged last.
    */
   plan(instance: string): RemoteSnapshot[] {
-    const objects = this.objectsByInstance.get(instance) ?? [];
-    const next = new Map<bigint, RemoteSnapshot>();
-    let newestFull: RemoteSnapshot | undefined;
-    for (const o of objects) {
-      if (o.kind === 'delta') {
-        // Two deltas after the same object (two writers sharing a name): follow the newer.
-        const other = next.get(o.previousNano!);
-        if (!other || other.timestampNano < o.timestampNano) next.set(o.previousNano!, o);
-      } else {
-        newestFull = o;
-      }
-    }
-    const chainAfter = (start: RemoteSnapshot): RemoteSnapshot[] => {
-      const out: RemoteSnapshot[] = [];
-      for (let cur = next.get(start.timestampNano); cur; cur = next.get(cur.timestampNano)) out.push(cur);
-      return out;
-    };
-    const merged = this.merged.get(instance);
-    let best: RemoteSnapshot[] = [];
-    let bestEnd = merged?.timestampNano ?? -1n;
-    if (merged) {
-      const deltas = chainAfter(merged);
-      const end = deltas.at(-1);
-      if (end && end.timestampNano > bestEnd) [best, bestEnd] = [deltas, end.timestampNano];
-    }
-    if (newestFull) {
-      const fromFull = [newestFull, ...chainAfter(newestFull)];
-      if (fromFull.at(-1)!.timestampNano > bestEnd) best = fromFull;
-    }
-    return best;
+    return planChain(this.objectsByInstance.get(instance) ?? [], this.merged.get(instance));
   }
 
   /** Lets a snapshot that failed to merge for a local reason (e.g. LMDB full) be fetched again after delayMs. */
@@ -327,12 +270,6 @@ export class Receiver {
       () => downloadChunks(storage, snap, signal));
     return { snapshot: snap, open: () => Promise.resolve(Readable.from(chunks)) };
   }
-}
-
-/** By the timestamp in the name, then by name (two objects of one instance in the same nanosecond). */
-function oldestFirst(a: RemoteSnapshot, b: RemoteSnapshot): number {
-  if (a.timestampNano !== b.timestampNano) return a.timestampNano < b.timestampNano ? -1 : 1;
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 function sumSizes(snaps: RemoteSnapshot[]): number {
