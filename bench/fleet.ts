@@ -34,7 +34,6 @@
  * to choose them). Every process it started is stopped on exit, also on Ctrl-C and on errors.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,9 +48,10 @@ import { startCeph, stopCeph, type S3Endpoint } from '../src/demo/ceph.js';
 import { BIN, ROOT } from '../src/demo/cluster.js';
 import { LoggedProcess } from '../src/demo/logged-process.js';
 import { WriteClock, summarize, type Summary } from '../src/demo/measure.js';
-import { Env, KVBatchWriter, buildValue, parseValue, writeHeader, type Dbi } from '../src/lmdb/index.js';
+import { Env, buildValue, parseValue, type Dbi } from '../src/lmdb/index.js';
 import { errorMessage } from '../src/util/errors.js';
 import { formatBytes } from '../src/util/format.js';
+import { fillLmdb } from './harness.js';
 import { diffCounts, sumCounts, type MeterCounts } from './s3-meter.js';
 
 // The AWS SDK warns once per process that its releases after January 2027 need Node 22 (the pinned
@@ -241,30 +241,7 @@ class Meter {
 
 /** Writes the initial LMDB once per bench process; returns its data file. */
 function writeTemplate(dir: string): string {
-  const env = Env.open(dir, { create: true, mapSize: MAP_MIB * 2 ** 20, maxDbs: 64 });
-  try {
-    const dbi = env.openDbi(DATA_DBI, { create: true })!;
-    const ts = BigInt(Date.now()) * 1_000_000n;
-    const [hi, lo] = [Number(ts >> 32n), Number(ts & 0xffffffffn)];
-    env.write((txn) => {
-      const w = new KVBatchWriter();
-      for (let i = 0; i < ENTRIES; i++) {
-        const keyAt = w.reserve(KEY_LEN, 24 + VALUE_LEN);
-        const valAt = keyAt + KEY_LEN;
-        w.batch.buf.write(`key${String(i).padStart(KEY_LEN - 3, '0')}`, keyAt, 'latin1');
-        writeHeader(w.batch.buf, valAt, hi, lo, 1, 0, 0);
-        if (TEXT_VALUES) w.batch.buf.write(`value number ${i} `.padEnd(VALUE_LEN, 'abcdefgh'), valAt + 24, 'latin1');
-        else randomFillSync(w.batch.buf, valAt + 24, VALUE_LEN);
-        if (w.batch.count >= 8192) {
-          txn.putBatch(dbi, w.batch);
-          w.reset();
-        }
-      }
-      txn.putBatch(dbi, w.batch);
-    });
-  } finally {
-    env.close();
-  }
+  fillLmdb(dir, { entries: ENTRIES, values: TEXT_VALUES ? 'filler' : 'random', valueBytes: VALUE_LEN, mapSize: MAP_MIB * 2 ** 20 });
   return join(dir, 'data.mdb');
 }
 

@@ -11,12 +11,10 @@
  * Wall time and peak RSS come from /usr/bin/time (Debian package `time`); the write-lock hold (how long
  * the application's writers would wait) and the load time from the `snapshot loaded` log line.
  */
-import { spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Env, KVBatchWriter, writeHeader } from '../src/lmdb/index.js';
+import { join } from 'node:path';
+import { BIN, fillLmdb, measure, median, writeConfig, type Measured } from './harness.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -26,65 +24,11 @@ const opt = (name: string, def: string) => {
 const N = Number(opt('entries', '1000000'));
 const textValues = opt('values', 'random') === 'text';
 const runs = Number(opt('runs', '3'));
-const BIN = resolve(import.meta.dirname, '../../bin/lightningstream.js');
 
-function fill(path: string): void {
-  const env = Env.open(path, { create: true, mapSize: 4 * 2 ** 30 });
-  const dbi = env.openDbi('data', { create: true })!;
-  const ts = BigInt(Date.now()) * 1_000_000n;
-  const [hi, lo] = [Number(ts >> 32n), Number(ts & 0xffffffffn)];
-  env.write((txn) => {
-    const w = new KVBatchWriter();
-    for (let i = 0; i < N; i++) {
-      const keyAt = w.reserve(16, 24 + 100);
-      const valAt = keyAt + 16;
-      w.batch.buf.write(`key${String(i).padStart(13, '0')}`, keyAt, 'latin1');
-      writeHeader(w.batch.buf, valAt, hi, lo, 1, 0, 0);
-      if (textValues) w.batch.buf.write(`value number ${i} `.padEnd(100, 'abcdefgh'), valAt + 24, 'latin1');
-      else randomFillSync(w.batch.buf, valAt + 24, 100);
-      if (w.batch.count >= 8192) {
-        txn.putBatch(dbi, w.batch);
-        w.reset();
-      }
-    }
-    txn.putBatch(dbi, w.batch);
-  });
-  env.close();
-}
+const config = (dir: string, instance: string, lmdb: string) =>
+  writeConfig(dir, { instance, lmdb, bucket: join(dir, 'bucket'), mapSize: '4GB' });
+const run = (cmdArgs: string[]) => measure(process.execPath, [BIN, ...cmdArgs]);
 
-function config(dir: string, instance: string, lmdb: string, level = 'warning'): string {
-  const path = join(dir, `${instance}.yaml`);
-  writeFileSync(path, [
-    `instance: ${instance}`, 'lmdbs:', '  main:', `    path: ${lmdb}`, '    schema_tracks_changes: true',
-    '    options: { create: true, map_size: 4GB }',
-    `storage: { type: fs, options: { root_path: ${join(dir, 'bucket')} } }`, `log: { level: ${level}, format: logfmt }`,
-  ].join('\n'));
-  return path;
-}
-
-/** Runs lightningstream under /usr/bin/time; its last stderr line is "<seconds> <max RSS KiB>". */
-interface Measured {
-  seconds: number;
-  rssMiB: number;
-  /** From the `snapshot loaded` line, when there is one. */
-  lockMs?: number;
-  loadMs?: number;
-}
-
-function measure(cmdArgs: string[]): Measured {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, BIN, ...cmdArgs], { encoding: 'utf8' });
-  const last = r.stderr.trim().split('\n').pop() ?? '';
-  const m = /^([\d.]+) (\d+)$/.exec(last);
-  if (r.status !== 0 || !m) throw new Error(`lightningstream ${cmdArgs.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  const loaded = /msg="snapshot loaded".*/.exec(r.stderr)?.[0] ?? '';
-  const field = (name: string) => {
-    const v = new RegExp(`\\b${name}=(\\d+)`).exec(loaded)?.[1];
-    return v === undefined ? undefined : Number(v);
-  };
-  return { seconds: Number(m[1]), rssMiB: Math.round(Number(m[2]) / 1024), lockMs: field('lock_ms'), loadMs: field('ms') };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`sync benchmark: ${N} entries, ${textValues ? 'text' : 'random'} 100-byte values, ${runs} runs`);
 const stores: Measured[] = [];
 const receives: Measured[] = [];
@@ -92,12 +36,12 @@ const remerges: Measured[] = [];
 for (let r = 0; r < runs; r++) {
   const dir = mkdtempSync(join(tmpdir(), 'ls-bench-sync-'));
   try {
-    fill(join(dir, 'a'));
-    const store = measure(['-c', config(dir, 'a', join(dir, 'a')), 'sync', '--only-once']);
-    const name = readdirSync(join(dir, 'bucket'))[0]!;
+    fillLmdb(join(dir, 'a'), { entries: N, values: textValues ? 'filler' : 'random', mapSize: 4 * 2 ** 30 });
+    const store = await run(['-c', config(dir, 'a', join(dir, 'a')), 'sync', '--only-once']);
+    const name = readdirSync(join(dir, 'bucket')).find((n) => n.endsWith('.pb.gz'))!;
     const size = statSync(join(dir, 'bucket', name)).size;
-    const receive = measure(['-c', config(dir, 'b', join(dir, 'b'), 'info'), 'receive', '--only-once']);
-    const remerge = measure(['-c', config(dir, 'b', join(dir, 'b'), 'info'), 'receive', '--only-once']);
+    const receive = await run(['-c', config(dir, 'b', join(dir, 'b')), 'receive', '--only-once']);
+    const remerge = await run(['-c', config(dir, 'b', join(dir, 'b')), 'receive', '--only-once']);
     stores.push(store);
     receives.push(receive);
     remerges.push(remerge);
