@@ -60,6 +60,7 @@ export function textReport(results: LmdbResult[]): string {
   let text = '';
   const verdicts = { equal: 0, covered: 0, differs: 0 };
   for (const lmdb of results) {
+    text += `${lmdb.db}: local content hash ${lmdb.contentHash.digest.toString('hex')} (${lmdb.contentHash.entries} entries)\n`;
     if (lmdb.instances.length === 0) text += `${lmdb.db}: no snapshots in the storage\n`;
     for (const r of lmdb.instances) {
       text += instanceText(lmdb.db, r);
@@ -86,7 +87,7 @@ export function jsonReport(results: LmdbResult[]): string {
   const doc = {
     ok: results.every((l) => l.instances.every((i) => i.verdict !== 'differs')),
     lmdbs: results.map((l) => ({
-      lmdb: l.db, mode: l.mode,
+      lmdb: l.db, mode: l.mode, contentHash: l.contentHash.digest.toString('hex'), entries: l.contentHash.entries,
       instances: l.instances.map((r) => ({
         instance: r.instance, own: r.own, verdict: r.verdict, objects: r.objects, counts: r.tally, differingKeys: r.differingKeys,
         keys: r.differing.map(keyJson), onlyHereKeys: r.onlyHere.map(keyJson),

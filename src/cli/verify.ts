@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { chooseLmdbs } from '../ops/lmdb-tools.js';
-import { sweptBeforeNano, verifyLmdb, type LmdbResult } from '../ops/verify.js';
+import { localContentHash, sweptBeforeNano, verifyLmdb, type LmdbResult } from '../ops/verify.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { EXIT_ERROR, EXIT_OK } from './context.js';
 import { createProgress } from './progress.js';
@@ -20,6 +20,7 @@ interface VerifyFlags {
   db?: string[];
   maxKeys: number;
   json?: boolean;
+  hashOnly?: boolean;
 }
 
 function countArg(value: string): number {
@@ -27,8 +28,20 @@ function countArg(value: string): number {
   return Number(value);
 }
 
+/** --hash-only: the local content hashes, without the storage. */
+function printHashes(names: string[], ctx: CommandContext, json: boolean): Promise<number> {
+  const hashes = names.map((db) => ({ db, hash: localContentHash(db, ctx.config.lmdbs[db]!) }));
+  return withOutput(async (out) => {
+    await out.print(json
+      ? `${JSON.stringify({ lmdbs: hashes.map(({ db, hash }) => ({ lmdb: db, contentHash: hash.digest.toString('hex'), entries: hash.entries })) }, null, 2)}\n`
+      : hashes.map(({ db, hash }) => `${db}: content hash ${hash.digest.toString('hex')} (${hash.entries} entries)\n`).join(''));
+    return EXIT_OK;
+  });
+}
+
 async function verify(ctx: CommandContext, flags: VerifyFlags): Promise<number> {
   const names = chooseLmdbs(ctx.config, flags.db);
+  if (flags.hashOnly) return printHashes(names, ctx, flags.json === true);
   const opts = {
     ownInstance: ctx.instance(), maxKeys: flags.maxKeys, signal: ctx.signal, sweptBeforeNano: sweptBeforeNano(ctx.config),
     progress: (db: string, instance: string, total: number) => {
@@ -61,5 +74,6 @@ export function register(program: Command, contexts: ContextFactory): void {
     .option('--db <name>', 'Only this LMDB (repeatable)', repeatable)
     .option('--max-keys <n>', 'Differing keys (and keys only here) to list per instance', countArg, 10)
     .option('--json', 'Machine-readable output')
+    .option('--hash-only', 'Only print the local LMDBs\' content hashes (no storage access)')
     .action(contexts.action((ctx, flags: VerifyFlags) => verify(ctx, flags)));
 }

@@ -21,6 +21,7 @@ import type { Config, LmdbConfig } from '../config/config.js';
 import type { Dbi, Env, Txn } from '../lmdb/index.js';
 import { comparatorForFlags } from '../lmdb/key-order.js';
 import type { EntryBatch } from '../snapshot/batch.js';
+import { ContentHasher, type ContentHash } from '../snapshot/content-hash.js';
 import { decodeSnapshot } from '../snapshot/decode.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { snapshotPrefix } from '../snapshot/name.js';
@@ -54,6 +55,8 @@ export interface InstanceResult {
 export interface LmdbResult {
   db: string;
   mode: 'native' | 'shadow';
+  /** The local LMDB's content hash (README, "Content hashes"), read in the first comparison's read txn's env. */
+  contentHash: ContentHash;
   instances: InstanceResult[];
 }
 
@@ -104,10 +107,32 @@ export async function verifyLmdb(db: string, lc: LmdbConfig, storage: Storage, o
         tally: findings.tally, differingKeys: differingKeys(findings.tally), differing: findings.differing, onlyHere: findings.onlyHere,
       });
     }
-    return { db, mode: native ? 'native' : 'shadow', instances };
+    return { db, mode: native ? 'native' : 'shadow', contentHash: hashLocal(env, native), instances };
   } finally {
     env.close();
   }
+}
+
+/** The content hash of a configured LMDB (opened read-only, one read txn). */
+export function localContentHash(db: string, lc: LmdbConfig): ContentHash {
+  const env = openReadOnly(db, lc);
+  try {
+    return hashLocal(env, lc.schemaTracksChanges);
+  } finally {
+    env.close();
+  }
+}
+
+function hashLocal(env: Env, native: boolean): ContentHash {
+  const local = openLocalDbis(env, native);
+  const hasher = new ContentHasher();
+  const txn = env.beginRead();
+  try {
+    for (const [name, dbi] of local) for (const batch of headerScan(txn, dbi, name)) hasher.add(name, batch);
+  } finally {
+    txn.abort();
+  }
+  return hasher.digest();
 }
 
 /** The local DBIs holding native headers, by the DBI name snapshots use. Opened before any read txn (LMDB rule). */
