@@ -29,6 +29,7 @@ import * as dump from './dump.js';
 import * as stats from './stats.js';
 import * as migrateTimestamps from './migrate-timestamps.js';
 import * as dropShadow from './drop-shadow.js';
+import * as restore from './restore.js';
 
 export type RegisterCommand = (program: Command, contexts: ContextFactory) => void;
 
@@ -42,6 +43,7 @@ const COMMANDS: RegisterCommand[] = [
   stats.register,
   migrateTimestamps.register,
   dropShadow.register,
+  restore.register,
   // sync.register, receive.register, dump.register, stats.register, dropShadow.register, ...
 ];
 

@@ -1,13 +1,14 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
-import { parseObjectName, SNAPSHOT_EXTENSION, DELTA_EXTENSION } from '../snapshot/name.js';
+import { parseObjectName, SNAPSHOT_EXTENSION, DELTA_EXTENSION, type ObjectName } from '../snapshot/name.js';
 import type { Logger } from '../log/logger.js';
 import { isAborted } from '../util/abort.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.js';
 import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
+import { chainAfter, deltaSuccessors, newestFull } from './delta-chain.js';
 
 export interface RemoteSnapshot {
   name: string;
@@ -155,12 +156,8 @@ export class Receiver {
         }
         continue;
       }
-      const v = parsed.value;
-      if (v.db !== this.opts.db) continue;
-      const snap: RemoteSnapshot = {
-        name: obj.name, instance: v.instance, timestampNano: v.timestamp, size: obj.size, lastModified: obj.lastModified,
-        kind: v.kind, previousNano: v.kind === 'delta' ? v.previous : undefined,
-      };
+      if (parsed.value.db !== this.opts.db) continue;
+      const snap = remoteSnapshot(obj, parsed.value);
       let list = byInstance.get(snap.instance);
       if (!list) byInstance.set(snap.instance, (list = []));
       list.push(snap);
@@ -233,32 +230,18 @@ export class Receiver {
    */
   plan(instance: string): RemoteSnapshot[] {
     const objects = this.objectsByInstance.get(instance) ?? [];
-    const next = new Map<bigint, RemoteSnapshot>();
-    let newestFull: RemoteSnapshot | undefined;
-    for (const o of objects) {
-      if (o.kind === 'delta') {
-        // Two deltas after the same object (two writers sharing a name): follow the newer.
-        const other = next.get(o.previousNano!);
-        if (!other || other.timestampNano < o.timestampNano) next.set(o.previousNano!, o);
-      } else {
-        newestFull = o;
-      }
-    }
-    const chainAfter = (start: RemoteSnapshot): RemoteSnapshot[] => {
-      const out: RemoteSnapshot[] = [];
-      for (let cur = next.get(start.timestampNano); cur; cur = next.get(cur.timestampNano)) out.push(cur);
-      return out;
-    };
+    const next = deltaSuccessors(objects);
+    const full = newestFull(objects);
     const merged = this.merged.get(instance);
     let best: RemoteSnapshot[] = [];
     let bestEnd = merged?.timestampNano ?? -1n;
     if (merged) {
-      const deltas = chainAfter(merged);
+      const deltas = chainAfter(next, merged);
       const end = deltas.at(-1);
       if (end && end.timestampNano > bestEnd) [best, bestEnd] = [deltas, end.timestampNano];
     }
-    if (newestFull) {
-      const fromFull = [newestFull, ...chainAfter(newestFull)];
+    if (full) {
+      const fromFull = [full, ...chainAfter(next, full)];
       if (fromFull.at(-1)!.timestampNano > bestEnd) best = fromFull;
     }
     return best;
@@ -292,7 +275,7 @@ export class Receiver {
         const parts: UpdatePart[] = [];
         for (const snap of plan) {
           current = snap;
-          parts.push(reusable.get(snap.name) ?? await this.fetchPart(snap, signal));
+          parts.push(reusable.get(snap.name) ?? await fetchPart(this.opts, snap, signal));
         }
         if (!this.opts.storage.local) {
           this.opts.log.debug('snapshot downloaded', {
@@ -320,17 +303,37 @@ export class Receiver {
     }
   }
 
-  private async fetchPart(snap: RemoteSnapshot, signal: AbortSignal): Promise<UpdatePart> {
-    const storage = this.opts.storage;
-    if (storage.local) return { snapshot: snap, open: () => storage.loadStream(snap.name, signal) };
-    const chunks = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
-      () => downloadChunks(storage, snap, signal));
-    return { snapshot: snap, open: () => Promise.resolve(Readable.from(chunks)) };
+}
+
+/**
+ * Makes one object ready to merge: on a local storage it is opened when merged; otherwise downloaded now,
+ * with retries. onBytes sees the compressed bytes as they arrive (a progress display).
+ */
+export async function fetchPart(
+  from: Pick<ReceiverOptions, 'storage' | 'retry' | 'log'>, snap: RemoteSnapshot, signal: AbortSignal, onBytes?: (n: number) => void,
+): Promise<UpdatePart> {
+  const { storage } = from;
+  if (storage.local) {
+    const open = async (): Promise<Readable> => {
+      const stream = await storage.loadStream(snap.name, signal);
+      return onBytes ? pipeline(stream, byteCounter(onBytes), () => {}) : stream;
+    };
+    return { snapshot: snap, open };
   }
+  const chunks = await withRetry(`load ${snap.name}`, from.retry, from.log, signal, () => downloadChunks(storage, snap, signal, onBytes));
+  return { snapshot: snap, open: () => Promise.resolve(Readable.from(chunks)) };
+}
+
+/** A listed object whose name parsed as a snapshot or delta. */
+export function remoteSnapshot(obj: ObjectInfo, parsed: ObjectName): RemoteSnapshot {
+  return {
+    name: obj.name, instance: parsed.instance, timestampNano: parsed.timestamp, size: obj.size, lastModified: obj.lastModified,
+    kind: parsed.kind, previousNano: parsed.kind === 'delta' ? parsed.previous : undefined,
+  };
 }
 
 /** By the timestamp in the name, then by name (two objects of one instance in the same nanosecond). */
-function oldestFirst(a: RemoteSnapshot, b: RemoteSnapshot): number {
+export function oldestFirst(a: RemoteSnapshot, b: RemoteSnapshot): number {
   if (a.timestampNano !== b.timestampNano) return a.timestampNano < b.timestampNano ? -1 : 1;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
@@ -339,13 +342,23 @@ function sumSizes(snaps: RemoteSnapshot[]): number {
   return snaps.reduce((n, s) => n + s.size, 0);
 }
 
+function byteCounter(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
 /** The object's bytes as chunks; a body shorter or longer than the listed size is an error (retried). */
-async function downloadChunks(storage: Storage, snap: RemoteSnapshot, signal: AbortSignal): Promise<Buffer[]> {
+async function downloadChunks(storage: Storage, snap: RemoteSnapshot, signal: AbortSignal, onBytes?: (n: number) => void): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of await storage.loadStream(snap.name, signal)) {
     chunks.push(chunk as Buffer);
     bytes += (chunk as Buffer).length;
+    onBytes?.((chunk as Buffer).length);
   }
   if (bytes !== snap.size) throw new IncompleteDownloadError(snap.name, bytes, snap.size);
   return chunks;
