@@ -30,6 +30,7 @@ import * as stats from './stats.js';
 import * as migrateTimestamps from './migrate-timestamps.js';
 import * as dropShadow from './drop-shadow.js';
 import * as verify from './verify.js';
+import * as restore from './restore.js';
 
 export type RegisterCommand = (program: Command, contexts: ContextFactory) => void;
 
@@ -44,6 +45,7 @@ const COMMANDS: RegisterCommand[] = [
   migrateTimestamps.register,
   dropShadow.register,
   verify.register,
+  restore.register,
   // sync.register, receive.register, dump.register, stats.register, dropShadow.register, ...
 ];
 

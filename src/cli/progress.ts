@@ -15,6 +15,8 @@ export interface ProgressOptions {
   label: string;
   /** Expected total bytes, when known (adds the percentage). */
   total?: number;
+  /** More figures after the byte counts, e.g. `3/7 snapshots merged`. */
+  detail?: () => string;
   /** Default process.stderr. */
   stream?: ProgressStream;
   /** Default: the stream is a TTY. */
@@ -50,7 +52,8 @@ export function createProgress(opts: ProgressOptions): Progress {
     const total = opts.total !== undefined && opts.total > 0
       ? ` / ${formatBytes(opts.total)} (${Math.min(100, Math.floor((bytes * 100) / opts.total))}%)`
       : '';
-    return `${opts.label}: ${formatBytes(bytes)}${total}, ${formatBytes(Math.round(bytes / seconds))}/s`;
+    const detail = opts.detail ? `, ${opts.detail()}` : '';
+    return `${opts.label}: ${formatBytes(bytes)}${total}, ${formatBytes(Math.round(bytes / seconds))}/s${detail}`;
   };
   const draw = (t: number): void => {
     stream.write(`\r${line(t)}\x1b[K`);

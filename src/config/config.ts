@@ -81,6 +81,9 @@ export interface CleanupConfig {
   interval: number;
   mustKeepInterval: number;
   removeOldInstancesInterval: number;
+  /** Retention tiers (an extension, README "Point-in-time restore"): 0 = off. See src/ops/retention-tiers.ts. */
+  keepHourly: number;
+  keepDaily: number;
 }
 
 export interface StorageConfig {
@@ -203,6 +206,8 @@ export const CONFIG_SPEC: Spec = struct({
       interval: duration(5 * M),
       must_keep_interval: duration(10 * M),
       remove_old_instances_interval: duration(168 * H),
+      keep_hourly: duration(0),
+      keep_daily: duration(0),
     }),
     root_path: str(),
   }),

@@ -18,6 +18,9 @@
  *   one). The newest full snapshot and the deltas after it are kept. A stale instance's deltas go with
  *   its newest full snapshot, each once merging it is proven.
  *
+ * - never a snapshot kept by a retention tier (`keep_hourly`, `keep_daily`, see retention-tiers.ts): the
+ *   newest full snapshot of an hour or day within the tier's window, whatever the rules above say.
+ *
  * Several instances may clean the same bucket at once: every decision only ever deletes a snapshot for
  * which a newer one of the same instance was listed (or whose data is proven to be in a newer snapshot
  * of ours), and deleting an object that another cleaner already deleted succeeds.
@@ -31,6 +34,7 @@
 import type { CleanupConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { parseObjectName, snapshotPrefix } from '../snapshot/name.js';
+import { tierKeptNames } from './retention-tiers.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { isAborted } from '../util/abort.js';
 import { sleep } from '../util/clock.js';
@@ -101,6 +105,8 @@ export interface CleanRunResult {
   cleanedStale: string[];
   /** Stale instances' newest snapshots kept because the merge is not proven yet. */
   keptUnproven: string[];
+  /** Snapshots another rule would have deleted, kept by a retention tier. */
+  keptByTier: string[];
   failed: number;
 }
 
@@ -181,12 +187,14 @@ export class SnapshotCleaner {
 
     const older: Candidate[] = [];
     const tooOld: Candidate[] = [];
+    const tierKept = new Set<string>();
     const removeOldNs = BigInt(Math.round(this.conf.removeOldInstancesInterval)) * NS_PER_MS;
     const nowNs = BigInt(Math.round(nowMs)) * NS_PER_MS;
     for (const [instance, all] of byInstance) {
       const byAge = (a: Candidate, b: Candidate) => (a.timestamp !== b.timestamp ? (a.timestamp > b.timestamp ? -1 : 1) : a.name > b.name ? -1 : 1);
       all.sort(byAge);
       const list = all.filter((c) => c.kind === 'full');
+      for (const name of tierKeptNames(list, nowMs, this.conf)) tierKept.add(name);
       // True once a newer snapshot of this instance that was already visible before this run is kept.
       let newerKept = false;
       let anchor: Candidate | undefined;
@@ -221,12 +229,17 @@ export class SnapshotCleaner {
       }
     }
 
-    const result: CleanRunResult = { total: listed.size, cleanedOlder: [], cleanedStale: [], keptUnproven: [], failed: 0 };
-    for (const c of older) {
+    const result: CleanRunResult = { total: listed.size, cleanedOlder: [], cleanedStale: [], keptUnproven: [], keptByTier: [], failed: 0 };
+    const notTierKept = (c: Candidate): boolean => {
+      if (!tierKept.has(c.name)) return true;
+      result.keptByTier.push(c.name);
+      return false;
+    };
+    for (const c of older.filter(notTierKept)) {
       this.log.debug('Cleaning old snapshot', { snapshot: c.name });
       if (await this.delete(c, 'newer snapshot', result, signal)) result.cleanedOlder.push(c.name);
     }
-    for (const c of tooOld) {
+    for (const c of tooOld.filter(notTierKept)) {
       const committed = this.committed.get(c.instance);
       if (committed === undefined || c.timestamp > committed) {
         this.log.debug('Not cleaning stale snapshot, merge not proven yet', { snapshot: c.name });

@@ -5,6 +5,7 @@
  */
 import { parseObjectName, type ObjectName } from '../snapshot/name.js';
 import type { ObjectInfo } from '../storage/storage.js';
+import { chainAfter, deltaSuccessors, newestFull } from './delta-chain.js';
 
 export interface RemoteSnapshot {
   name: string;
@@ -62,31 +63,17 @@ export function groupByInstance(
  * `merged`. Without `merged`: the newest full snapshot and its chain, the instance's newest state.
  */
 export function planChain(objects: RemoteSnapshot[], merged?: RemoteSnapshot): RemoteSnapshot[] {
-  const next = new Map<bigint, RemoteSnapshot>();
-  let newestFull: RemoteSnapshot | undefined;
-  for (const o of objects) {
-    if (o.kind === 'delta') {
-      // Two deltas after the same object (two writers sharing a name): follow the newer.
-      const other = next.get(o.previousNano!);
-      if (!other || other.timestampNano < o.timestampNano) next.set(o.previousNano!, o);
-    } else {
-      newestFull = o;
-    }
-  }
-  const chainAfter = (start: RemoteSnapshot): RemoteSnapshot[] => {
-    const out: RemoteSnapshot[] = [];
-    for (let cur = next.get(start.timestampNano); cur; cur = next.get(cur.timestampNano)) out.push(cur);
-    return out;
-  };
+  const next = deltaSuccessors(objects);
+  const full = newestFull(objects);
   let best: RemoteSnapshot[] = [];
   let bestEnd = merged?.timestampNano ?? -1n;
   if (merged) {
-    const deltas = chainAfter(merged);
+    const deltas = chainAfter(next, merged);
     const end = deltas.at(-1);
     if (end && end.timestampNano > bestEnd) [best, bestEnd] = [deltas, end.timestampNano];
   }
-  if (newestFull) {
-    const fromFull = [newestFull, ...chainAfter(newestFull)];
+  if (full) {
+    const fromFull = [full, ...chainAfter(next, full)];
     if (fromFull.at(-1)!.timestampNano > bestEnd) best = fromFull;
   }
   return best;

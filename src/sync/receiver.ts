@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import type { Storage, ObjectInfo } from '../storage/storage.js';
 import { NotFoundError } from '../storage/storage.js';
 import { SNAPSHOT_EXTENSION, DELTA_EXTENSION } from '../snapshot/name.js';
@@ -235,7 +235,7 @@ export class Receiver {
         const parts: UpdatePart[] = [];
         for (const snap of plan) {
           current = snap;
-          parts.push(reusable.get(snap.name) ?? await this.fetchPart(snap, signal));
+          parts.push(reusable.get(snap.name) ?? await fetchPart(this.opts, snap, signal));
         }
         if (!this.opts.storage.local) {
           this.opts.log.debug('snapshot downloaded', {
@@ -263,26 +263,48 @@ export class Receiver {
     }
   }
 
-  private async fetchPart(snap: RemoteSnapshot, signal: AbortSignal): Promise<UpdatePart> {
-    const storage = this.opts.storage;
-    if (storage.local) return { snapshot: snap, open: () => storage.loadStream(snap.name, signal) };
-    const chunks = await withRetry(`load ${snap.name}`, this.opts.retry, this.opts.log, signal,
-      () => downloadChunks(storage, snap, signal));
-    return { snapshot: snap, open: () => Promise.resolve(Readable.from(chunks)) };
+}
+
+/**
+ * Makes one object ready to merge: on a local storage it is opened when merged; otherwise downloaded now,
+ * with retries. onBytes sees the compressed bytes as they arrive (a progress display).
+ */
+export async function fetchPart(
+  from: Pick<ReceiverOptions, 'storage' | 'retry' | 'log'>, snap: RemoteSnapshot, signal: AbortSignal, onBytes?: (n: number) => void,
+): Promise<UpdatePart> {
+  const { storage } = from;
+  if (storage.local) {
+    const open = async (): Promise<Readable> => {
+      const stream = await storage.loadStream(snap.name, signal);
+      return onBytes ? pipeline(stream, byteCounter(onBytes), () => {}) : stream;
+    };
+    return { snapshot: snap, open };
   }
+  const chunks = await withRetry(`load ${snap.name}`, from.retry, from.log, signal, () => downloadChunks(storage, snap, signal, onBytes));
+  return { snapshot: snap, open: () => Promise.resolve(Readable.from(chunks)) };
 }
 
 function sumSizes(snaps: RemoteSnapshot[]): number {
   return snaps.reduce((n, s) => n + s.size, 0);
 }
 
+function byteCounter(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
 /** The object's bytes as chunks; a body shorter or longer than the listed size is an error (retried). */
-async function downloadChunks(storage: Storage, snap: RemoteSnapshot, signal: AbortSignal): Promise<Buffer[]> {
+async function downloadChunks(storage: Storage, snap: RemoteSnapshot, signal: AbortSignal, onBytes?: (n: number) => void): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of await storage.loadStream(snap.name, signal)) {
     chunks.push(chunk as Buffer);
     bytes += (chunk as Buffer).length;
+    onBytes?.((chunk as Buffer).length);
   }
   if (bytes !== snap.size) throw new IncompleteDownloadError(snap.name, bytes, snap.size);
   return chunks;

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Config } from '../config/config.js';
+import type { Config, LmdbConfig } from '../config/config.js';
 import { requireStorage } from '../config/config.js';
 import type { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
@@ -80,11 +80,7 @@ export async function runSync(
   const storage = opts.wrapStorage ? opts.wrapStorage(backend) : backend;
   const downloads = new Semaphore(config.memoryDownloadedSnapshots);
   const decompressions = new Semaphore(config.memoryDecompressedSnapshots);
-  // A one-shot run reports every failed attempt and gives up in bounded time, even with storage_retry_forever.
-  const retry: RetryPolicy = {
-    intervalMs: config.storageRetryInterval, count: config.storageRetryCount, forever: config.storageRetryForever && !opts.onlyOnce,
-    ...(opts.onlyOnce && { deadlineMs: ONE_SHOT_RETRY_DEADLINE_MS, logEachAttempt: true }),
-  };
+  const retry = storageRetryPolicy(config, opts.onlyOnce);
   const lmdbs: RunningLmdb[] = [];
   const stops: Array<() => Promise<void>> = [];
   // Aborted by the caller's signal, or here when one LMDB fails or the run ends.
@@ -98,9 +94,7 @@ export async function runSync(
       const env = openConfiguredEnv(name, lc);
       const writeLock = new AsyncMutex();
       const cutoff = tombstoneCutoff(config);
-      const mode: SyncMode = lc.schemaTracksChanges
-        ? new NativeMode(env, { dbName: name, lmdb: lc, log: dbLog, tombstoneCutoffNano: cutoff })
-        : new ShadowMode(env, { dbName: name, lmdb: lc, writeLock, log: dbLog, tombstoneCutoffNano: cutoff });
+      const mode = createSyncMode(name, lc, env, { writeLock, log: dbLog, tombstoneCutoffNano: cutoff });
       const ctx: LmdbSyncContext = {
         dbName: name, env, instance, generation: DEFAULT_GENERATION, hostname: hostname(), storage, log: dbLog,
         retry, writeLock, mode,
@@ -132,6 +126,23 @@ export async function runSync(
     for (const l of lmdbs) l.env.close();
     await storage.close();
   }
+}
+
+/** A one-shot run reports every failed attempt and gives up in bounded time, even with storage_retry_forever. */
+export function storageRetryPolicy(config: Config, oneShot: boolean): RetryPolicy {
+  return {
+    intervalMs: config.storageRetryInterval, count: config.storageRetryCount, forever: config.storageRetryForever && !oneShot,
+    ...(oneShot && { deadlineMs: ONE_SHOT_RETRY_DEADLINE_MS, logEachAttempt: true }),
+  };
+}
+
+/** Native or shadow mode, as the LMDB's schema_tracks_changes says. */
+export function createSyncMode(
+  name: string, lc: LmdbConfig, env: Env, opts: { writeLock: AsyncMutex; log: Logger; tombstoneCutoffNano: () => bigint | undefined },
+): SyncMode {
+  return lc.schemaTracksChanges
+    ? new NativeMode(env, { dbName: name, lmdb: lc, log: opts.log, tombstoneCutoffNano: opts.tombstoneCutoffNano })
+    : new ShadowMode(env, { dbName: name, lmdb: lc, ...opts });
 }
 
 /** Deletion markers older than this are not re-added from remote snapshots (only with the sweeper on). */

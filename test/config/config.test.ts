@@ -121,7 +121,7 @@ test('a full config with every key', () => {
     access_key: 'minioadmin', secret_key: 's3cr3t', region: 'us-east-1', bucket: 'lightningstream',
     endpoint_url: 'http://localhost:9000', create_bucket: true,
   });
-  assert.deepEqual(c.storage.cleanup, { enabled: true, interval: 900_000, mustKeepInterval: 86_400_000, removeOldInstancesInterval: 604_800_000 });
+  assert.deepEqual(c.storage.cleanup, { enabled: true, interval: 900_000, mustKeepInterval: 86_400_000, removeOldInstancesInterval: 604_800_000, keepHourly: 0, keepDaily: 0 });
   assert.equal(c.http.address, ':8500');
   assert.deepEqual(c.log, { level: 'debug', format: 'json', timestamp: 'full' });
   assert.deepEqual(c.health.storageList, { interval: 10_000, warnDuration: 120_000, errorDuration: 600_000 });
@@ -158,7 +158,7 @@ test('defaults match the Go implementation', () => {
   });
   assert.deepEqual(c.storage, {
     type: '', options: {}, rootPath: '',
-    cleanup: { enabled: false, interval: 300_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 168 * 3_600_000 },
+    cleanup: { enabled: false, interval: 300_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 168 * 3_600_000, keepHourly: 0, keepDaily: 0 },
   });
   assert.deepEqual(c.http, { address: '' });
   assert.deepEqual(c.log, { level: 'info', format: 'human', timestamp: 'short' });
@@ -392,4 +392,13 @@ test('loadConfig names a missing file', () => {
   writeFileSync(file, `instance: \${I}\n${MINIMAL}`);
   assert.equal(loadConfig(file, { I: 'x1' }).instance, 'x1');
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('retention tiers: storage.cleanup.keep_hourly / keep_daily are durations, off by default, misspellings refused', () => {
+  const c = parseConfig(`${MINIMAL}storage:\n  type: fs\n  cleanup: { enabled: true, keep_hourly: 48h, keep_daily: 720h }\n`, {});
+  assert.equal(c.storage.cleanup.keepHourly, 48 * 3_600_000);
+  assert.equal(c.storage.cleanup.keepDaily, 720 * 3_600_000);
+  assert.equal(parseConfig(MINIMAL, {}).storage.cleanup.keepHourly, 0);
+  assert.throws(() => parseConfig(`${MINIMAL}storage:\n  cleanup: { keep_hourly: -1h }\n`, {}), /storage\.cleanup\.keep_hourly: must not be negative/);
+  assert.throws(() => parseConfig(`${MINIMAL}storage:\n  cleanup: { keep_hourlly: 1h }\n`, {}), /storage\.cleanup\.keep_hourlly: unknown key; did you mean keep_hourly\?/);
 });

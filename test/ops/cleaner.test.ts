@@ -15,7 +15,7 @@ import { cleanerRun, DAY_MS, nsAgo, putEntries, putEntriesAt, readEntries, start
 
 const s3 = requireS3TestEnv('cleaner');
 const MIN = 60_000;
-const CLEANUP: CleanupConfig = { enabled: true, interval: MIN, mustKeepInterval: 10 * MIN, removeOldInstancesInterval: 7 * DAY_MS };
+const CLEANUP: CleanupConfig = { enabled: true, interval: MIN, mustKeepInterval: 10 * MIN, removeOldInstancesInterval: 7 * DAY_MS, keepHourly: 0, keepDaily: 0 };
 
 /** `2020-01-30 08:00:00` (UTC) as ms since the epoch. */
 const at = (text: string): number => Date.parse(`${text.replace(' ', 'T')}Z`);

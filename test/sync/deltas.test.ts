@@ -97,7 +97,7 @@ describe('cleaner with delta chains', () => {
     const objects = [full('a', 1), delta('a', 2, 1), delta('a', 3, 2), full('a', 10), delta('a', 11, 10), delta('a', 12, 11)];
     for (const o of objects) await storage.store(o, Buffer.from('x'));
     const cleaner = new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status: { lastStored: undefined, lastLoadedByInstance: new Map() } },
-      { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 7 * 86_400_000 }, testLogger());
+      { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 7 * 86_400_000, keepHourly: 0, keepDaily: 0 }, testLogger());
     const nowMs = Number(sec(100) / 1_000_000n);
     await cleaner.runOnce(nowMs);
     assert.equal((await storage.list('')).length, objects.length, 'nothing goes at the first sight');
