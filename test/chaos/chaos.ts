@@ -6,7 +6,8 @@
 // the state the oracle (oracle.ts) computes from the op log, and pass an integrity walk.
 // Nothing from src/ is used for LMDB I/O or for the expected state.
 import { randomInt } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,7 @@ export const INSTANCES = ['a', 'b', 'c'] as const;
  */
 const MAX_KEY = Math.max(2, Math.min(511, Number(process.env.LS_CHAOS_MAX_KEY_LEN ?? 511)));
 const SYNC_BIN = process.env.LS_CHAOS_BIN ?? BIN;
+const execFileAsync = promisify(execFile);
 
 /**
  * The application DBIs: two plain ones, two MDB_INTEGERKEY ones (8-byte and 4-byte keys).
@@ -128,7 +130,7 @@ class Syncer {
   private expectedExit = false;
   readonly logs: string[] = [];
 
-  constructor(readonly name: string, private readonly dir: string, private readonly config: string,
+  constructor(readonly name: string, private readonly dir: string, readonly configPath: string,
     private readonly events: Events,
     private readonly onUnexpectedExit: (s: Syncer, code: number | null, signal: string | null) => void) {}
 
@@ -139,7 +141,7 @@ class Syncer {
     const fd = openSync(logPath, 'a');
     const reports = join(this.dir, 'reports');
     const child = spawn(process.execPath, [SYNC_BIN, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []),
-      '-c', this.config, 'sync'], {
+      '-c', this.configPath, 'sync'], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-directory=${reports}` },
     });
@@ -354,6 +356,12 @@ function tail(text: string, lines: number): string {
 function importantLines(text: string, max: number): string {
   const lines = text.split('\n').filter((l) => /level=(warn|error|fatal)/.test(l));
   return lines.slice(-max).join('\n');
+}
+
+/** The `main` LMDB's content hash, as `lightningstream verify --hash-only` prints it. */
+async function localHashOf(configPath: string): Promise<string> {
+  const { stdout } = await execFileAsync(process.execPath, [SYNC_BIN, '-c', configPath, 'verify', '--hash-only', '--json']);
+  return (JSON.parse(stdout) as { lmdbs: Array<{ contentHash: string }> }).lmdbs[0]!.contentHash;
 }
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
@@ -629,6 +637,24 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
           `${tail(syncers[i]!.lastLog(), 8)}\n  process events:\n${events.last(12)}\n${diagnosticReports(dir)}`);
       }
     });
+
+    // Content hashes (README, "Content hashes"), through the CLI on the stopped instances' LMDBs: one hash when
+    // they converged, and a single-key change on one instance makes its hash (only its) differ.
+    if (convergedMs !== undefined) {
+      const hashes = () => Promise.all(syncers.map((s) => localHashOf(s.configPath)));
+      const before = await hashes();
+      if (!before.every((h) => h === before[0])) problems.push(`${tag}: converged LMDBs with different content hashes: ${before.join(' ')}`);
+      const [dbi, kind] = Object.entries(DBIS)[0]!;
+      const probe = Buffer.alloc(kind === 'int4' ? 4 : 8);
+      probe.writeUInt32LE(0xfffffff0 - (seed % 1000));
+      const keyHex = (kind === 'plain' ? Buffer.from(`content-hash-probe-${seed}`) : probe).toString('hex');
+      await apps[0]!.apply(paths[0]!, DBIS, [{ d: dbi, k: keyHex, t: (BigInt(Date.now()) * 1_000_000n).toString(), v: '01', x: 0, h: 'real' }]);
+      const after = await hashes();
+      if (after[0] === before[0] || after[1] !== before[1] || after[2] !== before[2]) {
+        problems.push(`${tag}: after one key changed on ${INSTANCES[0]}, content hashes went from ${before.join(' ')} to ${after.join(' ')}`);
+      }
+      figures.push(`content_hash=${before[0]!.slice(0, 16)} (all ${INSTANCES.length} equal: ${before.every((h) => h === before[0])}; one-key change differs: ${after[0] !== before[0]})`);
+    }
 
     if (problems.length) {
       for (const s of syncers) {
