@@ -68,7 +68,7 @@ export interface DeltasConfig {
 
 /** Content hashes of synced data (an extension of this implementation: README, "Content hashes"). */
 export interface ContentHashConfig {
-  /** Hash the local LMDB after merges and local changes (full snapshots carry a hash whatever this says). */
+  /** Hashes in full snapshots (checked on merge), local hashes after merges and local changes, published states. */
   enabled: boolean;
   /** At most one local hash scan per this long (ms); also how often other instances' states are listed. */
   interval: number;

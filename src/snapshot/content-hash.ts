@@ -73,12 +73,26 @@ export class ContentHasher {
         continue;
       }
       let p = this.pos;
-      stage.writeUInt32BE(kl, p);
+      stage[p] = kl >>> 24;
+      stage[p + 1] = kl >>> 16;
+      stage[p + 2] = kl >>> 8;
+      stage[p + 3] = kl;
       p = copyInto(stage, p + 4, buf, keyOff[i]!, kl);
-      stage.writeUInt32BE(tsHi[i]!, p);
-      stage.writeUInt32BE(tsLo[i]!, p + 4);
+      const hi = tsHi[i]!;
+      const lo = tsLo[i]!;
+      stage[p] = hi >>> 24;
+      stage[p + 1] = hi >>> 16;
+      stage[p + 2] = hi >>> 8;
+      stage[p + 3] = hi;
+      stage[p + 4] = lo >>> 24;
+      stage[p + 5] = lo >>> 16;
+      stage[p + 6] = lo >>> 8;
+      stage[p + 7] = lo;
       stage[p + 8] = deleted ? 1 : 0;
-      stage.writeUInt32BE(vl, p + 9);
+      stage[p + 9] = vl >>> 24;
+      stage[p + 10] = vl >>> 16;
+      stage[p + 11] = vl >>> 8;
+      stage[p + 12] = vl;
       this.pos = copyInto(stage, p + 13, buf, valOff[i]!, vl);
       state.count++;
     }
@@ -128,7 +142,7 @@ export class ContentHasher {
   }
 
   private hashLargeEntry(
-    hash: Hash, buf: Uint8Array, keyOff: number, kl: number, hi: number, lo: number, deleted: boolean, valOff: number, vl: number,
+    hash: Hash, buf: Buffer, keyOff: number, kl: number, hi: number, lo: number, deleted: boolean, valOff: number, vl: number,
   ): void {
     const head = Buffer.allocUnsafe(13);
     head.writeUInt32BE(kl, 0);
@@ -141,9 +155,10 @@ export class ContentHasher {
   }
 }
 
-function copyInto(dst: Buffer, p: number, src: Uint8Array, off: number, len: number): number {
+/** Short copies in JS, long ones natively (Buffer#copy: no subarray object per entry, unlike set()). */
+function copyInto(dst: Buffer, p: number, src: Buffer, off: number, len: number): number {
   if (len <= SMALL_COPY) for (let j = 0; j < len; j++) dst[p + j] = src[off + j]!;
-  else dst.set(src.subarray(off, off + len), p);
+  else src.copy(dst, p, off, off + len);
   return p + len;
 }
 

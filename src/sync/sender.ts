@@ -89,11 +89,11 @@ async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: 
  * streamed through the encoder straight into the storage. Each retry starts from a fresh read txn,
  * so a long storage outage does not pin old LMDB pages.
  */
-export async function storeSnapshot(ctx: LmdbSyncContext, signal: AbortSignal): Promise<StoredSnapshot> {
-  return withRetry(`store snapshot of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeOnce(ctx, signal));
+export async function storeSnapshot(ctx: LmdbSyncContext, signal: AbortSignal, opts: { contentHash: boolean } = { contentHash: true }): Promise<StoredSnapshot> {
+  return withRetry(`store snapshot of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeOnce(ctx, signal, opts.contentHash));
 }
 
-async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal): Promise<StoredSnapshot> {
+async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal, withHash: boolean): Promise<StoredSnapshot> {
   const started = Date.now();
   const dbiNames = ctx.mode.openSnapshotDbis();
   const txn = ctx.env.beginRead();
@@ -116,12 +116,12 @@ async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal): Promise<Sto
       },
     });
     // pipeline (not pipe) so an encoder error fails the store instead of leaving it waiting.
-    const hasher = new ContentHasher();
-    const body = pipeline(encodeSnapshot(meta, sources, { signal, contentHash: hasher }), counter, () => {});
+    const hasher = withHash ? new ContentHasher() : undefined;
+    const body = pipeline(encodeSnapshot(meta, sources, { signal, ...(hasher ? { contentHash: hasher } : {}) }), counter, () => {});
     await ctx.storage.store(name, body, signal);
     return {
       name, kind: 'full', timestampNano, txnId: ctx.mode.snapshotCoversTxnId(txnId), entries, bytes, ms: Date.now() - started,
-      contentHash: hasher.digest(),
+      ...(hasher ? { contentHash: hasher.digest() } : {}),
     };
   } finally {
     txn.abort();

@@ -116,6 +116,11 @@ export class Syncer {
     this.status.receiver = this.receiver;
   }
 
+  /** Content hashes on (the default when the runner passes the config; off in engine tests that pass none). */
+  private get hashing(): boolean {
+    return this.opts.contentHash?.enabled ?? false;
+  }
+
   /** Whether the start-up loads are done (also true once --only-once may stop). */
   get ready(): boolean {
     return this.status.ready;
@@ -374,7 +379,7 @@ export class Syncer {
     const release = await this.opts.decompressions.acquire(signal);
     try {
       result = await loadSnapshot(ctx, snap.name, () => part.open(), signal, {
-        coverage, onMapFull: (err) => this.onMapFull(err), hashContent: snap.kind !== 'delta',
+        coverage, onMapFull: (err) => this.onMapFull(err), hashContent: snap.kind !== 'delta' && this.hashing,
       });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
@@ -527,7 +532,7 @@ export class Syncer {
       await ctx.mode.prepareSnapshot(signal, { initial: false });
       const delta = await this.tryDelta(signal);
       if (delta !== 'full') return delta;
-      const stored = await storeSnapshot(ctx, signal);
+      const stored = await storeSnapshot(ctx, signal, { contentHash: this.hashing });
       this.chain = { fullAt: this.clock.now(), fullBytes: stored.bytes, deltaBytes: 0, deltas: 0, last: stored };
       this.recordStored(stored, 'snapshot stored');
       return stored;
