@@ -6,6 +6,7 @@
  * Read txns only, LMDBs opened read-only: safe next to the application and a running sync.
  */
 import type { Command } from 'commander';
+import type { ContentHash } from '../snapshot/content-hash.js';
 import { InvalidArgumentError } from 'commander';
 import { chooseLmdbs } from '../ops/lmdb-tools.js';
 import { localContentHash, sweptBeforeNano, verifyLmdb, type LmdbResult } from '../ops/verify.js';
@@ -29,8 +30,9 @@ function countArg(value: string): number {
 }
 
 /** --hash-only: the local content hashes, without the storage. */
-function printHashes(names: string[], ctx: CommandContext, json: boolean): Promise<number> {
-  const hashes = names.map((db) => ({ db, hash: localContentHash(db, ctx.config.lmdbs[db]!) }));
+async function printHashes(names: string[], ctx: CommandContext, json: boolean): Promise<number> {
+  const hashes: Array<{ db: string; hash: ContentHash }> = [];
+  for (const db of names) hashes.push({ db, hash: await localContentHash(db, ctx.config.lmdbs[db]!, ctx.signal) });
   return withOutput(async (out) => {
     await out.print(json
       ? `${JSON.stringify({ lmdbs: hashes.map(({ db, hash }) => ({ lmdb: db, contentHash: hash.digest.toString('hex'), entries: hash.entries })) }, null, 2)}\n`

@@ -21,14 +21,15 @@ import type { Config, LmdbConfig } from '../config/config.js';
 import type { Dbi, Env, Txn } from '../lmdb/index.js';
 import { comparatorForFlags } from '../lmdb/key-order.js';
 import type { EntryBatch } from '../snapshot/batch.js';
-import { ContentHasher, type ContentHash } from '../snapshot/content-hash.js';
+import type { ContentHash } from '../snapshot/content-hash.js';
 import { decodeSnapshot } from '../snapshot/decode.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { snapshotPrefix } from '../snapshot/name.js';
 import { NotFoundError, type Storage } from '../storage/storage.js';
 import { groupByInstance, planChain, type RemoteSnapshot } from '../sync/chain-plan.js';
 import { listDataDbis, SHADOW_DBI_PREFIX } from '../sync/mode.js';
-import { headerScan } from '../sync/native-source.js';
+import { hashDbiSources } from '../sync/content/local-hash.js';
+import { headerScan, nativeDbiSource } from '../sync/native-source.js';
 import { ScanCursor } from '../sync/scan-cursor.js';
 import { sweeperLoadCutoffNano } from '../sync/tombstones.js';
 import { openReadOnly } from './lmdb-tools.js';
@@ -107,32 +108,31 @@ export async function verifyLmdb(db: string, lc: LmdbConfig, storage: Storage, o
         tally: findings.tally, differingKeys: differingKeys(findings.tally), differing: findings.differing, onlyHere: findings.onlyHere,
       });
     }
-    return { db, mode: native ? 'native' : 'shadow', contentHash: hashLocal(env, native), instances };
+    return { db, mode: native ? 'native' : 'shadow', contentHash: await hashLocal(env, native, opts.signal), instances };
   } finally {
     env.close();
   }
 }
 
 /** The content hash of a configured LMDB (opened read-only, one read txn). */
-export function localContentHash(db: string, lc: LmdbConfig): ContentHash {
+export async function localContentHash(db: string, lc: LmdbConfig, signal: AbortSignal): Promise<ContentHash> {
   const env = openReadOnly(db, lc);
   try {
-    return hashLocal(env, lc.schemaTracksChanges);
+    return await hashLocal(env, lc.schemaTracksChanges, signal);
   } finally {
     env.close();
   }
 }
 
-function hashLocal(env: Env, native: boolean): ContentHash {
+/** What a snapshot of this LMDB would hold, hashed as the running engine hashes it. */
+async function hashLocal(env: Env, native: boolean, signal: AbortSignal): Promise<ContentHash> {
   const local = openLocalDbis(env, native);
-  const hasher = new ContentHasher();
   const txn = env.beginRead();
   try {
-    for (const [name, dbi] of local) for (const batch of headerScan(txn, dbi, name)) hasher.add(name, batch);
+    return await hashDbiSources([...local].map(([name, dbi]) => nativeDbiSource(txn, dbi, name)), signal);
   } finally {
     txn.abort();
   }
-  return hasher.digest();
 }
 
 /** The local DBIs holding native headers, by the DBI name snapshots use. Opened before any read txn (LMDB rule). */

@@ -89,7 +89,7 @@ async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: 
  * streamed through the encoder straight into the storage. Each retry starts from a fresh read txn,
  * so a long storage outage does not pin old LMDB pages.
  */
-export async function storeSnapshot(ctx: LmdbSyncContext, signal: AbortSignal, opts: { contentHash: boolean } = { contentHash: true }): Promise<StoredSnapshot> {
+export async function storeSnapshot(ctx: LmdbSyncContext, signal: AbortSignal, opts: { contentHash: boolean }): Promise<StoredSnapshot> {
   return withRetry(`store snapshot of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeOnce(ctx, signal, opts.contentHash));
 }
 

@@ -280,7 +280,6 @@ export class Syncer {
         if (publish && settled && local && this.localHashTxnId === lastTxnId && await states.publish(local.hash, signal)) {
           ctx.log.debug('content state published', { content_hash: shortHash(local.hash) });
         }
-        agreement.evaluate();
         if (failing) ctx.log.info('content hash checks work again');
         failing = false;
       } catch (err) {

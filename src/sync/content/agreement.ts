@@ -49,25 +49,39 @@ export class ContentAgreement {
 
   setLocal(hash: ContentHash, at: Date): void {
     this.local = { hash, at };
+    this.changed();
   }
 
   snapshotHash(instance: string, name: string, hash: ContentHash, timestampNano: bigint): void {
     const entry = this.entry(instance);
     if (!entry.snapshot || entry.snapshot.timestampNano <= timestampNano) entry.snapshot = { name, hash, timestampNano };
+    this.changed();
   }
 
   publishedHash(instance: string, hash: ContentHash, timestampNano: bigint): void {
     const entry = this.entry(instance);
     if (!entry.published || entry.published.timestampNano <= timestampNano) entry.published = { hash, timestampNano };
+    this.changed();
   }
 
   /** Only these instances count (those with snapshots in the storage); the others are forgotten. */
   retain(instances: Iterable<string>): void {
     const keep = new Set(instances);
     for (const name of this.known.keys()) if (!keep.has(name)) this.known.delete(name);
+    this.changed();
   }
 
   evaluate(): Agreement {
+    return { ...this.compare(), ...(this.differsSince ? { differsSince: this.differsSince } : {}) };
+  }
+
+  /** After any change: when the instances stopped agreeing is the time of the change that ended agreement. */
+  private changed(): void {
+    if (this.compare().converged) this.differsSince = undefined;
+    else if (this.local && !this.differsSince) this.differsSince = this.now();
+  }
+
+  private compare(): Omit<Agreement, 'differsSince'> {
     const perInstance: InstanceAgreement[] = [];
     let agreeing = this.local ? 1 : 0;
     for (const [instance, content] of [...this.known].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -83,9 +97,7 @@ export class ContentAgreement {
     }
     const instances = perInstance.length + 1;
     const converged = this.local !== undefined && agreeing === instances;
-    if (converged) this.differsSince = undefined;
-    else if (this.local && !this.differsSince) this.differsSince = this.now();
-    return { instances, agreeing, converged, ...(this.differsSince ? { differsSince: this.differsSince } : {}), perInstance };
+    return { instances, agreeing, converged, perInstance };
   }
 
   private entry(instance: string): InstanceContent {
