@@ -322,7 +322,7 @@ async function runOne(impl: Impl, n: number, variantName: string, s3: S3Endpoint
   const result: RunResult = { impl: impl.name, n, variant: variantName, wallS: 0 };
   const dir = join(workDir, `run${++runSeq}-${impl.name}-n${n}-${variantName}`);
   mkdirSync(dir, { recursive: true });
-  const bucket = `fleet-${Date.now().toString(36)}-${impl.name}-${n}-${variantName}`.toLowerCase().slice(0, 63);
+  const bucket = `fleet-${Date.now().toString(36)}-${impl.name}-${n}-${variantName}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63);
   console.log('');
   console.log(`=== ${impl.name}, N=${n}, ${variantName} (${variant.what}): ${ENTRIES} entries, ${TEXT_VALUES ? 'text' : 'random'} values, ` +
     `${CHANGES} changes every ${args.interval}; bucket ${bucket}; load average ${load()}`);

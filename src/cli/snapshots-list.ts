@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import { compareNames, type ObjectInfo } from '../storage/index.js';
-import { parseObjectName, type ParseObjectResult } from '../snapshot/index.js';
+import { parseFullRef, parseObjectName, type ParseObjectResult } from '../snapshot/index.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { isoNanos } from '../snapshot/go-display.js';
 import { withOutput, withStorage } from './snapshots-common.js';
@@ -42,6 +42,11 @@ function isoSeconds(d: Date): string {
 
 function longLine({ object, parsed }: Row): string {
   const head = `${String(object.size).padStart(12)}\t${object.name}\t${isoSeconds(object.lastModified)}`;
+  const ref = parsed.ok ? undefined : parseFullRef(object.name);
+  if (ref?.ok) {
+    const f = ref.value.full;
+    return `${head}\t${f.db}\t${f.instance}\t${isoNanos(ref.value.timestamp)}\tannounces ${f.name}\n`;
+  }
   if (!parsed.ok) {
     // The parser's message starts with the quoted name; the name is on the line already.
     const prefix = `${JSON.stringify(object.name)}: `;

@@ -64,6 +64,11 @@ export interface DeltasConfig {
   maxChainRatio: number;
   /** A full snapshot after this many deltas (every object is in every listing until the next full one). */
   maxChainLength: number;
+  /**
+   * While every peer announces its full snapshots in the journal, polls list only the journal's new entries,
+   * and the full snapshots this often (ms); see DbListing.
+   */
+  fullListInterval: number;
 }
 
 /** Content hashes of synced data (an extension of this implementation: README, "Content hashes"). */
@@ -192,6 +197,7 @@ export const CONFIG_SPEC: Spec = struct({
     full_interval: duration(10 * M),
     max_chain_ratio: float(0.25),
     max_chain_length: int(100),
+    full_list_interval: duration(M),
   }),
   content_hash: struct({
     enabled: bool(true),
@@ -314,6 +320,7 @@ function validate(c: Config, ctx: DecodeContext, opts: ParseOptions): void {
   check(c.deltas.fullInterval >= S, 'deltas.full_interval', 'too short interval (minimum 1s)');
   check(c.deltas.maxChainRatio > 0 && c.deltas.maxChainRatio <= 10, 'deltas.max_chain_ratio', 'must be above 0 and at most 10');
   check(c.deltas.maxChainLength >= 1, 'deltas.max_chain_length', 'positive number required');
+  check(c.deltas.fullListInterval >= S, 'deltas.full_list_interval', 'too short interval (minimum 1s)');
   check(c.contentHash.interval >= S, 'content_hash.interval', 'too short interval (minimum 1s)');
 
   if (c.storage.rootPath !== '') {

@@ -33,7 +33,7 @@
  */
 import type { CleanupConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { parseObjectName, snapshotPrefix } from '../snapshot/name.js';
+import { journalPrefix, parseFullRef, parseObjectName, snapshotPrefix } from '../snapshot/name.js';
 import { tierKeptNames } from './retention-tiers.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { isAborted } from '../util/abort.js';
@@ -114,7 +114,8 @@ interface Candidate {
   name: string;
   instance: string;
   timestamp: bigint;
-  kind: 'full' | 'delta';
+  /** A full snapshot, a delta, or a journal reference to the full snapshot of the same timestamp. */
+  kind: 'full' | 'delta' | 'ref';
 }
 
 const NS_PER_MS = 1_000_000n;
@@ -161,7 +162,8 @@ export class SnapshotCleaner {
     cleanerMetrics.listCalls++;
     let objects: ObjectInfo[];
     try {
-      objects = await storage.list(snapshotPrefix(db), signal);
+      const [fulls, journal] = await Promise.all([storage.list(snapshotPrefix(db), signal), storage.list(journalPrefix(db), signal)]);
+      objects = [...fulls, ...journal];
     } catch (err) {
       cleanerMetrics.listFailed++;
       throw err;
@@ -170,15 +172,14 @@ export class SnapshotCleaner {
     const listed = new Set<string>();
     for (const obj of objects) {
       if (this.ignored.has(obj.name)) continue;
-      const parsed = parseObjectName(obj.name);
-      if (!parsed.ok) {
-        this.log.debug('skipping invalid snapshot name', { filename: obj.name, reason: parsed.error });
+      const c = candidateOf(obj.name, db);
+      if (typeof c === 'string') {
+        this.log.debug('skipping invalid snapshot name', { filename: obj.name, reason: c });
         this.ignored.add(obj.name);
         continue;
       }
-      if (parsed.value.db !== db) continue;
+      if (!c) continue;
       listed.add(obj.name);
-      const c: Candidate = { name: obj.name, instance: parsed.value.instance, timestamp: parsed.value.timestamp, kind: parsed.value.kind };
       const list = byInstance.get(c.instance);
       if (list) list.push(c);
       else byInstance.set(c.instance, [c]);
@@ -215,17 +216,17 @@ export class SnapshotCleaner {
         newerKept = true; // the newest long-visible snapshot of the instance: kept
         anchor = c;
       }
-      // Deltas older than the newest long-visible full snapshot lead nowhere a receiver needs.
-      const deltasAfter: Candidate[] = [];
+      // Deltas and references older than the newest long-visible full snapshot lead nowhere a receiver needs.
+      const journalAfter: Candidate[] = [];
       for (const d of all) {
-        if (d.kind !== 'delta') continue;
+        if (d.kind === 'full') continue;
         if (anchor && d.timestamp < anchor.timestamp) older.push(d);
-        else deltasAfter.push(d);
+        else journalAfter.push(d);
       }
-      // A stale instance (nothing new for remove_old_instances_interval): its newest full snapshot and the deltas after it.
+      // A stale instance (nothing new for remove_old_instances_interval): its newest full snapshot and what follows it.
       const newest = all[0];
       if (anchor && newest && instance !== ownInstance && nowNs - newest.timestamp > removeOldNs) {
-        tooOld.push(anchor, ...deltasAfter.filter((d) => d.timestamp > anchor.timestamp));
+        tooOld.push(anchor, ...journalAfter.filter((d) => d.timestamp >= anchor.timestamp));
       }
     }
 
@@ -271,6 +272,19 @@ export class SnapshotCleaner {
       return false;
     }
   }
+}
+
+/** What the cleaner makes of a listed name: a candidate, undefined (another LMDB's), or why it is not a snapshot object. */
+function candidateOf(name: string, db: string): Candidate | undefined | string {
+  const parsed = parseObjectName(name);
+  if (parsed.ok) {
+    const v = parsed.value;
+    return v.db === db ? { name, instance: v.instance, timestamp: v.timestamp, kind: v.kind } : undefined;
+  }
+  const ref = parseFullRef(name);
+  if (!ref.ok) return parsed.error;
+  const f = ref.value.full;
+  return f.db === db ? { name, instance: f.instance, timestamp: f.timestamp, kind: 'ref' } : undefined;
 }
 
 /** Floor of the interval between runs: `interval: 0` must not turn into a busy loop of LIST calls. */

@@ -3,7 +3,6 @@
  * newest full snapshot at or before TIME plus the deltas chained after it up to TIME (by the timestamps in
  * the names). A chain with a missing link ends at the link before it: the state as of that link.
  */
-import { snapshotPrefix } from '../snapshot/name.js';
 import type { ObjectInfo } from '../storage/storage.js';
 import { chainAfter, deltaSuccessors, newestFull } from '../sync/delta-chain.js';
 import { groupByInstance, type RemoteSnapshot } from '../sync/chain-plan.js';
@@ -18,8 +17,7 @@ export interface InstancePlan {
 
 /** The listed snapshots and deltas of LMDB `db` by instance, oldest first; other objects are left out. */
 export function snapshotsByInstance(objects: readonly ObjectInfo[], db: string): Map<string, RemoteSnapshot[]> {
-  const prefix = snapshotPrefix(db);
-  const byInstance = groupByInstance(objects.filter((o) => o.name.startsWith(prefix)), db);
+  const byInstance = groupByInstance(objects, db);
   return new Map([...byInstance].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

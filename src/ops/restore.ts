@@ -12,7 +12,8 @@ import type { Config } from '../config/config.js';
 import { headerIsDeleted, type Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
-import { DEFAULT_GENERATION, formatTimestamp, parseObjectName, snapshotPrefix } from '../snapshot/name.js';
+import { DEFAULT_GENERATION, formatTimestamp, parseObjectName } from '../snapshot/name.js';
+import { listSnapshotObjects } from '../sync/listing.js';
 import { NotFoundError, type Storage } from '../storage/storage.js';
 import { AsyncMutex } from '../sync/async-mutex.js';
 import type { LmdbSyncContext } from '../sync/context.js';
@@ -98,7 +99,7 @@ export async function restoreLmdb(req: RestoreRequest): Promise<RestoreResult> {
   const target = await prepareRestoreTarget(req.target, lc.options.noSubdir, config);
   let env: Env | undefined;
   try {
-    const listed = await withRetry(`list ${snapshotPrefix(db)}`, retry, log, signal, () => storage.list(snapshotPrefix(db), signal));
+    const listed = await withRetry(`list the snapshots of ${db}`, retry, log, signal, () => listSnapshotObjects(storage, db, signal));
     const byInstance = snapshotsByInstance(listed, db);
     const notes: string[] = [];
     const plans = 'at' in req.source ? planAt(db, byInstance, req.source.at, notes) : [planOne(byInstance, req.source.snapshot, notes)];

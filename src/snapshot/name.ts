@@ -7,14 +7,27 @@
 
 export const SNAPSHOT_EXTENSION = '.pb.gz';
 /**
- * Delta snapshots (README, "Delta snapshots"): `<db>__<instance>__<timestamp>__<generation>__P<previous>.dpb.gz`.
- * Go readers take only `.pb.gz` objects as snapshots: `x.dpb.gz` fails a suffix test on `.pb.gz` and an
- * equality test on the extension alike, so they skip deltas.
+ * Delta snapshots (README, "Delta snapshots") live in the time-ordered *journal* of their LMDB:
+ * `_journal__<db>__<timestamp>__<instance>__<generation>__P<previous>.dpb.gz`. The timestamp comes before
+ * the instance so a receiver lists only what is newer than what it saw (S3 StartAfter). Go readers list only
+ * `<db>__`, and take only `.pb.gz` objects as snapshots, so they never see deltas. Deltas of earlier versions,
+ * `<db>__<instance>__<timestamp>__<generation>__P<previous>.dpb.gz`, are still read.
  */
 export const DELTA_EXTENSION = '.dpb.gz';
 /** The extra name part of a delta that names the snapshot (full or delta) it follows, by timestamp. */
 export const DELTA_PREVIOUS_TYPE = 'P';
 export const NAME_SEPARATOR = '__';
+/** What every journal object's name starts with (then `<db>__`). Go lists only `<db>__`: it never sees them. */
+export const JOURNAL_PREFIX = '_journal' + NAME_SEPARATOR;
+/**
+ * An empty journal object announcing a full snapshot, so receivers that list only the journal learn of it:
+ * `_journal__<db>__<timestamp>__<instance>__<generation>__F<full timestamp>__S<size>.ref` stands for
+ * `<db>__<instance>__<full timestamp>__<generation>.pb.gz` of <size> bytes. Its own timestamp is when it was
+ * written (after the snapshot's upload), so it sorts among the journal entries that became visible with it.
+ */
+export const FULL_REF_EXTENSION = '.ref';
+export const FULL_REF_FULL_TYPE = 'F';
+export const FULL_REF_SIZE_TYPE = 'S';
 
 /**
  * The generation we write. Go 0.4.x writes `G-0000000000000000`, newer versions `GX`; every
@@ -147,10 +160,78 @@ function validateExtra(e: string): string | undefined {
   return undefined;
 }
 
-/** Builds a delta's object name: the parts of a snapshot name, then `P<previous timestamp>`, extension .dpb.gz. */
+/** The listing prefix of the journal (deltas and full-snapshot references) of LMDB `db`. */
+export function journalPrefix(db: string): string {
+  return JOURNAL_PREFIX + db + NAME_SEPARATOR;
+}
+
+/** `<db>__<instance>__<ts>__<rest>` (a snapshot name without extension) as its journal name, without extension. */
+function toJournalOrder(snapshotStem: string): string {
+  const [db, instance, ts, ...rest] = snapshotStem.split(NAME_SEPARATOR);
+  return JOURNAL_PREFIX + [db, ts, instance, ...rest].join(NAME_SEPARATOR);
+}
+
+/** The snapshot name (without extension) a journal name (without extension) stands for; undefined when malformed. */
+function fromJournalOrder(journalStem: string): string | undefined {
+  if (!journalStem.startsWith(JOURNAL_PREFIX)) return undefined;
+  const parts = journalStem.slice(JOURNAL_PREFIX.length).split(NAME_SEPARATOR);
+  if (parts.length < 4) return undefined;
+  const [db, ts, instance, ...rest] = parts as [string, string, string, ...string[]];
+  return [db, instance, ts, ...rest].join(NAME_SEPARATOR);
+}
+
+function stem(fullName: string): string {
+  return fullName.slice(0, -SNAPSHOT_EXTENSION.length);
+}
+
+/** Builds a delta's object name: in the journal, the snapshot name's parts then `P<previous timestamp>`, extension .dpb.gz. */
 export function buildDeltaName(input: BuildNameInput & { previous: bigint }): string {
   const full = buildSnapshotName({ ...input, extras: [...(input.extras ?? []), DELTA_PREVIOUS_TYPE + formatTimestamp(input.previous)] });
-  return full.slice(0, -SNAPSHOT_EXTENSION.length) + DELTA_EXTENSION;
+  return toJournalOrder(stem(full)) + DELTA_EXTENSION;
+}
+
+/** Builds the journal reference, written at `timestamp`, to a full snapshot `fullName` of `size` bytes (see FULL_REF_EXTENSION). */
+export function buildFullRefName(fullName: string, size: number, timestamp: bigint): string {
+  const parsed = parseSnapshotName(fullName);
+  if (!parsed.ok || parsed.value.extras.length > 0) throw new RangeError(`cannot reference ${fullName}: not a plain full snapshot name`);
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`cannot reference ${fullName}: invalid size ${size}`);
+  const { db, instance, generation } = parsed.value;
+  const at = timestamp > parsed.value.timestamp ? timestamp : parsed.value.timestamp;
+  const extras = [FULL_REF_FULL_TYPE + parsed.value.timestampText, FULL_REF_SIZE_TYPE + String(size)];
+  return toJournalOrder(stem(buildSnapshotName({ db, instance, timestamp: at, generation, extras }))) + FULL_REF_EXTENSION;
+}
+
+export interface FullRef {
+  /** The referenced full snapshot, parsed. */
+  full: SnapshotName;
+  size: number;
+  /** When the reference was written (the timestamp in its own name). */
+  timestamp: bigint;
+  /** The reference's own object name. */
+  name: string;
+}
+
+export type ParseFullRefResult = { ok: true; value: FullRef } | { ok: false; error: string };
+
+/** Parses a journal reference to a full snapshot (see FULL_REF_EXTENSION). */
+export function parseFullRef(name: string): ParseFullRefResult {
+  const fail = (error: string): ParseFullRefResult => ({ ok: false, error: `${JSON.stringify(name)}: ${error}` });
+  if (!name.endsWith(FULL_REF_EXTENSION)) return fail(`not a ${FULL_REF_EXTENSION} object`);
+  const base = fromJournalOrder(name.slice(0, -FULL_REF_EXTENSION.length));
+  if (base === undefined) return fail(`expected ${JOURNAL_PREFIX}<db>__<timestamp>__<instance>__<generation>__F<timestamp>__S<size>`);
+  const own = parseSnapshotName(base + SNAPSHOT_EXTENSION);
+  if (!own.ok) return fail(own.error.slice(own.error.indexOf(': ') + 2));
+  const [fullPart, sizePart, ...more] = own.value.extras;
+  const fullText = fullPart?.startsWith(FULL_REF_FULL_TYPE) ? fullPart.slice(FULL_REF_FULL_TYPE.length) : undefined;
+  const sizeText = sizePart?.startsWith(FULL_REF_SIZE_TYPE) ? sizePart.slice(FULL_REF_SIZE_TYPE.length) : '';
+  if (fullText === undefined || !/^\d{1,15}$/.test(sizeText) || more.length > 0) {
+    return fail(`a full-snapshot reference needs the parts ${FULL_REF_FULL_TYPE}<timestamp>__${FULL_REF_SIZE_TYPE}<size>, in that order`);
+  }
+  const { db, instance, generation } = own.value;
+  const full = parseSnapshotName([db, instance, fullText, generation].join(NAME_SEPARATOR) + SNAPSHOT_EXTENSION);
+  if (!full.ok) return fail(full.error.slice(full.error.indexOf(': ') + 2));
+  if (full.value.timestamp > own.value.timestamp) return fail('a reference cannot be older than its snapshot');
+  return { ok: true, value: { full: full.value, size: Number(sizeText), timestamp: own.value.timestamp, name } };
 }
 
 /** A full snapshot or a delta, as the receiver and the cleaner tell them apart. */
@@ -158,14 +239,21 @@ export type ObjectName = (SnapshotName & { kind: 'full' }) | (SnapshotName & { k
 
 export type ParseObjectResult = { ok: true; value: ObjectName } | { ok: false; error: string };
 
-/** Parses a full snapshot's or a delta's name; a delta needs exactly one valid `P<timestamp>` part, older than its own. */
+/**
+ * Parses a full snapshot's or a delta's name (in the journal, or of an earlier version); a delta needs exactly
+ * one valid `P<timestamp>` part, older than its own.
+ */
 export function parseObjectName(name: string): ParseObjectResult {
   if (!name.endsWith(DELTA_EXTENSION)) {
+    if (name.startsWith(JOURNAL_PREFIX)) return { ok: false, error: `${JSON.stringify(name)}: a journal object that is not a delta` };
     const r = parseSnapshotName(name);
     return r.ok ? { ok: true, value: { ...r.value, kind: 'full' } } : r;
   }
-  const r = parseSnapshotName(name.slice(0, -DELTA_EXTENSION.length) + SNAPSHOT_EXTENSION);
-  if (!r.ok) return { ok: false, error: r.error.replace(/\.pb\.gz"/, `${DELTA_EXTENSION}"`) };
+  const deltaStem = name.slice(0, -DELTA_EXTENSION.length);
+  const base = name.startsWith(JOURNAL_PREFIX) ? fromJournalOrder(deltaStem) : deltaStem;
+  if (base === undefined) return { ok: false, error: `${JSON.stringify(name)}: expected ${JOURNAL_PREFIX}<db>__<timestamp>__<instance>__<generation>__P<previous>` };
+  const r = parseSnapshotName(base + SNAPSHOT_EXTENSION);
+  if (!r.ok) return { ok: false, error: JSON.stringify(name) + r.error.slice(JSON.stringify(base + SNAPSHOT_EXTENSION).length) };
   const fail = (error: string): ParseObjectResult => ({ ok: false, error: `${JSON.stringify(name)}: ${error}` });
   const prevParts = r.value.extras.filter((e) => e.startsWith(DELTA_PREVIOUS_TYPE));
   if (prevParts.length !== 1) return fail(`a delta needs one ${DELTA_PREVIOUS_TYPE}<timestamp> part, found ${prevParts.length}`);

@@ -13,7 +13,8 @@
  */
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { NAME_SEPARATOR, parseSnapshotName } from '../snapshot/name.js';
+import { JOURNAL_PREFIX, NAME_SEPARATOR, parseObjectName, parseSnapshotName } from '../snapshot/name.js';
+import { listAfter } from '../storage/common.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -37,15 +38,17 @@ export const AGE_BUCKETS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 30, M, 2 * M, 5 * M, 10 
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 function dbOfPrefix(prefix: string): string {
+  if (prefix.startsWith(JOURNAL_PREFIX)) return dbOfPrefix(prefix.slice(JOURNAL_PREFIX.length));
   const at = prefix.indexOf(NAME_SEPARATOR);
   return at > 0 && at + NAME_SEPARATOR.length === prefix.length ? prefix.slice(0, at) : '';
 }
 
 function describeName(name: string): { db: string; instance: string } {
-  const parsed = parseSnapshotName(name);
+  const parsed = parseObjectName(name);
   if (parsed.ok) return { db: parsed.value.db, instance: parsed.value.instance };
-  const at = name.indexOf(NAME_SEPARATOR);
-  return { db: at > 0 ? name.slice(0, at) : '', instance: '' };
+  const unprefixed = name.startsWith(JOURNAL_PREFIX) ? name.slice(JOURNAL_PREFIX.length) : name;
+  const at = unprefixed.indexOf(NAME_SEPARATOR);
+  return { db: at > 0 ? unprefixed.slice(0, at) : '', instance: '' };
 }
 
 class StorageMetrics {
@@ -98,6 +101,12 @@ export class InstrumentedStorage implements Storage {
     const objects = await this.track('list', db, () => this.inner.list(prefix, signal), () => this.metrics.listFailed.inc({ lmdb: db }));
     if (db !== '') this.observeListing(db, objects);
     return objects;
+  }
+
+  async listAfter(prefix: string, startAfter: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
+    const db = dbOfPrefix(prefix);
+    this.metrics.listCalls.inc({ lmdb: db });
+    return this.track('list', db, () => listAfter(this.inner, prefix, startAfter, signal), () => this.metrics.listFailed.inc({ lmdb: db }));
   }
 
   async load(name: string, signal?: AbortSignal): Promise<Buffer> {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ObjectInfo } from './storage.js';
+import type { ObjectInfo, Storage } from './storage.js';
 import { onAbort } from '../util/abort.js';
 
 /** Minimal logger the backends use; any structured logger with these methods fits. */
@@ -117,4 +117,10 @@ export class BackendOperationError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The objects under prefix whose name sorts after startAfter: the backend's own listAfter, or a filtered list(). */
+export async function listAfter(storage: Storage, prefix: string, startAfter: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
+  if (storage.listAfter) return storage.listAfter(prefix, startAfter, signal);
+  return (await storage.list(prefix, signal)).filter((o) => o.name > startAfter);
 }

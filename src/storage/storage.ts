@@ -20,6 +20,12 @@ export interface Storage {
   readonly local?: boolean;
   /** Every object whose name starts with prefix, sorted by name. */
   list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
+  /**
+   * Optional: the objects whose name starts with prefix and sorts after startAfter, by name, listed by the
+   * server (S3 StartAfter) so the answer holds only those. Without it, listAfter() in common.ts filters list().
+   * With use_update_marker, served like list() from the last answer while the marker is unchanged.
+   */
+  listAfter?(prefix: string, startAfter: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
   /** The object's bytes as a stream; rejects with NotFoundError when absent. */
   loadStream(name: string, signal?: AbortSignal): Promise<Readable>;
   /** The object's bytes in memory; rejects with NotFoundError when absent. */

@@ -37,7 +37,7 @@ export function oldestFirst(a: RemoteSnapshot, b: RemoteSnapshot): number {
  * name does not parse go to onInvalid with the reason.
  */
 export function groupByInstance(
-  objects: ObjectInfo[], db: string, onInvalid: (obj: ObjectInfo, error: string) => void = () => undefined,
+  objects: readonly ObjectInfo[], db: string, onInvalid: (obj: ObjectInfo, error: string) => void = () => undefined,
 ): Map<string, RemoteSnapshot[]> {
   const byInstance = new Map<string, RemoteSnapshot[]>();
   for (const obj of objects) {

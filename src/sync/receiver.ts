@@ -9,6 +9,7 @@ import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.js';
 import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
 import { groupByInstance, planChain, type RemoteSnapshot } from './chain-plan.js';
+import { DbListing } from './listing.js';
 
 export type { RemoteSnapshot } from './chain-plan.js';
 
@@ -44,10 +45,16 @@ export interface ReceiverOptions {
   downloads: Semaphore;
   /** Called whenever a new update became ready, so the sync loop can wake up early. */
   onReady: () => void;
+  /** This instance writes deltas (see DbListing). Default false. */
+  ownJournals?: boolean;
+  /** See DbListingOptions.fullListIntervalMs. Default 60 s. */
+  fullListIntervalMs?: number;
   /** A download kept failing until its retries ran out (it is tried again at a later listing). */
   onDownloadGaveUp?: (err: Error) => void;
   clock?: Clock;
 }
+
+export const DEFAULT_FULL_LIST_INTERVAL_MS = 60_000;
 
 /** A download that returned fewer (or more) bytes than the listing said: retried, never "corrupt". */
 export class IncompleteDownloadError extends Error {
@@ -70,7 +77,7 @@ export class IncompleteDownloadError extends Error {
  * instance's snapshots are ignored.
  */
 export class Receiver {
-  private readonly prefix: string;
+  readonly listing: DbListing;
   private readonly invalidNames = new Set<string>();
   private readonly corruptNames = new Set<string>();
   private readonly lastNotified = new Map<string, string>();
@@ -93,8 +100,11 @@ export class Receiver {
   lastListError: string | undefined;
 
   constructor(private readonly opts: ReceiverOptions) {
-    this.prefix = `${opts.db}__`;
     this.clock = opts.clock ?? systemClock;
+    this.listing = new DbListing({
+      storage: opts.storage, db: opts.db, ownInstance: opts.ownInstance, ownJournals: opts.ownJournals ?? false,
+      fullListIntervalMs: opts.fullListIntervalMs ?? DEFAULT_FULL_LIST_INTERVAL_MS, clock: this.clock,
+    });
   }
 
   get hasSnapshots(): boolean {
@@ -123,7 +133,7 @@ export class Receiver {
   async pollOnce(signal: AbortSignal, start = true): Promise<void> {
     let objects: ObjectInfo[];
     try {
-      objects = await this.opts.storage.list(this.prefix, signal);
+      objects = await this.listing.refresh(signal);
     } catch (err) {
       this.lastListError = errorMessage(err);
       throw err;
@@ -252,6 +262,7 @@ export class Receiver {
         if (isAborted(signal)) return;
         if (err instanceof NotFoundError) {
           this.opts.log.info('snapshot disappeared before download', { snapshot: current.name });
+          this.listing.forget(current.name);
         } else {
           this.opts.log.error('snapshot download failed', { snapshot: current.name, error: errorMessage(err) });
           if (err instanceof RetriesExhaustedError) this.opts.onDownloadGaveUp?.(err);

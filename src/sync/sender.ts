@@ -1,7 +1,7 @@
 import { pipeline, Transform } from 'node:stream';
 import { ContentHasher, type ContentHash } from '../snapshot/content-hash.js';
 import { encodeSnapshot } from '../snapshot/encode.js';
-import { buildDeltaName, buildSnapshotName } from '../snapshot/name.js';
+import { buildDeltaName, buildFullRefName, buildSnapshotName } from '../snapshot/name.js';
 import { systemClock } from '../util/clock.js';
 import type { LmdbSyncContext } from './context.js';
 import { deltaEntryCount, UntrustedTxnIdError, type DeltaFilter } from './native-source.js';
@@ -47,14 +47,13 @@ async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: 
   const dbiNames = ctx.mode.openSnapshotDbis();
   const txn = ctx.env.beginRead();
   try {
-    const now = (ctx.clock ?? systemClock).nowNano();
-    const timestampNano = now > start.previousNano ? now : start.previousNano + 1n;
+    const readNano = (ctx.clock ?? systemClock).nowNano();
     const txnId = txn.id;
     const filter: DeltaFilter = { sinceTxnId: start.sinceTxnId, readTxnId: txnId, matchedByDbi: new Map() };
     const { sources } = ctx.mode.snapshotSources(txn, dbiNames, filter);
     const meta = {
       generationId: ctx.generation, instanceId: ctx.instance, hostname: ctx.hostname,
-      lmdbTxnId: txnId, timestampNano, databaseName: ctx.dbName, fromLmdbTxnId: start.sinceTxnId,
+      lmdbTxnId: txnId, timestampNano: readNano, databaseName: ctx.dbName, fromLmdbTxnId: start.sinceTxnId,
     };
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -71,6 +70,10 @@ async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: 
     const covers = ctx.mode.snapshotCoversTxnId(txnId);
     const entries = deltaEntryCount(filter);
     if (entries === 0) return { kind: 'empty', txnId: covers };
+    // The name's timestamp is taken once the delta is encoded, right before its upload: receivers list the
+    // journal by that timestamp, and an entry that becomes visible long after it is easy to miss.
+    const now = (ctx.clock ?? systemClock).nowNano();
+    const timestampNano = now > start.previousNano ? now : start.previousNano + 1n;
     const name = buildDeltaName({
       db: ctx.dbName, instance: ctx.instance, timestamp: timestampNano, generation: ctx.generation, previous: start.previousNano,
     });
@@ -128,3 +131,13 @@ async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal, withHash: bo
   }
 }
 
+
+/**
+ * Announces a stored full snapshot in the journal (README, "Delta snapshots"): an empty reference object, so
+ * receivers that list only the journal between their full listings learn of it at once.
+ */
+export async function storeFullRef(ctx: LmdbSyncContext, signal: AbortSignal, stored: StoredSnapshot): Promise<string> {
+  const name = buildFullRefName(stored.name, stored.bytes, (ctx.clock ?? systemClock).nowNano());
+  await withRetry(`announce ${stored.name} in the journal`, ctx.retry, ctx.log, signal, () => ctx.storage.store(name, Buffer.alloc(0), signal));
+  return name;
+}

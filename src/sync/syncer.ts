@@ -12,12 +12,13 @@ import { RestartCoverage } from './restart-coverage.js';
 import { RetriesExhaustedError, withRetry } from './retry.js';
 import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
-import { storeDelta, storeSnapshot, type StoredSnapshot } from './sender.js';
+import { storeDelta, storeFullRef, storeSnapshot, type StoredSnapshot } from './sender.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 import { shortHash } from '../snapshot/content-hash.js';
 import { hashLocalContent } from './content/local-hash.js';
 import { ContentStates } from './content/states.js';
 import { SyncStatus } from './status.js';
+import { StoreRateLimiter } from './store-rate.js';
 
 /** How often the loop looks at the LMDB's txn id and at downloaded snapshots (never more rarely than lmdb_poll_interval). */
 const LOCAL_CHECK_MS = 50;
@@ -84,8 +85,8 @@ export class Syncer {
   /** The txn id the LMDB has if only our merges committed since the own snapshot was loaded. */
   private expectedTxnId = 0;
   private lastSnapshotAt: number;
-  /** When the last snapshot was stored (or a store failed): rate-limits stores to one per lmdb_poll_interval. */
-  private lastStoreAt = 0;
+  /** Stores at most one snapshot per lmdb_poll_interval on average (see StoreRateLimiter). */
+  private readonly storeRate: StoreRateLimiter;
   /** After a failed store: no new attempt before this time. */
   private storeRetryAt = 0;
   private storeFailures = 0;
@@ -107,11 +108,14 @@ export class Syncer {
     this.clock = ctx.clock ?? systemClock;
     this.loopSleep = new WakeableSleep(0, this.clock);
     this.lastSnapshotAt = this.clock.now();
+    this.storeRate = new StoreRateLimiter(opts.lmdbPollMs, this.clock.now());
     this.status = new SyncStatus(ctx.dbName, ctx.instance);
     this.receiver = new Receiver({
       storage: ctx.storage, db: ctx.dbName, ownInstance: ctx.instance, log: ctx.log.with({ component: 'receiver' }),
       retry: ctx.retry, downloads: opts.downloads, onReady: () => this.loopSleep.wake(), clock: this.clock,
       onDownloadGaveUp: (err) => this.failOnce(err),
+      ownJournals: (opts.deltas?.enabled ?? false) && !opts.receiveOnly,
+      ...(opts.deltas && { fullListIntervalMs: opts.deltas.fullListInterval }),
     });
     this.status.receiver = this.receiver;
   }
@@ -171,8 +175,8 @@ export class Syncer {
           now - this.chain.fullAt >= this.opts.deltas.fullInterval;
         const overdue = (opts.forceSnapshotMs > 0 && now - this.lastSnapshotAt > opts.forceSnapshotMs) || chainDue;
         // The txn id is checked often (cheap) so a commit after a quiet spell is stored at once, while
-        // snapshots stay at most one per lmdb_poll_interval under a steady stream of commits.
-        const due = (now - this.lastStoreAt >= opts.lmdbPollMs || (opts.onlyOnce && this.waiting.size === 0)) && now >= this.storeRetryAt;
+        // snapshots stay at most one per lmdb_poll_interval (on average) under a steady stream of commits.
+        const due = (this.storeRate.ready(now) || (opts.onlyOnce && this.waiting.size === 0)) && now >= this.storeRetryAt;
         if ((lastTxnId > this.lastSyncedTxnId || overdue) && due) {
           if (this.waiting.has(own)) {
             log.debug('waiting to load own older snapshot before writing a new one');
@@ -483,7 +487,6 @@ export class Syncer {
       extra = { ...extra, content_hash: shortHash(stored.contentHash) };
     }
     this.lastSnapshotAt = this.clock.now();
-    this.lastStoreAt = this.clock.now();
     this.status.stored(stored);
     this.ctx.log.info(msg, {
       snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId, ...extra,
@@ -524,9 +527,25 @@ export class Syncer {
     }
   }
 
+  /**
+   * The journal reference of a full snapshot. Without it peers still find the snapshot, at their next full
+   * listing (and they list everything each poll while our newest full snapshot has none), so a failure is
+   * only logged.
+   */
+  private async announceFull(stored: StoredSnapshot, signal: AbortSignal): Promise<void> {
+    try {
+      await storeFullRef(this.ctx, signal, stored);
+    } catch (err) {
+      if (isAborted(signal)) throw err;
+      this.ctx.log.warn('could not announce the full snapshot in the journal; peers find it at their next full listing', {
+        snapshot: stored.name, error: errorMessage(err),
+      });
+    }
+  }
+
   private async store(signal: AbortSignal): Promise<StoredSnapshot | undefined> {
     const { ctx } = this;
-    this.lastStoreAt = this.clock.now();
+    this.storeRate.take(this.clock.now());
     try {
       await ctx.mode.prepareSnapshot(signal, { initial: false });
       const delta = await this.tryDelta(signal);
@@ -534,6 +553,7 @@ export class Syncer {
       const stored = await storeSnapshot(ctx, signal, { contentHash: this.hashing });
       this.chain = { fullAt: this.clock.now(), fullBytes: stored.bytes, deltaBytes: 0, deltas: 0, last: stored };
       this.recordStored(stored, 'snapshot stored');
+      if (this.opts.deltas?.enabled) await this.announceFull(stored, signal);
       return stored;
     } catch (err) {
       if (!signal.aborted) this.status.storeFailed(err);

@@ -1,5 +1,6 @@
 // The behaviour every Storage backend must have, run against each backend by its own test file.
 import assert from 'node:assert/strict';
+import { listAfter } from '../../src/storage/common.js';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, it, beforeEach, afterEach } from 'node:test';
@@ -74,6 +75,19 @@ export function storageContract(label: string, opts: ContractOptions): void {
       }
       assert.deepEqual((await s.list('main__')).map((o) => o.name), ['main__a__1', 'main__b__1']);
       assert.deepEqual(await s.list('nothing'), []);
+    });
+
+    it('lists after a name (listAfter, or list() filtered where the backend has none)', async () => {
+      const names = ['_journal__main__20260101-000000-000000001__a__x', '_journal__main__20260101-000000-000000002__b__x',
+        '_journal__main__20260101-000000-000000003__a__x', '_journal__mainx__20260101-000000-000000009__a__x', 'main__a__1'];
+      for (const name of names) await s.store(name, Buffer.from(name));
+      const after = async (startAfter: string) => (await listAfter(s, '_journal__main__', startAfter)).map((o) => o.name);
+      assert.deepEqual(await after('_journal__main__'), names.slice(0, 3));
+      assert.deepEqual(await after('_journal__main__20260101-000000-000000002'), names.slice(1, 3), 'a name longer than startAfter sorts after it');
+      assert.deepEqual(await after(names[1]!), names.slice(2, 3), 'startAfter itself is not listed');
+      assert.deepEqual(await after('_journal__main__20260101-000000-000000004'), []);
+      const sizes = (await listAfter(s, '_journal__main__', '_journal__main__')).map((o) => o.size);
+      assert.deepEqual(sizes, names.slice(0, 3).map((n) => n.length));
     });
 
     it('stores a stream of unknown length', async () => {

@@ -187,17 +187,20 @@ function s3Suite(env: S3TestEnv): void {
       await b.store('main__b__1', Buffer.from('1'));
       assert.deepEqual((await a.list('main__')).map((o) => o.name), ['main__b__1']);
       assert.equal(lists.count, 1);
+      assert.deepEqual((await a.list('main__')).map((o) => o.name), ['main__b__1']);
+      assert.deepEqual((await a.list('main__b')).map((o) => o.name), ['main__b__1']);
+      assert.equal(lists.count, 1, 'unchanged marker: served from cache (a listed prefix answers for longer ones)');
       assert.deepEqual((await a.list('')).map((o) => o.name), ['main__b__1']);
-      assert.equal(lists.count, 1, 'unchanged marker: served from cache');
+      assert.equal(lists.count, 2, 'a shorter prefix is listed (each prefix is cached on its own, not the whole bucket)');
 
       // A write that bypasses the marker stays invisible to a's cache...
       await plain.store('main__plain__1', Buffer.from('p'));
       assert.deepEqual((await a.list('main__')).map((o) => o.name), ['main__b__1']);
-      assert.equal(lists.count, 1);
+      assert.equal(lists.count, 2);
       // ...until an instance using the marker changes something.
       await b.delete('main__b__1');
       assert.deepEqual((await a.list('main__')).map((o) => o.name), ['main__plain__1']);
-      assert.equal(lists.count, 2);
+      assert.equal(lists.count, 3);
 
       // The marker object exists, holds the last change, and is never listed.
       const raw = new S3Client({
@@ -217,6 +220,24 @@ function s3Suite(env: S3TestEnv): void {
       // a's own writes invalidate its cache at once.
       await a.store('main__a__1', Buffer.from('a'));
       assert.deepEqual((await a.list('main__')).map((o) => o.name), ['main__a__1', 'main__plain__1']);
+    });
+
+    it('use_update_marker: listAfter answers from its last answer while the marker is unchanged', async () => {
+      const prefix = 'marker-after/';
+      const a = await track(open({ global_prefix: prefix, use_update_marker: true }));
+      const b = await track(open({ global_prefix: prefix, use_update_marker: true }));
+      const lists = countLists(a);
+      await b.store('_journal__main__2__b', Buffer.from('2'));
+      await b.store('_journal__main__3__b', Buffer.from('3'));
+      assert.deepEqual((await a.listAfter!('_journal__main__', '_journal__main__1')).map((o) => o.name), ['_journal__main__2__b', '_journal__main__3__b']);
+      assert.equal(lists.count, 1);
+      assert.deepEqual((await a.listAfter!('_journal__main__', '_journal__main__2__b')).map((o) => o.name), ['_journal__main__3__b']);
+      assert.equal(lists.count, 1, 'unchanged marker, startAfter not earlier: from the last answer');
+      assert.deepEqual((await a.listAfter!('_journal__main__', '_journal__main__0')).map((o) => o.name), ['_journal__main__2__b', '_journal__main__3__b']);
+      assert.equal(lists.count, 2, 'an earlier startAfter than the cached answer lists');
+      await b.store('_journal__main__4__b', Buffer.from('4'));
+      assert.deepEqual((await a.listAfter!('_journal__main__', '_journal__main__3')).map((o) => o.name), ['_journal__main__3__b', '_journal__main__4__b']);
+      assert.equal(lists.count, 3, 'a changed marker lists');
     });
 
     it('use_update_marker: a real list is forced every update_marker_force_list_interval', async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { buildValue } from '../../src/lmdb/index.js';
 import { SnapshotCleaner } from '../../src/ops/cleaner.js';
-import { buildDeltaName, buildSnapshotName, parseObjectName, parseSnapshotName, SNAPSHOT_EXTENSION } from '../../src/snapshot/name.js';
+import { buildDeltaName, buildFullRefName, buildSnapshotName, parseObjectName, parseSnapshotName, SNAPSHOT_EXTENSION } from '../../src/snapshot/name.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { Receiver } from '../../src/sync/receiver.js';
 import { Semaphore } from '../../src/sync/semaphore.js';
@@ -26,12 +26,17 @@ describe('delta names', () => {
   it('a delta ends in .dpb.gz (never .pb.gz, so Go skips it), names its previous snapshot, and parses back', () => {
     const name = delta('a', 5, 3);
     assert.ok(!name.endsWith(SNAPSHOT_EXTENSION) && name.endsWith('.dpb.gz'), name);
-    assert.match(name, /^main__a__\d{8}-\d{6}-\d{9}__G-0000000000000000__P\d{8}-\d{6}-\d{9}\.dpb\.gz$/);
+    // In the journal: a prefix Go never lists, the timestamp before the instance (listings by time).
+    assert.match(name, /^_journal__main__\d{8}-\d{6}-\d{9}__a__G-0000000000000000__P\d{8}-\d{6}-\d{9}\.dpb\.gz$/);
     assert.equal(parseSnapshotName(name).ok, false, 'a full-snapshot reader must not take a delta');
+    assert.ok(!name.startsWith('main__'), 'Go lists only main__: it never sees the journal');
     const p = parseObjectName(name);
     assert.ok(p.ok && p.value.kind === 'delta' && p.value.previous === sec(3) && p.value.timestamp === sec(5));
     const f = parseObjectName(full('a', 3));
     assert.ok(f.ok && f.value.kind === 'full');
+    // Deltas of earlier versions (under main__, instance first) are still read.
+    const old = parseObjectName(`main__a__${name.split('__')[2]}__G-0000000000000000__${name.split('__')[5]}`);
+    assert.ok(old.ok && old.value.kind === 'delta' && old.value.previous === sec(3) && old.value.timestamp === sec(5), old.ok ? 'wrong parts' : old.error);
   });
 
   it('refuses deltas without one valid, older previous part', () => {
@@ -94,7 +99,8 @@ describe('receiver chain plan', () => {
 describe('cleaner with delta chains', () => {
   it('keeps the newest full snapshot and the deltas after it; older deltas and fulls go after must_keep_interval', async () => {
     const storage = new MemoryStorage();
-    const objects = [full('a', 1), delta('a', 2, 1), delta('a', 3, 2), full('a', 10), delta('a', 11, 10), delta('a', 12, 11)];
+    const ref = (s: number) => buildFullRefName(full('a', s), 1, sec(s) + 1000n);
+    const objects = [full('a', 1), ref(1), delta('a', 2, 1), delta('a', 3, 2), full('a', 10), ref(10), delta('a', 11, 10), delta('a', 12, 11)];
     for (const o of objects) await storage.store(o, Buffer.from('x'));
     const cleaner = new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status: { lastStored: undefined, lastLoadedByInstance: new Map() } },
       { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 7 * 86_400_000, keepHourly: 0, keepDaily: 0 }, testLogger());
@@ -102,7 +108,7 @@ describe('cleaner with delta chains', () => {
     await cleaner.runOnce(nowMs);
     assert.equal((await storage.list('')).length, objects.length, 'nothing goes at the first sight');
     await cleaner.runOnce(nowMs + 700_000);
-    assert.deepEqual((await storage.list('')).map((o) => o.name).sort(), [full('a', 10), delta('a', 11, 10), delta('a', 12, 11)].sort());
+    assert.deepEqual((await storage.list('')).map((o) => o.name).sort(), [full('a', 10), ref(10), delta('a', 11, 10), delta('a', 12, 11)].sort());
   });
 });
 
@@ -132,7 +138,8 @@ describe('delta snapshots between real sync processes (fs storage)', { timeout: 
     tmp.remove();
   });
 
-  const deltasOn = (fullInterval = '10m') => `deltas: { enabled: true, full_interval: ${fullInterval}, max_chain_ratio: 0.5 }`;
+  // full_list_interval: how soon a and b, polling only the journal, notice c (deltas off) joining.
+  const deltasOn = (fullInterval = '10m') => `deltas: { enabled: true, full_interval: ${fullInterval}, max_chain_ratio: 0.5, full_list_interval: 3s }`;
   function start(dir: string, instance: string, extra: string, bucket: string): RunningProcess {
     const cfg = writeConfig(dir, { instance, lmdbPath: join(dir, instance), storage: { type: 'fs', options: { root_path: bucket } }, extra });
     const p = startLightningstream(dir, instance, ['-c', cfg, 'sync']);
@@ -198,14 +205,18 @@ describe('delta snapshots between real sync processes (fs storage)', { timeout: 
     fill(appA, 300);
     const a = start(dir, 'a', 'deltas: { enabled: true, max_chain_length: 2 }', bucket);
     await waitFor('a stores its first snapshot', 20_000, () => existsSync(bucket) && fullObjects(bucket).length === 1, logs(a));
+    const snapshots = () => fullObjects(bucket).length + deltaObjects(bucket).length;
     for (let i = 1; i <= 5; i++) {
-      const before = readdirSync(bucket).length;
+      const before = snapshots();
       appA.put('data', `c${i}`, `v${i}`, sec(100 + i));
-      await waitFor(`change ${i} stored`, 10_000, () => readdirSync(bucket).length > before, logs(a));
+      await waitFor(`change ${i} stored`, 10_000, () => snapshots() > before, logs(a));
     }
     // full, delta, delta, full, delta, delta: the 3rd change needs a full snapshot, so does the 6th (not made)
     assert.equal(fullObjects(bucket).length, 2, readdirSync(bucket).join('\n'));
     assert.equal(deltaObjects(bucket).length, 4, readdirSync(bucket).join('\n'));
+    // Each full snapshot is announced in the journal (the delta after it follows it, so its reference came first).
+    const refs = readdirSync(bucket).filter((n) => n.startsWith('_journal__') && n.endsWith('.ref'));
+    assert.deepEqual(refs.map((n) => `main__a__${/__F(\d{8}-\d{6}-\d{9})__/.exec(n)?.[1]}__G-0000000000000000.pb.gz`).sort(), fullObjects(bucket));
     appA.close();
   });
 

@@ -105,7 +105,7 @@ export class AzureStorage implements Storage {
     this.check(signal);
     if (!this.options.use_update_marker) return this.listAll(prefix, signal);
 
-    return this.listCache.list(prefix, () => this.getObject(AZURE_UPDATE_MARKER_NAME, this.markerKey, signal), () => this.listAll('', signal));
+    return this.listCache.list(prefix, () => this.getObject(AZURE_UPDATE_MARKER_NAME, this.markerKey, signal), (p) => this.listAll(p, signal));
   }
 
   async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {

@@ -117,7 +117,14 @@ export class S3Storage implements Storage {
     this.check(signal);
     if (!this.options.use_update_marker) return this.listAll(prefix, signal);
 
-    return this.listCache.list(prefix, () => this.getObject(UPDATE_MARKER_NAME, this.markerKey, signal), () => this.listAll('', signal));
+    return this.listCache.list(prefix, () => this.getObject(UPDATE_MARKER_NAME, this.markerKey, signal), (p) => this.listAll(p, signal));
+  }
+
+  async listAfter(prefix: string, startAfter: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
+    this.check(signal);
+    if (!this.options.use_update_marker) return this.listAll(prefix, signal, startAfter);
+    return this.listCache.listAfter(prefix, startAfter, () => this.getObject(UPDATE_MARKER_NAME, this.markerKey, signal),
+      () => this.listAll(prefix, signal, startAfter));
   }
 
   async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
@@ -270,7 +277,7 @@ export class S3Storage implements Storage {
     }
   }
 
-  private async listAll(prefix: string, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
+  private async listAll(prefix: string, signal: AbortSignal | undefined, startAfter?: string): Promise<ObjectInfo[]> {
     const gp = this.options.global_prefix;
     const folders = this.options.prefix_folders || this.options.hide_folders;
     const out: ObjectInfo[] = [];
@@ -282,6 +289,7 @@ export class S3Storage implements Storage {
             Bucket: this.options.bucket,
             Prefix: gp + prefix,
             ContinuationToken: token,
+            StartAfter: startAfter === undefined || token !== undefined ? undefined : gp + startAfter,
             Delimiter: folders ? '/' : undefined,
           }),
           o,
