@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import { compareNames, type ObjectInfo } from '../storage/index.js';
-import { parseFullRef, parseObjectName, type ParseObjectResult } from '../snapshot/index.js';
+import { parseJournalRef, parseObjectName, type ParseObjectResult } from '../snapshot/index.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { isoNanos } from '../snapshot/go-display.js';
 import { withOutput, withStorage } from './snapshots-common.js';
@@ -42,9 +42,9 @@ function isoSeconds(d: Date): string {
 
 function longLine({ object, parsed }: Row): string {
   const head = `${String(object.size).padStart(12)}\t${object.name}\t${isoSeconds(object.lastModified)}`;
-  const ref = parsed.ok ? undefined : parseFullRef(object.name);
+  const ref = parsed.ok ? undefined : parseJournalRef(object.name);
   if (ref?.ok) {
-    const f = ref.value.full;
+    const f = ref.value.target;
     return `${head}\t${f.db}\t${f.instance}\t${isoNanos(ref.value.timestamp)}\tannounces ${f.name}\n`;
   }
   if (!parsed.ok) {

@@ -33,7 +33,7 @@
  */
 import type { CleanupConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { journalPrefix, parseFullRef, parseObjectName, snapshotPrefix } from '../snapshot/name.js';
+import { journalPrefix, parseJournalRef, parseObjectName, snapshotPrefix } from '../snapshot/name.js';
 import { tierKeptNames } from './retention-tiers.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { isAborted } from '../util/abort.js';
@@ -281,9 +281,9 @@ function candidateOf(name: string, db: string): Candidate | undefined | string {
     const v = parsed.value;
     return v.db === db ? { name, instance: v.instance, timestamp: v.timestamp, kind: v.kind } : undefined;
   }
-  const ref = parseFullRef(name);
+  const ref = parseJournalRef(name);
   if (!ref.ok) return parsed.error;
-  const f = ref.value.full;
+  const f = ref.value.target;
   return f.db === db ? { name, instance: f.instance, timestamp: f.timestamp, kind: 'ref' } : undefined;
 }
 

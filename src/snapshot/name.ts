@@ -20,14 +20,16 @@ export const NAME_SEPARATOR = '__';
 /** What every journal object's name starts with (then `<db>__`). Go lists only `<db>__`: it never sees them. */
 export const JOURNAL_PREFIX = '_journal' + NAME_SEPARATOR;
 /**
- * An empty journal object announcing a full snapshot, so receivers that list only the journal learn of it:
- * `_journal__<db>__<timestamp>__<instance>__<generation>__F<full timestamp>__S<size>.ref` stands for
- * `<db>__<instance>__<full timestamp>__<generation>.pb.gz` of <size> bytes. Its own timestamp is when it was
- * written (after the snapshot's upload), so it sorts among the journal entries that became visible with it.
+ * An empty journal object announcing a snapshot, so receivers that list only the journal learn of it:
+ * `_journal__<db>__<timestamp>__<instance>__<generation>__F<target timestamp>__S<size>.ref` stands for the full
+ * snapshot `<db>__<instance>__<target timestamp>__<generation>.pb.gz` of <size> bytes, and
+ * `..._F<target timestamp>__P<previous>__S<size>.ref` for the delta `_journal__<db>__<target timestamp>__<instance>__<generation>__P<previous>.dpb.gz`
+ * (announced again when its upload took so long that journal listings may have passed over it). Its own
+ * timestamp is when it was written, so it sorts among the journal entries that became visible with it.
  */
-export const FULL_REF_EXTENSION = '.ref';
-export const FULL_REF_FULL_TYPE = 'F';
-export const FULL_REF_SIZE_TYPE = 'S';
+export const JOURNAL_REF_EXTENSION = '.ref';
+export const JOURNAL_REF_TARGET_TYPE = 'F';
+export const JOURNAL_REF_SIZE_TYPE = 'S';
 
 /**
  * The generation we write. Go 0.4.x writes `G-0000000000000000`, newer versions `GX`; every
@@ -190,20 +192,22 @@ export function buildDeltaName(input: BuildNameInput & { previous: bigint }): st
   return toJournalOrder(stem(full)) + DELTA_EXTENSION;
 }
 
-/** Builds the journal reference, written at `timestamp`, to a full snapshot `fullName` of `size` bytes (see FULL_REF_EXTENSION). */
-export function buildFullRefName(fullName: string, size: number, timestamp: bigint): string {
-  const parsed = parseSnapshotName(fullName);
-  if (!parsed.ok || parsed.value.extras.length > 0) throw new RangeError(`cannot reference ${fullName}: not a plain full snapshot name`);
-  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`cannot reference ${fullName}: invalid size ${size}`);
-  const { db, instance, generation } = parsed.value;
+/** Builds the journal reference, written at `timestamp`, to the snapshot `targetName` (full or delta) of `size` bytes. */
+export function buildJournalRefName(targetName: string, size: number, timestamp: bigint): string {
+  const parsed = parseObjectName(targetName);
+  if (!parsed.ok || parsed.value.extras.length !== (parsed.value.kind === 'delta' ? 1 : 0)) {
+    throw new RangeError(`cannot reference ${targetName}: not a plain snapshot or delta name`);
+  }
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`cannot reference ${targetName}: invalid size ${size}`);
+  const { db, instance, generation, timestampText } = parsed.value;
   const at = timestamp > parsed.value.timestamp ? timestamp : parsed.value.timestamp;
-  const extras = [FULL_REF_FULL_TYPE + parsed.value.timestampText, FULL_REF_SIZE_TYPE + String(size)];
-  return toJournalOrder(stem(buildSnapshotName({ db, instance, timestamp: at, generation, extras }))) + FULL_REF_EXTENSION;
+  const extras = [JOURNAL_REF_TARGET_TYPE + timestampText, ...parsed.value.extras, JOURNAL_REF_SIZE_TYPE + String(size)];
+  return toJournalOrder(stem(buildSnapshotName({ db, instance, timestamp: at, generation, extras }))) + JOURNAL_REF_EXTENSION;
 }
 
-export interface FullRef {
-  /** The referenced full snapshot, parsed. */
-  full: SnapshotName;
+export interface JournalRef {
+  /** The referenced snapshot (a full one, or a delta), parsed. */
+  target: ObjectName;
   size: number;
   /** When the reference was written (the timestamp in its own name). */
   timestamp: bigint;
@@ -211,27 +215,33 @@ export interface FullRef {
   name: string;
 }
 
-export type ParseFullRefResult = { ok: true; value: FullRef } | { ok: false; error: string };
+export type ParseJournalRefResult = { ok: true; value: JournalRef } | { ok: false; error: string };
 
-/** Parses a journal reference to a full snapshot (see FULL_REF_EXTENSION). */
-export function parseFullRef(name: string): ParseFullRefResult {
-  const fail = (error: string): ParseFullRefResult => ({ ok: false, error: `${JSON.stringify(name)}: ${error}` });
-  if (!name.endsWith(FULL_REF_EXTENSION)) return fail(`not a ${FULL_REF_EXTENSION} object`);
-  const base = fromJournalOrder(name.slice(0, -FULL_REF_EXTENSION.length));
-  if (base === undefined) return fail(`expected ${JOURNAL_PREFIX}<db>__<timestamp>__<instance>__<generation>__F<timestamp>__S<size>`);
+/** Parses a journal reference (see JOURNAL_REF_EXTENSION). */
+export function parseJournalRef(name: string): ParseJournalRefResult {
+  const fail = (error: string): ParseJournalRefResult => ({ ok: false, error: `${JSON.stringify(name)}: ${error}` });
+  if (!name.endsWith(JOURNAL_REF_EXTENSION)) return fail(`not a ${JOURNAL_REF_EXTENSION} object`);
+  const base = fromJournalOrder(name.slice(0, -JOURNAL_REF_EXTENSION.length));
+  if (base === undefined) return fail(`expected ${JOURNAL_PREFIX}<db>__<timestamp>__<instance>__<generation>__F<timestamp>[__P<timestamp>]__S<size>`);
   const own = parseSnapshotName(base + SNAPSHOT_EXTENSION);
   if (!own.ok) return fail(own.error.slice(own.error.indexOf(': ') + 2));
-  const [fullPart, sizePart, ...more] = own.value.extras;
-  const fullText = fullPart?.startsWith(FULL_REF_FULL_TYPE) ? fullPart.slice(FULL_REF_FULL_TYPE.length) : undefined;
-  const sizeText = sizePart?.startsWith(FULL_REF_SIZE_TYPE) ? sizePart.slice(FULL_REF_SIZE_TYPE.length) : '';
-  if (fullText === undefined || !/^\d{1,15}$/.test(sizeText) || more.length > 0) {
-    return fail(`a full-snapshot reference needs the parts ${FULL_REF_FULL_TYPE}<timestamp>__${FULL_REF_SIZE_TYPE}<size>, in that order`);
+  const extras = own.value.extras;
+  const targetPart = extras[0];
+  const sizePart = extras.at(-1);
+  const middle = extras.slice(1, -1);
+  const targetText = targetPart?.startsWith(JOURNAL_REF_TARGET_TYPE) ? targetPart.slice(JOURNAL_REF_TARGET_TYPE.length) : undefined;
+  const sizeText = extras.length >= 2 && sizePart?.startsWith(JOURNAL_REF_SIZE_TYPE) ? sizePart.slice(JOURNAL_REF_SIZE_TYPE.length) : '';
+  const delta = middle.length === 1 && middle[0]!.startsWith(DELTA_PREVIOUS_TYPE);
+  if (targetText === undefined || !/^\d{1,15}$/.test(sizeText) || (middle.length > 0 && !delta)) {
+    return fail(`a journal reference needs the parts ${JOURNAL_REF_TARGET_TYPE}<timestamp>[__${DELTA_PREVIOUS_TYPE}<timestamp>]__${JOURNAL_REF_SIZE_TYPE}<size>, in that order`);
   }
   const { db, instance, generation } = own.value;
-  const full = parseSnapshotName([db, instance, fullText, generation].join(NAME_SEPARATOR) + SNAPSHOT_EXTENSION);
-  if (!full.ok) return fail(full.error.slice(full.error.indexOf(': ') + 2));
-  if (full.value.timestamp > own.value.timestamp) return fail('a reference cannot be older than its snapshot');
-  return { ok: true, value: { full: full.value, size: Number(sizeText), timestamp: own.value.timestamp, name } };
+  const stemOfTarget = [db, instance, targetText, generation, ...middle].join(NAME_SEPARATOR);
+  const targetName = delta ? toJournalOrder(stemOfTarget) + DELTA_EXTENSION : stemOfTarget + SNAPSHOT_EXTENSION;
+  const target = parseObjectName(targetName);
+  if (!target.ok) return fail(target.error.slice(target.error.indexOf(': ') + 2));
+  if (target.value.timestamp > own.value.timestamp) return fail('a reference cannot be older than its snapshot');
+  return { ok: true, value: { target: target.value, size: Number(sizeText), timestamp: own.value.timestamp, name } };
 }
 
 /** A full snapshot or a delta, as the receiver and the cleaner tell them apart. */

@@ -11,7 +11,7 @@
  * became visible after a newer one was listed) or an object that turned out absent makes the next poll
  * list everything again.
  */
-import { formatTimestamp, journalPrefix, parseFullRef, parseObjectName, snapshotPrefix, type FullRef } from '../snapshot/name.js';
+import { formatTimestamp, journalPrefix, parseJournalRef, parseObjectName, snapshotPrefix, type JournalRef } from '../snapshot/name.js';
 import { listAfter } from '../storage/common.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import type { Clock } from '../util/clock.js';
@@ -54,7 +54,8 @@ interface JournalEntry {
   journalNano: bigint;
   /** Deltas: the timestamp of the object they follow. */
   previousNano?: bigint;
-  ref?: FullRef;
+  /** A reference to a full snapshot (references to deltas are kept as the delta they stand for). */
+  ref?: JournalRef;
 }
 
 const NS_PER_MS = 1_000_000n;
@@ -128,7 +129,7 @@ export class DbListing {
   /** An object that turned out absent (deleted by a cleaner since it was listed): forgotten; the next poll lists everything. */
   forget(name: string): void {
     this.fulls = this.fulls.filter((o) => o.name !== name);
-    for (const [key, e] of this.journal) if (key === name || e.ref?.full.name === name) this.journal.delete(key);
+    for (const [key, e] of this.journal) if (key === name || e.ref?.target.name === name) this.journal.delete(key);
     this.resyncWanted = true;
   }
 
@@ -138,7 +139,7 @@ export class DbListing {
     for (const o of this.fulls) byName.set(o.name, o);
     for (const e of this.journal.values()) {
       if (!e.ref) byName.set(e.info.name, e.info);
-      else if (!byName.has(e.ref.full.name)) byName.set(e.ref.full.name, { name: e.ref.full.name, size: e.ref.size, lastModified: e.info.lastModified });
+      else if (!byName.has(e.ref.target.name)) byName.set(e.ref.target.name, { name: e.ref.target.name, size: e.ref.size, lastModified: e.info.lastModified });
     }
     return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -163,14 +164,21 @@ export class DbListing {
       const ts = delta.value.timestamp;
       entry = { info, instance: delta.value.instance, timestampNano: ts, journalNano: ts, previousNano: delta.value.previous };
     } else {
-      const ref = parseFullRef(info.name);
-      if (ref.ok && ref.value.full.db === this.opts.db) {
-        const { full, timestamp } = ref.value;
-        entry = { info, instance: full.instance, timestampNano: full.timestamp, journalNano: timestamp, ref: ref.value };
+      const ref = parseJournalRef(info.name);
+      if (ref.ok && ref.value.target.db === this.opts.db) {
+        const { target, timestamp, size } = ref.value;
+        if (target.kind === 'delta') {
+          // A late delta announced again: known as the delta itself (the same entry as when it is listed).
+          if (this.journal.has(target.name)) return;
+          const deltaInfo = { name: target.name, size, lastModified: info.lastModified };
+          entry = { info: deltaInfo, instance: target.instance, timestampNano: target.timestamp, journalNano: timestamp, previousNano: target.previous };
+        } else {
+          entry = { info, instance: target.instance, timestampNano: target.timestamp, journalNano: timestamp, ref: ref.value };
+        }
       }
     }
     if (!entry) return; // not ours to read (malformed, or a kind of a newer version)
-    this.journal.set(info.name, entry);
+    this.journal.set(entry.info.name, entry);
     if (entry.journalNano > this.newestJournalNano) this.newestJournalNano = entry.journalNano;
   }
 
@@ -185,7 +193,7 @@ export class DbListing {
       const p = parseObjectName(o.name);
       if (p.ok && p.value.kind === 'full' && p.value.db === this.opts.db) offer(p.value.instance, p.value.timestamp, o.name);
     }
-    for (const e of this.journal.values()) if (e.ref) offer(e.instance, e.timestampNano, e.ref.full.name);
+    for (const e of this.journal.values()) if (e.ref) offer(e.instance, e.timestampNano, e.ref.target.name);
     return newest;
   }
 
@@ -202,7 +210,7 @@ export class DbListing {
   /** A peer whose newest full snapshot is not announced in the journal: only full listings see its next one. */
   private hasLegacyPeer(): boolean {
     const referenced = new Set<string>();
-    for (const e of this.journal.values()) if (e.ref) referenced.add(e.ref.full.name);
+    for (const e of this.journal.values()) if (e.ref) referenced.add(e.ref.target.name);
     for (const [instance, full] of this.newestFulls()) {
       if (instance !== this.opts.ownInstance && !referenced.has(full.name)) return true;
     }

@@ -1,7 +1,10 @@
 import { pipeline, Transform } from 'node:stream';
 import { ContentHasher, type ContentHash } from '../snapshot/content-hash.js';
 import { encodeSnapshot } from '../snapshot/encode.js';
-import { buildDeltaName, buildFullRefName, buildSnapshotName } from '../snapshot/name.js';
+import { buildDeltaName, buildJournalRefName, buildSnapshotName } from '../snapshot/name.js';
+import { isAborted } from '../util/abort.js';
+import { errorMessage } from '../util/errors.js';
+import { JOURNAL_LIST_LAG_MS } from './listing.js';
 import { systemClock } from '../util/clock.js';
 import type { LmdbSyncContext } from './context.js';
 import { deltaEntryCount, UntrustedTxnIdError, type DeltaFilter } from './native-source.js';
@@ -39,7 +42,17 @@ export type DeltaOutcome =
  * in memory up to start.maxBytes, then stored as one object. Nothing is stored when nothing changed.
  */
 export async function storeDelta(ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart): Promise<DeltaOutcome> {
-  return withRetry(`store delta of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeDeltaOnce(ctx, signal, start));
+  const outcome = await withRetry(`store delta of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeDeltaOnce(ctx, signal, start));
+  if (outcome.kind === 'stored') {
+    try {
+      await announceInJournal(ctx, signal, outcome.stored, outcome.stored.timestampNano);
+    } catch (err) {
+      if (isAborted(signal)) throw err;
+      // Receivers still find it when our next delta names it, or at our next full snapshot.
+      ctx.log.warn('could not announce a late delta in the journal', { snapshot: outcome.stored.name, error: errorMessage(err) });
+    }
+  }
+  return outcome;
 }
 
 async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart): Promise<DeltaOutcome> {
@@ -132,12 +145,27 @@ async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal, withHash: bo
 }
 
 
+/** An entry visible later than this after the time in its name may have been passed over (see JOURNAL_LIST_LAG_MS). */
+const LATE_AFTER_NS = BigInt(Math.round(JOURNAL_LIST_LAG_MS * 0.8)) * 1_000_000n;
+/** Announcements of one object at most: each one that is late itself is followed by another. */
+const MAX_ANNOUNCEMENTS = 3;
+
 /**
- * Announces a stored full snapshot in the journal (README, "Delta snapshots"): an empty reference object, so
- * receivers that list only the journal between their full listings learn of it at once.
+ * Announces a stored snapshot in the journal (README, "Delta snapshots") with an empty reference object: a full
+ * snapshot always (receivers that list only the journal learn of it at once); a delta (stampedNano: the
+ * timestamp in its name) only when its upload ended so late that journal listings may have passed over it.
+ * A reference that is late itself is written again, with a new timestamp, up to MAX_ANNOUNCEMENTS times.
  */
-export async function storeFullRef(ctx: LmdbSyncContext, signal: AbortSignal, stored: StoredSnapshot): Promise<string> {
-  const name = buildFullRefName(stored.name, stored.bytes, (ctx.clock ?? systemClock).nowNano());
-  await withRetry(`announce ${stored.name} in the journal`, ctx.retry, ctx.log, signal, () => ctx.storage.store(name, Buffer.alloc(0), signal));
-  return name;
+export async function announceInJournal(
+  ctx: LmdbSyncContext, signal: AbortSignal, stored: Pick<StoredSnapshot, 'name' | 'bytes'>, stampedNano?: bigint,
+): Promise<void> {
+  const clock = ctx.clock ?? systemClock;
+  let stamped = stampedNano;
+  for (let i = 0; i < MAX_ANNOUNCEMENTS; i++) {
+    if (stamped !== undefined && clock.nowNano() - stamped <= LATE_AFTER_NS) return;
+    const at = clock.nowNano();
+    const name = buildJournalRefName(stored.name, stored.bytes, at);
+    await withRetry(`announce ${stored.name} in the journal`, ctx.retry, ctx.log, signal, () => ctx.storage.store(name, Buffer.alloc(0), signal));
+    stamped = at;
+  }
 }

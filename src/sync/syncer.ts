@@ -12,7 +12,7 @@ import { RestartCoverage } from './restart-coverage.js';
 import { RetriesExhaustedError, withRetry } from './retry.js';
 import { errorMessage } from '../util/errors.js';
 import type { Semaphore } from './semaphore.js';
-import { storeDelta, storeFullRef, storeSnapshot, type StoredSnapshot } from './sender.js';
+import { announceInJournal, storeDelta, storeSnapshot, type StoredSnapshot } from './sender.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 import { shortHash } from '../snapshot/content-hash.js';
 import { hashLocalContent } from './content/local-hash.js';
@@ -534,7 +534,7 @@ export class Syncer {
    */
   private async announceFull(stored: StoredSnapshot, signal: AbortSignal): Promise<void> {
     try {
-      await storeFullRef(this.ctx, signal, stored);
+      await announceInJournal(this.ctx, signal, stored);
     } catch (err) {
       if (isAborted(signal)) throw err;
       this.ctx.log.warn('could not announce the full snapshot in the journal; peers find it at their next full listing', {

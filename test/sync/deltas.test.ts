@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { buildValue } from '../../src/lmdb/index.js';
 import { SnapshotCleaner } from '../../src/ops/cleaner.js';
-import { buildDeltaName, buildFullRefName, buildSnapshotName, parseObjectName, parseSnapshotName, SNAPSHOT_EXTENSION } from '../../src/snapshot/name.js';
+import { buildDeltaName, buildJournalRefName, buildSnapshotName, parseObjectName, parseSnapshotName, SNAPSHOT_EXTENSION } from '../../src/snapshot/name.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import { Receiver } from '../../src/sync/receiver.js';
 import { Semaphore } from '../../src/sync/semaphore.js';
@@ -99,7 +99,7 @@ describe('receiver chain plan', () => {
 describe('cleaner with delta chains', () => {
   it('keeps the newest full snapshot and the deltas after it; older deltas and fulls go after must_keep_interval', async () => {
     const storage = new MemoryStorage();
-    const ref = (s: number) => buildFullRefName(full('a', s), 1, sec(s) + 1000n);
+    const ref = (s: number) => buildJournalRefName(full('a', s), 1, sec(s) + 1000n);
     const objects = [full('a', 1), ref(1), delta('a', 2, 1), delta('a', 3, 2), full('a', 10), ref(10), delta('a', 11, 10), delta('a', 12, 11)];
     for (const o of objects) await storage.store(o, Buffer.from('x'));
     const cleaner = new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status: { lastStored: undefined, lastLoadedByInstance: new Map() } },

@@ -5,7 +5,7 @@
 // a cleaner deleting behind them) against a chain resolver written here, independently of src/.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildDeltaName, buildFullRefName, buildSnapshotName } from '../../src/snapshot/name.js';
+import { buildDeltaName, buildJournalRefName, buildSnapshotName } from '../../src/snapshot/name.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { ObjectInfo } from '../../src/storage/storage.js';
 import { DbListing, JOURNAL_LIST_LAG_MS } from '../../src/sync/listing.js';
@@ -104,6 +104,10 @@ interface SimOptions {
   fullListIntervalMs?: number;
   /** Check at every poll (default), or poll without checking and check only the end states. */
   checkEveryPoll?: boolean;
+  /** Writers announce a delta again when its upload took past the lag, as src/sync/sender.ts does. */
+  announceLate?: boolean;
+  /** Before the end checks each journaling writer writes once more (default), so a missed entry shows as a gap. */
+  finalWrites?: boolean;
 }
 
 async function simulate(o: SimOptions) {
@@ -135,7 +139,7 @@ async function simulate(o: SimOptions) {
       w.busyUntil = at + up;
       if (w.journals) {
         const refUp = r() * o.maxDelayMs;
-        pending.push({ at: at + up + refUp, name: buildFullRefName(name, 4, ns(at + up)), body: Buffer.alloc(0) });
+        pending.push({ at: at + up + refUp, name: buildJournalRefName(name, 4, ns(at + up)), body: Buffer.alloc(0) });
         w.busyUntil += refUp;
       }
       w.last = tsText(name);
@@ -143,6 +147,11 @@ async function simulate(o: SimOptions) {
       const name = buildDeltaName({ db: DB, instance: w.instance, timestamp, previous: w.lastNs! });
       pending.push({ at: at + up, name, body: Buffer.from('delta') });
       w.busyUntil = at + up;
+      if (o.announceLate && up > JOURNAL_LIST_LAG_MS * 0.8) {
+        const refUp = r() * o.maxDelayMs;
+        pending.push({ at: at + up + refUp, name: buildJournalRefName(name, 5, ns(at + up)), body: Buffer.alloc(0) });
+        w.busyUntil += refUp;
+      }
       w.last = tsText(name);
     }
     w.lastNs = timestamp;
@@ -201,7 +210,7 @@ async function simulate(o: SimOptions) {
   // Quiet: everything becomes visible; each journaling writer writes once more (a missed entry shows as a gap).
   now += 5000;
   await publish();
-  for (const w of writers) if (w.journals && w.last !== undefined) write(w, false);
+  if (o.finalWrites ?? true) for (const w of writers) if (w.journals && w.last !== undefined) write(w, false);
   now += 5000;
   await publish();
   await check('after the last writes', false);
@@ -269,6 +278,17 @@ describe('receiver listing: journal-only polls', () => {
     assert.ok(resyncs > 0, `seed ${seed}: no slow upload was ever missed, the test did not test anything`);
   });
 
+  it('a delta announced again after a slow upload is found without listing everything (seeded)', async () => {
+    const seed = seedOf();
+    for (let round = 0; round < 8; round++) {
+      const { listing } = await simulate({
+        seed: seed + round, steps: 150, maxDelayMs: 50, slowChance: 0.05, checkEveryPoll: false, announceLate: true, finalWrites: false,
+        writers: [{ instance: 'a', journals: true }, { instance: 'b', journals: true }, { instance: 'c', journals: true }],
+      });
+      assert.equal(listing.counts.resyncs, 0, `seed ${seed + round} (LS_TEST_SEED): resyncs`);
+    }
+  });
+
   it('lists only the journal after the first poll, and the full snapshots once per interval', async () => {
     const t = await oneFullSnapshot(false, 10_000);
     const { storage, listing, full } = t;
@@ -278,7 +298,7 @@ describe('receiver listing: journal-only polls', () => {
     t.now += 1000;
     await listing.refresh();
     assert.deepEqual([storage.lists, storage.listsAfter], [3, 0], 'nobody journals: one LIST per poll, as without deltas');
-    await storage.store(buildFullRefName(full, 1, ns(t.now)), Buffer.alloc(0));
+    await storage.store(buildJournalRefName(full, 1, ns(t.now)), Buffer.alloc(0));
     t.now += 10_000;
     await listing.refresh(); // the periodic full listing (journal too, as it was empty) finds the reference
     assert.equal(listing.journalOnly, true);
@@ -297,7 +317,7 @@ describe('receiver listing: journal-only polls', () => {
     const t = await oneFullSnapshot(true, 60_000);
     const { storage, listing, full } = t;
     const now = T0_MS;
-    await storage.store(buildFullRefName(full, 1, ns(now)), Buffer.alloc(0));
+    await storage.store(buildJournalRefName(full, 1, ns(now)), Buffer.alloc(0));
     const d = buildDeltaName({ db: DB, instance: 'a', timestamp: ns(now + 1), previous: ns(now) });
     await storage.store(d, Buffer.from('d'));
     assert.ok((await listing.refresh()).some((x) => x.name === d));
