@@ -242,11 +242,16 @@ export class Receiver {
         release = await this.opts.downloads.acquire(signal);
         const started = this.clock.now();
         const reusable = new Map((this.ready.get(instance)?.parts ?? []).map((p) => [p.snapshot.name, p]));
-        const parts: UpdatePart[] = [];
-        for (const snap of plan) {
-          current = snap;
-          parts.push(reusable.get(snap.name) ?? await fetchPart(this.opts, snap, signal));
-        }
+        // The parts of a chain are fetched a few at a time: a restarted receiver may need dozens of small deltas,
+        // and one at a time each waits out its own round trip (and its retries).
+        const parts = await mapInOrder(plan, CHAIN_FETCH_CONCURRENCY, async (snap) => {
+          try {
+            return reusable.get(snap.name) ?? await fetchPart(this.opts, snap, signal);
+          } catch (err) {
+            current = snap; // the one the error is about
+            throw err;
+          }
+        });
         if (!this.opts.storage.local) {
           this.opts.log.debug('snapshot downloaded', {
             snapshot: end.name, parts: parts.length, bytes: sumSizes(plan), ms: this.clock.now() - started,
@@ -293,6 +298,29 @@ export async function fetchPart(
   }
   const chunks = await withRetry(`load ${snap.name}`, from.retry, from.log, signal, () => downloadChunks(storage, snap, signal, onBytes));
   return { snapshot: snap, open: () => Promise.resolve(Readable.from(chunks)) };
+}
+
+/** How many parts of one update are downloaded at once. */
+const CHAIN_FETCH_CONCURRENCY = 4;
+
+/** fn over items, at most `limit` at once, results in the items' order; the first failure rejects (the rest are not started). */
+async function mapInOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) => R | Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]!);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 function sumSizes(snaps: RemoteSnapshot[]): number {
