@@ -33,7 +33,8 @@
  */
 import type { CleanupConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { journalPrefix, parseJournalRef, parseObjectName, snapshotPrefix } from '../snapshot/name.js';
+import { parseJournalRef, parseObjectName } from '../snapshot/name.js';
+import { listDbObjects } from '../sync/listing.js';
 import { tierKeptNames } from './retention-tiers.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { isAborted } from '../util/abort.js';
@@ -162,8 +163,7 @@ export class SnapshotCleaner {
     cleanerMetrics.listCalls++;
     let objects: ObjectInfo[];
     try {
-      const [fulls, journal] = await Promise.all([storage.list(snapshotPrefix(db), signal), storage.list(journalPrefix(db), signal)]);
-      objects = [...fulls, ...journal];
+      objects = await listDbObjects(storage, db, signal);
     } catch (err) {
       cleanerMetrics.listFailed++;
       throw err;

@@ -11,7 +11,9 @@
  * became visible after a newer one was listed) or an object that turned out absent makes the next poll
  * list everything again.
  */
-import { formatTimestamp, journalPrefix, parseJournalRef, parseObjectName, snapshotPrefix, type JournalRef } from '../snapshot/name.js';
+import {
+  formatTimestamp, JOURNAL_PREFIX, journalPrefix, parseJournalRef, parseObjectName, snapshotPrefix, type JournalRef, type ObjectName,
+} from '../snapshot/name.js';
 import { listAfter } from '../storage/common.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import type { Clock } from '../util/clock.js';
@@ -58,12 +60,20 @@ interface JournalEntry {
   ref?: JournalRef;
 }
 
+/** An object of the `<db>__` listing, its name parsed once (undefined: not a snapshot of this LMDB). */
+interface ListedObject {
+  info: ObjectInfo;
+  parsed: ObjectName | undefined;
+}
+
+type NewestFulls = Map<string, { timestampNano: bigint; name: string }>;
+
 const NS_PER_MS = 1_000_000n;
 
 export class DbListing {
   private readonly fullsPrefix: string;
   private readonly journalPrefix: string;
-  private fulls: ObjectInfo[] = [];
+  private fulls: ListedObject[] = [];
   private readonly journal = new Map<string, JournalEntry>();
   private listed = false;
   private resyncWanted = false;
@@ -91,16 +101,15 @@ export class DbListing {
     const startedAt = clock.now();
     const resync = !this.listed || this.resyncWanted;
     const fullsDue = resync || this.legacyPeers || startedAt - this.lastFullsAt >= fullListIntervalMs;
-    const journalActive = this.opts.ownJournals || this.journal.size > 0;
-    const journalAll = resync || (!journalActive && startedAt - this.lastJournalAllAt >= fullListIntervalMs);
-    const journalAfter = !journalAll && journalActive;
+    const journalAll = resync || (!this.journalActive && startedAt - this.lastJournalAllAt >= fullListIntervalMs);
+    const journalAfter = !journalAll && this.journalActive;
     const startAfter = this.startAfter();
     const [fulls, journal] = await Promise.all([
       fullsDue ? storage.list(this.fullsPrefix, signal) : undefined,
       journalAll ? storage.list(this.journalPrefix, signal) : journalAfter ? listAfter(storage, this.journalPrefix, startAfter, signal) : undefined,
     ]);
     if (fulls) {
-      this.fulls = fulls;
+      this.fulls = fulls.map((info) => ({ info, parsed: this.parseListed(info.name) }));
       this.lastFullsAt = startedAt;
       this.counts.fulls++;
     }
@@ -116,10 +125,11 @@ export class DbListing {
     this.listed = true;
     this.resyncWanted = false;
     this.previousListAt = startedAt;
-    this.prune();
+    const newest = this.newestFulls(); // pruning below keeps every instance's newest full snapshot and its reference
+    this.prune(newest);
     // Journal-only polls need an active journal: without one, nothing would announce a new peer's snapshots.
-    this.legacyPeers = !(this.opts.ownJournals || this.journal.size > 0) || this.hasLegacyPeer();
-    if (this.newGap() && !resync) {
+    this.legacyPeers = !this.journalActive || this.hasLegacyPeer(newest);
+    if (this.newGap(newest) && !resync) {
       this.resyncWanted = true;
       return this.refresh(signal);
     }
@@ -128,7 +138,7 @@ export class DbListing {
 
   /** An object that turned out absent (deleted by a cleaner since it was listed): forgotten; the next poll lists everything. */
   forget(name: string): void {
-    this.fulls = this.fulls.filter((o) => o.name !== name);
+    this.fulls = this.fulls.filter((o) => o.info.name !== name);
     for (const [key, e] of this.journal) if (key === name || e.ref?.target.name === name) this.journal.delete(key);
     this.resyncWanted = true;
   }
@@ -136,7 +146,7 @@ export class DbListing {
   /** Every known snapshot object: the listed full snapshots (and deltas of earlier versions), the journal's deltas, the referenced full snapshots. */
   snapshots(): ObjectInfo[] {
     const byName = new Map<string, ObjectInfo>();
-    for (const o of this.fulls) byName.set(o.name, o);
+    for (const o of this.fulls) byName.set(o.info.name, o.info);
     for (const e of this.journal.values()) {
       if (!e.ref) byName.set(e.info.name, e.info);
       else if (!byName.has(e.ref.target.name)) byName.set(e.ref.target.name, { name: e.ref.target.name, size: e.ref.size, lastModified: e.info.lastModified });
@@ -182,24 +192,30 @@ export class DbListing {
     if (entry.journalNano > this.newestJournalNano) this.newestJournalNano = entry.journalNano;
   }
 
+  /** Something writes the journal (we, or a peer whose entries we know). */
+  private get journalActive(): boolean {
+    return this.opts.ownJournals || this.journal.size > 0;
+  }
+
+  private parseListed(name: string): ObjectName | undefined {
+    const p = parseObjectName(name);
+    return p.ok && p.value.db === this.opts.db ? p.value : undefined;
+  }
+
   /** The newest full snapshot's timestamp per instance, listed or referenced. */
-  private newestFulls(): Map<string, { timestampNano: bigint; name: string }> {
-    const newest = new Map<string, { timestampNano: bigint; name: string }>();
+  private newestFulls(): NewestFulls {
+    const newest: NewestFulls = new Map();
     const offer = (instance: string, timestampNano: bigint, name: string) => {
       const cur = newest.get(instance);
       if (!cur || cur.timestampNano < timestampNano || (cur.timestampNano === timestampNano && cur.name < name)) newest.set(instance, { timestampNano, name });
     };
-    for (const o of this.fulls) {
-      const p = parseObjectName(o.name);
-      if (p.ok && p.value.kind === 'full' && p.value.db === this.opts.db) offer(p.value.instance, p.value.timestamp, o.name);
-    }
+    for (const { info, parsed } of this.fulls) if (parsed?.kind === 'full') offer(parsed.instance, parsed.timestamp, info.name);
     for (const e of this.journal.values()) if (e.ref) offer(e.instance, e.timestampNano, e.ref.target.name);
     return newest;
   }
 
   /** Journal entries older than their instance's newest full snapshot lead nowhere a receiver goes (they are the cleaner's). */
-  private prune(): void {
-    const newest = this.newestFulls();
+  private prune(newest: NewestFulls): void {
     for (const [key, e] of this.journal) {
       const full = newest.get(e.instance);
       if (full && e.timestampNano < full.timestampNano) this.journal.delete(key);
@@ -208,28 +224,26 @@ export class DbListing {
   }
 
   /** A peer whose newest full snapshot is not announced in the journal: only full listings see its next one. */
-  private hasLegacyPeer(): boolean {
+  private hasLegacyPeer(newest: NewestFulls): boolean {
     const referenced = new Set<string>();
     for (const e of this.journal.values()) if (e.ref) referenced.add(e.ref.target.name);
-    for (const [instance, full] of this.newestFulls()) {
+    for (const [instance, full] of newest) {
       if (instance !== this.opts.ownInstance && !referenced.has(full.name)) return true;
     }
     return false;
   }
 
   /** A delta (not looked at before) whose predecessor is neither known nor older than its instance's newest full snapshot. */
-  private newGap(): boolean {
+  private newGap(newest: NewestFulls): boolean {
+    // Every known snapshot's timestamp per instance: listed objects, journal deltas, referenced full snapshots.
     const known = new Map<string, Set<bigint>>();
     const add = (instance: string, ts: bigint) => {
       let set = known.get(instance);
       if (!set) known.set(instance, (set = new Set()));
       set.add(ts);
     };
-    for (const o of this.snapshots()) {
-      const p = parseObjectName(o.name);
-      if (p.ok) add(p.value.instance, p.value.timestamp);
-    }
-    const newest = this.newestFulls();
+    for (const { parsed } of this.fulls) if (parsed) add(parsed.instance, parsed.timestamp);
+    for (const e of this.journal.values()) add(e.instance, e.timestampNano);
     let gap = false;
     for (const e of this.journal.values()) {
       if (e.previousNano === undefined || this.checkedGaps.has(e.info.name)) continue;
@@ -242,12 +256,16 @@ export class DbListing {
   }
 }
 
+/** Every object of LMDB `db`: under `<db>__` (full snapshots, deltas of earlier versions) and in its journal. */
+export async function listDbObjects(storage: Storage, db: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
+  const [fulls, journal] = await Promise.all([storage.list(snapshotPrefix(db), signal), storage.list(journalPrefix(db), signal)]);
+  return [...fulls, ...journal];
+}
+
 /**
- * Every snapshot object of LMDB `db` in one go, for one-shot readers (verify, restore): the full snapshots
- * (and deltas of earlier versions) under `<db>__`, and the journal's deltas; references are left out (the
- * full snapshots they stand for are listed themselves).
+ * Every snapshot object of LMDB `db` in one go, for one-shot readers (verify, restore): listDbObjects without
+ * the references (the full snapshots they stand for are listed themselves, and so are the deltas).
  */
 export async function listSnapshotObjects(storage: Storage, db: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
-  const [fulls, journal] = await Promise.all([storage.list(snapshotPrefix(db), signal), storage.list(journalPrefix(db), signal)]);
-  return [...fulls, ...journal.filter((o) => parseObjectName(o.name).ok)];
+  return (await listDbObjects(storage, db, signal)).filter((o) => !o.name.startsWith(JOURNAL_PREFIX) || parseObjectName(o.name).ok);
 }
