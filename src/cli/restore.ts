@@ -43,7 +43,7 @@ function count(n: number, one: string, many = `${one}s`): string {
 }
 
 function report(result: RestoreResult): string {
-  const lines = result.used.map((s) => `  ${s.instance}  ${formatTimestamp(s.timestampNano)}  ${s.kind ?? 'full'}  ${s.name}`);
+  const lines = result.used.map((s) => `  ${s.instance}  ${formatTimestamp(s.timestampNano)}  ${s.kind}  ${s.name}`);
   for (const note of result.notes) lines.push(`note: ${note}`);
   const instances = new Set(result.used.map((s) => s.instance)).size;
   lines.push(`restored ${count(result.entries, 'entry', 'entries')} (${count(result.deletionMarkers, 'deletion marker')}) ` +

@@ -33,10 +33,9 @@
  */
 import type { CleanupConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { parseJournalRef, parseObjectName } from '../snapshot/name.js';
-import { listDbObjects } from '../sync/listing.js';
+import { SnapshotStore, type DbObjects } from '../storage/snapshot-store.js';
 import { tierKeptNames } from './retention-tiers.js';
-import type { ObjectInfo, Storage } from '../storage/storage.js';
+import type { Storage } from '../storage/storage.js';
 import { isAborted } from '../util/abort.js';
 import { sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
@@ -54,7 +53,7 @@ export interface CleanerStatusSource {
   /** Our newest stored snapshot; txnId is the LMDB txn it was read at. */
   readonly lastStored: { readonly txnId: number } | undefined;
   /** Per instance, the last snapshot loaded; txnId is the LMDB txn the load left the LMDB at. */
-  readonly lastLoadedByInstance: ReadonlyMap<string, { readonly name: string; readonly txnId: number }>;
+  readonly lastLoadedByInstance: ReadonlyMap<string, { readonly name: string; readonly timestampNano: bigint; readonly txnId: number }>;
 }
 
 export interface CleanerTarget {
@@ -149,10 +148,8 @@ export class SnapshotCleaner {
     if (!lastStored) return;
     for (const [instance, loaded] of lastLoadedByInstance) {
       if (loaded.txnId > lastStored.txnId) continue;
-      const parsed = parseObjectName(loaded.name);
-      if (!parsed.ok) continue;
       const prev = this.committed.get(instance);
-      if (prev === undefined || parsed.value.timestamp > prev) this.committed.set(instance, parsed.value.timestamp);
+      if (prev === undefined || loaded.timestampNano > prev) this.committed.set(instance, loaded.timestampNano);
     }
   }
 
@@ -161,25 +158,22 @@ export class SnapshotCleaner {
     const { db, ownInstance, storage } = this.target;
     this.noteCommitted();
     cleanerMetrics.listCalls++;
-    let objects: ObjectInfo[];
+    let objects: DbObjects;
     try {
-      objects = await listDbObjects(storage, db, signal);
+      objects = await new SnapshotStore(storage).listAll(db, signal);
     } catch (err) {
       cleanerMetrics.listFailed++;
       throw err;
     }
     const byInstance = new Map<string, Candidate[]>();
     const listed = new Set<string>();
-    for (const obj of objects) {
-      if (this.ignored.has(obj.name)) continue;
-      const c = candidateOf(obj.name, db);
-      if (typeof c === 'string') {
-        this.log.debug('skipping invalid snapshot name', { filename: obj.name, reason: c });
-        this.ignored.add(obj.name);
-        continue;
-      }
-      if (!c) continue;
-      listed.add(obj.name);
+    for (const r of objects.rejected) {
+      if (this.ignored.has(r.info.name)) continue;
+      this.log.debug('skipping invalid snapshot name', { filename: r.info.name, reason: r.reason });
+      this.ignored.add(r.info.name);
+    }
+    for (const c of candidatesOf(objects)) {
+      listed.add(c.name);
       const list = byInstance.get(c.instance);
       if (list) list.push(c);
       else byInstance.set(c.instance, [c]);
@@ -275,16 +269,15 @@ export class SnapshotCleaner {
 }
 
 /** What the cleaner makes of a listed name: a candidate, undefined (another LMDB's), or why it is not a snapshot object. */
-function candidateOf(name: string, db: string): Candidate | undefined | string {
-  const parsed = parseObjectName(name);
-  if (parsed.ok) {
-    const v = parsed.value;
-    return v.db === db ? { name, instance: v.instance, timestamp: v.timestamp, kind: v.kind } : undefined;
+/** Every object of the LMDB the cleaner may delete: snapshots and deltas by their own time, references by their target's. */
+function candidatesOf(objects: DbObjects): Candidate[] {
+  const out: Candidate[] = objects.entries.map((e) => ({ name: e.name, instance: e.instance, timestamp: e.timestampNano, kind: e.kind }));
+  for (const item of objects.journal) {
+    const { snapshot: s } = item;
+    if (item.refName !== undefined) out.push({ name: item.refName, instance: s.instance, timestamp: s.timestampNano, kind: 'ref' });
+    else out.push({ name: s.name, instance: s.instance, timestamp: s.timestampNano, kind: 'delta' });
   }
-  const ref = parseJournalRef(name);
-  if (!ref.ok) return parsed.error;
-  const f = ref.value.target;
-  return f.db === db ? { name, instance: f.instance, timestamp: f.timestamp, kind: 'ref' } : undefined;
+  return out;
 }
 
 /** Floor of the interval between runs: `interval: 0` must not turn into a busy loop of LIST calls. */

@@ -3,7 +3,6 @@
  * newest full snapshot at or before TIME plus the deltas chained after it up to TIME (by the timestamps in
  * the names). A chain with a missing link ends at the link before it: the state as of that link.
  */
-import type { ObjectInfo } from '../storage/storage.js';
 import { chainAfter, deltaSuccessors, newestFull } from '../sync/delta-chain.js';
 import { groupByInstance, type RemoteSnapshot } from '../sync/chain-plan.js';
 
@@ -15,9 +14,9 @@ export interface InstancePlan {
   unreachable?: RemoteSnapshot;
 }
 
-/** The listed snapshots and deltas of LMDB `db` by instance, oldest first; other objects are left out. */
-export function snapshotsByInstance(objects: readonly ObjectInfo[], db: string): Map<string, RemoteSnapshot[]> {
-  const byInstance = groupByInstance(objects, db);
+/** The listed snapshots and deltas by instance (instances by name), oldest first. */
+export function snapshotsByInstance(objects: readonly RemoteSnapshot[]): Map<string, RemoteSnapshot[]> {
+  const byInstance = groupByInstance(objects);
   return new Map([...byInstance].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

@@ -13,15 +13,16 @@ import { headerIsDeleted, type Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import { DEFAULT_GENERATION, formatTimestamp, parseObjectName } from '../snapshot/name.js';
-import { listSnapshotObjects } from '../sync/listing.js';
 import { NotFoundError, type Storage } from '../storage/storage.js';
+import { SnapshotStore } from '../storage/snapshot-store.js';
 import { AsyncMutex } from '../sync/async-mutex.js';
 import type { LmdbSyncContext } from '../sync/context.js';
 import { loadSnapshot } from '../sync/loader.js';
 import { mapGrower } from '../sync/map-growth.js';
 import type { SyncMode } from '../sync/mode.js';
 import { openConfiguredEnv } from '../sync/open-lmdb.js';
-import { fetchPart, type RemoteSnapshot } from '../sync/receiver.js';
+import type { RemoteSnapshot } from '../sync/chain-plan.js';
+import { fetchPart } from '../sync/fetch.js';
 import { withRetry } from '../sync/retry.js';
 import { createSyncMode, storageRetryPolicy } from '../sync/runner.js';
 import { errorMessage } from '../util/errors.js';
@@ -99,8 +100,9 @@ export async function restoreLmdb(req: RestoreRequest): Promise<RestoreResult> {
   const target = await prepareRestoreTarget(req.target, lc.options.noSubdir, config);
   let env: Env | undefined;
   try {
-    const listed = await withRetry(`list the snapshots of ${db}`, retry, log, signal, () => listSnapshotObjects(storage, db, signal));
-    const byInstance = snapshotsByInstance(listed, db);
+    const store = new SnapshotStore(storage);
+    const listed = await withRetry(`list the snapshots of ${db}`, retry, log, signal, () => store.listSnapshots(db, signal));
+    const byInstance = snapshotsByInstance(listed);
     const notes: string[] = [];
     const plans = 'at' in req.source ? planAt(db, byInstance, req.source.at, notes) : [planOne(byInstance, req.source.snapshot, notes)];
     env = openConfiguredEnv(db, { ...lc, path: target.buildPath, options: { ...lc.options, create: true } });
@@ -165,11 +167,14 @@ function brokenChainNote(plan: InstancePlan): string {
 class PlanMerger {
   readonly used: RemoteSnapshot[] = [];
   private readonly unusable = new Set<string>();
+  private readonly store: SnapshotStore;
 
   constructor(
     private readonly ctx: LmdbSyncContext, private readonly req: RestoreRequest, private readonly growMap: () => boolean,
     private readonly notes: string[],
-  ) {}
+  ) {
+    this.store = new SnapshotStore(ctx.storage);
+  }
 
   /** With `fallback` (--at), an unusable full snapshot makes way for an older one of the instance; without, it is an error. */
   async mergeInstance(first: InstancePlan, fallback?: { objects: RemoteSnapshot[]; atNs: bigint }): Promise<void> {
@@ -200,7 +205,7 @@ class PlanMerger {
     const { ctx, req } = this;
     for (const [i, snap] of parts.entries()) {
       try {
-        const part = await fetchPart(ctx, snap, req.signal, (n) => req.progress?.downloaded(n));
+        const part = await fetchPart({ ...ctx, store: this.store }, snap, req.signal, (n) => req.progress?.downloaded(n));
         await loadSnapshot(ctx, snap.name, () => part.open(), req.signal, { onMapFull: this.growMap });
       } catch (err) {
         if (!(err instanceof SnapshotFormatError || err instanceof NotFoundError) || req.signal.aborted) throw err;

@@ -24,7 +24,7 @@ import type { EntryBatch } from '../snapshot/batch.js';
 import type { ContentHash } from '../snapshot/content-hash.js';
 import { decodeSnapshot } from '../snapshot/decode.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
-import { listSnapshotObjects } from '../sync/listing.js';
+import { SnapshotStore } from '../storage/snapshot-store.js';
 import { NotFoundError, type Storage } from '../storage/storage.js';
 import { groupByInstance, planChain, type RemoteSnapshot } from '../sync/chain-plan.js';
 import { listDataDbis, SHADOW_DBI_PREFIX } from '../sync/mode.js';
@@ -88,7 +88,7 @@ export function verdictOf(t: Tally): Verdict {
 
 /** Compares LMDB `db` with the newest state of every instance in the storage, instances by name. */
 export async function verifyLmdb(db: string, lc: LmdbConfig, storage: Storage, opts: VerifyOptions): Promise<LmdbResult> {
-  const byInstance = groupByInstance(await listSnapshotObjects(storage, db, opts.signal), db);
+  const byInstance = groupByInstance(await new SnapshotStore(storage).listSnapshots(db, opts.signal));
   const native = lc.schemaTracksChanges;
   const env = openReadOnly(db, lc);
   try {

@@ -75,9 +75,9 @@ export class SyncMetrics {
     }));
     this.gauge('lightningstream_syncer_ready', '1 once the initial sync of the LMDB completed', lmdbs((l) => [[db(l), l.syncer.status.ready ? 1 : 0]]));
     this.gauge('lightningstream_receiver_snapshots_last_received_seconds', 'UNIX timestamp of the newest snapshot in storage by instance', lmdbs((l) =>
-      perInstance(l, [...(l.syncer.status.receiver?.latestByInstance ?? [])].map(([i, s]) => [i, Number(s.timestampNano / 1_000_000n) / 1000]))));
+      perInstance(l, [...(l.syncer.status.peers?.newest ?? [])].map(([i, s]) => [i, Number(s.timestampNano / 1_000_000n) / 1000]))));
     this.gauge('lightningstream_receiver_snapshots_newest_age_seconds', 'Age of the newest snapshot in storage by instance in seconds', lmdbs((l) =>
-      perInstance(l, [...(l.syncer.status.receiver?.latestByInstance ?? [])].map(([i, s]) => [i, Math.max(0, this.now() - Number(s.timestampNano / 1_000_000n)) / 1000]))));
+      perInstance(l, [...(l.syncer.status.peers?.newest ?? [])].map(([i, s]) => [i, Math.max(0, this.now() - Number(s.timestampNano / 1_000_000n)) / 1000]))));
     this.gauge('lightningstream_receiver_snapshots_last_loaded_seconds', 'UNIX timestamp (from its name) of the last snapshot merged here by instance', lmdbs((l) =>
       perInstance(l, [...l.syncer.status.lastLoadedByInstance].map(([i, s]) => [i, snapshotSeconds(s.name)]))));
 

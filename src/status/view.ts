@@ -107,7 +107,7 @@ function contentView(l: RunningLmdb, enabled: boolean) {
 
 function instancesView(l: RunningLmdb, own: string, th: Thresholds, now: number): InstanceView[] {
   const status = l.syncer.status;
-  const latest = status.receiver?.latestByInstance ?? new Map<string, RemoteSnapshot>();
+  const latest = status.peers?.newest ?? new Map<string, RemoteSnapshot>();
   const names = new Set<string>([...latest.keys(), ...status.lastLoadedByInstance.keys()]);
   const order = [...names].sort((a, b) => (a === own ? -1 : b === own ? 1 : a < b ? -1 : a > b ? 1 : 0));
   return order.map((instance): InstanceView => {

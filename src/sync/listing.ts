@@ -11,11 +11,7 @@
  * became visible after a newer one was listed) or an object that turned out absent makes the next poll
  * list everything again.
  */
-import {
-  formatTimestamp, JOURNAL_PREFIX, journalPrefix, parseJournalRef, parseObjectName, snapshotPrefix, type JournalRef, type ObjectName,
-} from '../snapshot/name.js';
-import { listAfter } from '../storage/common.js';
-import type { ObjectInfo, Storage } from '../storage/storage.js';
+import type { JournalItem, RejectedObject, SnapshotEntry, SnapshotStore } from '../storage/snapshot-store.js';
 import type { Clock } from '../util/clock.js';
 
 /**
@@ -26,7 +22,7 @@ import type { Clock } from '../util/clock.js';
 export const JOURNAL_LIST_LAG_MS = 250;
 
 export interface DbListingOptions {
-  storage: Storage;
+  store: SnapshotStore;
   db: string;
   ownInstance: string;
   /** This instance writes deltas: the journal is listed at every poll even while no peer writes to it. */
@@ -47,23 +43,10 @@ export interface ListingCounts {
   resyncs: number;
 }
 
-interface JournalEntry {
-  info: ObjectInfo;
-  instance: string;
-  /** The snapshot's timestamp (a reference's: that of the full snapshot it stands for). */
-  timestampNano: bigint;
-  /** The timestamp in the entry's own name: what journal listings go by. */
-  journalNano: bigint;
-  /** Deltas: the timestamp of the object they follow. */
-  previousNano?: bigint;
-  /** A reference to a full snapshot (references to deltas are kept as the delta they stand for). */
-  ref?: JournalRef;
-}
-
-/** An object of the `<db>__` listing, its name parsed once (undefined: not a snapshot of this LMDB). */
-interface ListedObject {
-  info: ObjectInfo;
-  parsed: ObjectName | undefined;
+/** What a poll knows: every snapshot object (full snapshots and deltas), and the `<db>__` objects whose names did not parse. */
+export interface ListingResult {
+  snapshots: SnapshotEntry[];
+  rejected: RejectedObject[];
 }
 
 type NewestFulls = Map<string, { timestampNano: bigint; name: string }>;
@@ -71,10 +54,10 @@ type NewestFulls = Map<string, { timestampNano: bigint; name: string }>;
 const NS_PER_MS = 1_000_000n;
 
 export class DbListing {
-  private readonly fullsPrefix: string;
-  private readonly journalPrefix: string;
-  private fulls: ListedObject[] = [];
-  private readonly journal = new Map<string, JournalEntry>();
+  private fulls: SnapshotEntry[] = [];
+  private rejected: RejectedObject[] = [];
+  /** By the name of the snapshot an entry stands for (a delta announced again is the same entry as the delta). */
+  private readonly journal = new Map<string, JournalItem>();
   private listed = false;
   private resyncWanted = false;
   private legacyPeers = true;
@@ -85,31 +68,28 @@ export class DbListing {
   private readonly checkedGaps = new Set<string>();
   readonly counts: ListingCounts = { fulls: 0, journalAll: 0, journalAfter: 0, resyncs: 0 };
 
-  constructor(private readonly opts: DbListingOptions) {
-    this.fullsPrefix = snapshotPrefix(opts.db);
-    this.journalPrefix = journalPrefix(opts.db);
-  }
+  constructor(private readonly opts: DbListingOptions) {}
 
   /** Whether the last poll could skip the full snapshots' listing (every peer announces in the journal). */
   get journalOnly(): boolean {
     return !this.legacyPeers;
   }
 
-  /** Lists what is due and returns every known snapshot object (full snapshots and deltas), by name. */
-  async refresh(signal?: AbortSignal): Promise<ObjectInfo[]> {
-    const { storage, clock, fullListIntervalMs } = this.opts;
+  /** Lists what is due and returns every known snapshot object. */
+  async refresh(signal?: AbortSignal): Promise<ListingResult> {
+    const { store, db, clock, fullListIntervalMs } = this.opts;
     const startedAt = clock.now();
     const resync = !this.listed || this.resyncWanted;
     const fullsDue = resync || this.legacyPeers || startedAt - this.lastFullsAt >= fullListIntervalMs;
     const journalAll = resync || (!this.journalActive && startedAt - this.lastJournalAllAt >= fullListIntervalMs);
     const journalAfter = !journalAll && this.journalActive;
-    const startAfter = this.startAfter();
     const [fulls, journal] = await Promise.all([
-      fullsDue ? storage.list(this.fullsPrefix, signal) : undefined,
-      journalAll ? storage.list(this.journalPrefix, signal) : journalAfter ? listAfter(storage, this.journalPrefix, startAfter, signal) : undefined,
+      fullsDue ? store.listFulls(db, signal) : undefined,
+      journalAll || journalAfter ? store.listJournal(db, journalAll ? undefined : this.listFromNano(), signal) : undefined,
     ]);
     if (fulls) {
-      this.fulls = fulls.map((info) => ({ info, parsed: this.parseListed(info.name) }));
+      this.fulls = fulls.entries;
+      this.rejected = fulls.rejected;
       this.lastFullsAt = startedAt;
       this.counts.fulls++;
     }
@@ -120,7 +100,7 @@ export class DbListing {
     } else if (journalAfter) {
       this.counts.journalAfter++;
     }
-    for (const info of journal ?? []) this.addJournalEntry(info);
+    for (const item of journal ?? []) this.addJournalItem(item);
     if (resync && this.listed) this.counts.resyncs++;
     this.listed = true;
     this.resyncWanted = false;
@@ -133,73 +113,48 @@ export class DbListing {
       this.resyncWanted = true;
       return this.refresh(signal);
     }
-    return this.snapshots();
+    return { snapshots: this.snapshots(), rejected: this.rejected };
   }
 
   /** An object that turned out absent (deleted by a cleaner since it was listed): forgotten; the next poll lists everything. */
   forget(name: string): void {
-    this.fulls = this.fulls.filter((o) => o.info.name !== name);
-    for (const [key, e] of this.journal) if (key === name || e.ref?.target.name === name) this.journal.delete(key);
+    this.fulls = this.fulls.filter((e) => e.name !== name);
+    this.journal.delete(name);
     this.resyncWanted = true;
   }
 
   /** Every known snapshot object: the listed full snapshots (and deltas of earlier versions), the journal's deltas, the referenced full snapshots. */
-  snapshots(): ObjectInfo[] {
-    const byName = new Map<string, ObjectInfo>();
-    for (const o of this.fulls) byName.set(o.info.name, o.info);
-    for (const e of this.journal.values()) {
-      if (!e.ref) byName.set(e.info.name, e.info);
-      else if (!byName.has(e.ref.target.name)) byName.set(e.ref.target.name, { name: e.ref.target.name, size: e.ref.size, lastModified: e.info.lastModified });
-    }
-    return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  snapshots(): SnapshotEntry[] {
+    const byName = new Map<string, SnapshotEntry>();
+    for (const e of this.fulls) byName.set(e.name, e);
+    for (const item of this.journal.values()) if (!byName.has(item.snapshot.name)) byName.set(item.snapshot.name, item.snapshot);
+    return [...byName.values()];
   }
 
   /**
    * Where the next journal listing starts: after the newest entry seen, or earlier, JOURNAL_LIST_LAG_MS before
    * the previous listing started, when that is older (see JOURNAL_LIST_LAG_MS).
    */
-  private startAfter(): string {
+  private listFromNano(): bigint {
     let from = this.newestJournalNano + 1n;
     if (this.previousListAt !== undefined) {
       const lagged = BigInt(Math.floor(this.previousListAt - JOURNAL_LIST_LAG_MS)) * NS_PER_MS;
       if (lagged < from) from = lagged;
     }
-    return this.journalPrefix + formatTimestamp(from < 0n ? 0n : from);
+    return from;
   }
 
-  private addJournalEntry(info: ObjectInfo): void {
-    let entry: JournalEntry | undefined;
-    const delta = parseObjectName(info.name);
-    if (delta.ok && delta.value.kind === 'delta' && delta.value.db === this.opts.db) {
-      const ts = delta.value.timestamp;
-      entry = { info, instance: delta.value.instance, timestampNano: ts, journalNano: ts, previousNano: delta.value.previous };
-    } else {
-      const ref = parseJournalRef(info.name);
-      if (ref.ok && ref.value.target.db === this.opts.db) {
-        const { target, timestamp, size } = ref.value;
-        if (target.kind === 'delta') {
-          // A late delta announced again: known as the delta itself (the same entry as when it is listed).
-          if (this.journal.has(target.name)) return;
-          const deltaInfo = { name: target.name, size, lastModified: info.lastModified };
-          entry = { info: deltaInfo, instance: target.instance, timestampNano: target.timestamp, journalNano: timestamp, previousNano: target.previous };
-        } else {
-          entry = { info, instance: target.instance, timestampNano: target.timestamp, journalNano: timestamp, ref: ref.value };
-        }
-      }
-    }
-    if (!entry) return; // not ours to read (malformed, or a kind of a newer version)
-    this.journal.set(entry.info.name, entry);
-    if (entry.journalNano > this.newestJournalNano) this.newestJournalNano = entry.journalNano;
+  private addJournalItem(item: JournalItem): void {
+    const key = item.snapshot.name;
+    // A late delta announced again: known as the delta itself (the same entry as when it is listed).
+    if (item.kind === 'delta' && item.refName !== undefined && this.journal.has(key)) return;
+    this.journal.set(key, item);
+    if (item.journalNano > this.newestJournalNano) this.newestJournalNano = item.journalNano;
   }
 
   /** Something writes the journal (we, or a peer whose entries we know). */
   private get journalActive(): boolean {
     return this.opts.ownJournals || this.journal.size > 0;
-  }
-
-  private parseListed(name: string): ObjectName | undefined {
-    const p = parseObjectName(name);
-    return p.ok && p.value.db === this.opts.db ? p.value : undefined;
   }
 
   /** The newest full snapshot's timestamp per instance, listed or referenced. */
@@ -209,14 +164,14 @@ export class DbListing {
       const cur = newest.get(instance);
       if (!cur || cur.timestampNano < timestampNano || (cur.timestampNano === timestampNano && cur.name < name)) newest.set(instance, { timestampNano, name });
     };
-    for (const { info, parsed } of this.fulls) if (parsed?.kind === 'full') offer(parsed.instance, parsed.timestamp, info.name);
-    for (const e of this.journal.values()) if (e.ref) offer(e.instance, e.timestampNano, e.ref.target.name);
+    for (const e of this.fulls) if (e.kind === 'full') offer(e.instance, e.timestampNano, e.name);
+    for (const item of this.journal.values()) if (item.kind === 'full-ref') offer(item.snapshot.instance, item.snapshot.timestampNano, item.snapshot.name);
     return newest;
   }
 
   /** Journal entries older than their instance's newest full snapshot lead nowhere a receiver goes (they are the cleaner's). */
   private prune(newest: NewestFulls): void {
-    for (const [key, e] of this.journal) {
+    for (const [key, { snapshot: e }] of this.journal) {
       const full = newest.get(e.instance);
       if (full && e.timestampNano < full.timestampNano) this.journal.delete(key);
     }
@@ -225,10 +180,8 @@ export class DbListing {
 
   /** A peer whose newest full snapshot is not announced in the journal: only full listings see its next one. */
   private hasLegacyPeer(newest: NewestFulls): boolean {
-    const referenced = new Set<string>();
-    for (const e of this.journal.values()) if (e.ref) referenced.add(e.ref.target.name);
     for (const [instance, full] of newest) {
-      if (instance !== this.opts.ownInstance && !referenced.has(full.name)) return true;
+      if (instance !== this.opts.ownInstance && this.journal.get(full.name)?.kind !== 'full-ref') return true;
     }
     return false;
   }
@@ -242,30 +195,16 @@ export class DbListing {
       if (!set) known.set(instance, (set = new Set()));
       set.add(ts);
     };
-    for (const { parsed } of this.fulls) if (parsed) add(parsed.instance, parsed.timestamp);
-    for (const e of this.journal.values()) add(e.instance, e.timestampNano);
+    for (const e of this.fulls) add(e.instance, e.timestampNano);
+    for (const { snapshot: e } of this.journal.values()) add(e.instance, e.timestampNano);
     let gap = false;
-    for (const e of this.journal.values()) {
-      if (e.previousNano === undefined || this.checkedGaps.has(e.info.name)) continue;
-      this.checkedGaps.add(e.info.name);
+    for (const { snapshot: e } of this.journal.values()) {
+      if (e.previousNano === undefined || this.checkedGaps.has(e.name)) continue;
+      this.checkedGaps.add(e.name);
       const fullNano = newest.get(e.instance)?.timestampNano;
       if (fullNano !== undefined && e.previousNano < fullNano) continue;
       if (!known.get(e.instance)?.has(e.previousNano)) gap = true;
     }
     return gap;
   }
-}
-
-/** Every object of LMDB `db`: under `<db>__` (full snapshots, deltas of earlier versions) and in its journal. */
-export async function listDbObjects(storage: Storage, db: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
-  const [fulls, journal] = await Promise.all([storage.list(snapshotPrefix(db), signal), storage.list(journalPrefix(db), signal)]);
-  return [...fulls, ...journal];
-}
-
-/**
- * Every snapshot object of LMDB `db` in one go, for one-shot readers (verify, restore): listDbObjects without
- * the references (the full snapshots they stand for are listed themselves, and so are the deltas).
- */
-export async function listSnapshotObjects(storage: Storage, db: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
-  return (await listDbObjects(storage, db, signal)).filter((o) => !o.name.startsWith(JOURNAL_PREFIX) || parseObjectName(o.name).ok);
 }

@@ -71,3 +71,11 @@ export async function withRetry<T>(
     }
   }
 }
+
+/** The longest pause between attempts after repeated local failures (a full LMDB, a snapshot that cannot be merged). */
+export const MAX_BACKOFF_MS = 5 * 60_000;
+
+/** The pause after `failures` consecutive failures: interval, 2x, 4x ... up to MAX_BACKOFF_MS. */
+export function backoffDelay(intervalMs: number, failures: number): number {
+  return Math.min(intervalMs * 2 ** Math.min(failures - 1, 20), Math.max(MAX_BACKOFF_MS, intervalMs));
+}

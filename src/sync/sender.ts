@@ -38,20 +38,13 @@ export type DeltaOutcome =
   | { kind: 'full-needed'; reason: 'too-big' | 'untrusted-txn-ids' };
 
 /**
- * Writes a delta: the entries changed since `start` (selected by header txn id, see DeltaFilter), encoded
- * in memory up to start.maxBytes, then stored as one object. Nothing is stored when nothing changed.
+ * Sends a delta: the entries changed since `start` (selected by header txn id, see DeltaFilter), encoded
+ * in memory up to start.maxBytes, then stored as one object, then announced in the journal when its upload
+ * ended late. Nothing is stored when nothing changed.
  */
-export async function storeDelta(ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart): Promise<DeltaOutcome> {
+export async function sendDelta(ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart): Promise<DeltaOutcome> {
   const outcome = await withRetry(`store delta of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeDeltaOnce(ctx, signal, start));
-  if (outcome.kind === 'stored') {
-    try {
-      await announceInJournal(ctx, signal, outcome.stored, outcome.stored.timestampNano);
-    } catch (err) {
-      if (isAborted(signal)) throw err;
-      // Receivers still find it when our next delta names it, or at our next full snapshot.
-      ctx.log.warn('could not announce a late delta in the journal', { snapshot: outcome.stored.name, error: errorMessage(err) });
-    }
-  }
+  if (outcome.kind === 'stored') await announceStep(ctx, signal, outcome.stored);
   return outcome;
 }
 
@@ -101,12 +94,14 @@ async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: 
 }
 
 /**
- * Writes one snapshot of the LMDB: a read txn (never blocking the application's writers) is
- * streamed through the encoder straight into the storage. Each retry starts from a fresh read txn,
- * so a long storage outage does not pin old LMDB pages.
+ * Sends a full snapshot: a read txn (never blocking the application's writers) is streamed through the
+ * encoder straight into the storage, then (`announce`: this instance writes the journal) announced in the
+ * journal. Each retry starts from a fresh read txn, so a long storage outage does not pin old LMDB pages.
  */
-export async function storeSnapshot(ctx: LmdbSyncContext, signal: AbortSignal, opts: { contentHash: boolean }): Promise<StoredSnapshot> {
-  return withRetry(`store snapshot of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeOnce(ctx, signal, opts.contentHash));
+export async function sendFull(ctx: LmdbSyncContext, signal: AbortSignal, opts: { contentHash: boolean; announce: boolean }): Promise<StoredSnapshot> {
+  const stored = await withRetry(`store snapshot of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeOnce(ctx, signal, opts.contentHash));
+  if (opts.announce) await announceStep(ctx, signal, stored);
+  return stored;
 }
 
 async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal, withHash: boolean): Promise<StoredSnapshot> {
@@ -151,9 +146,26 @@ const LATE_AFTER_NS = BigInt(Math.round(JOURNAL_LIST_LAG_MS * 0.8)) * 1_000_000n
 const MAX_ANNOUNCEMENTS = 3;
 
 /**
- * Announces a stored snapshot in the journal (README, "Delta snapshots") with an empty reference object: a full
- * snapshot always (receivers that list only the journal learn of it at once); a delta (stampedNano: the
- * timestamp in its name) only when its upload ended so late that journal listings may have passed over it.
+ * The journal step of sending (README "Delta snapshots"): a full snapshot is always announced with an empty
+ * reference (receivers that list only the journal learn of it at once); a delta only when its upload ended so
+ * late that journal listings may have passed over it. A failure is only logged: peers still find a full
+ * snapshot at their next full listing (and list everything each poll while our newest one has no reference),
+ * and a delta when our next one names it, or at our next full snapshot.
+ */
+async function announceStep(ctx: LmdbSyncContext, signal: AbortSignal, stored: StoredSnapshot): Promise<void> {
+  try {
+    await announceInJournal(ctx, signal, stored, stored.kind === 'delta' ? stored.timestampNano : undefined);
+  } catch (err) {
+    if (isAborted(signal)) throw err;
+    const msg = stored.kind === 'delta' ? 'could not announce a late delta in the journal'
+      : 'could not announce the full snapshot in the journal; peers find it at their next full listing';
+    ctx.log.warn(msg, { snapshot: stored.name, error: errorMessage(err) });
+  }
+}
+
+/**
+ * Writes the reference objects of one snapshot: always for a full snapshot (stampedNano undefined); for a delta
+ * (stampedNano: the timestamp in its name) only when its upload ended later than LATE_AFTER_NS after that time.
  * A reference that is late itself is written again, with a new timestamp, up to MAX_ANNOUNCEMENTS times.
  */
 export async function announceInJournal(

@@ -1,6 +1,6 @@
 import { ContentAgreement } from './content/agreement.js';
 import type { LoadResult } from './loader.js';
-import type { Receiver, RemoteSnapshot } from './receiver.js';
+import type { RemoteSnapshot } from './chain-plan.js';
 import { errorMessage } from '../util/errors.js';
 import type { StoredSnapshot } from './sender.js';
 
@@ -13,13 +13,20 @@ export interface RecentError {
 export interface LoadedSnapshotInfo extends LoadResult {
   name: string;
   instance: string;
+  /** The timestamp in the snapshot's name. */
+  timestampNano: bigint;
   at: Date;
+}
+
+/** What the status may read of the receiver: the newest object per instance, as of the last listing. */
+export interface PeersView {
+  readonly newest: ReadonlyMap<string, RemoteSnapshot>;
 }
 
 /** What one LMDB's syncer has done, for logs, metrics, health checks and the status page. */
 export class SyncStatus {
   ready = false;
-  receiver: Receiver | undefined;
+  peers: PeersView | undefined;
   lastStored: (StoredSnapshot & { at: Date }) | undefined;
   lastLoaded: LoadedSnapshotInfo | undefined;
   lastLoadedByInstance = new Map<string, LoadedSnapshotInfo>();
@@ -51,7 +58,7 @@ export class SyncStatus {
   }
 
   loaded(snap: RemoteSnapshot, r: LoadResult): void {
-    const info = { ...r, name: snap.name, instance: snap.instance, at: new Date() };
+    const info = { ...r, name: snap.name, instance: snap.instance, timestampNano: snap.timestampNano, at: new Date() };
     this.lastLoaded = info;
     this.lastLoadedByInstance.set(snap.instance, info);
     this.loadedCount++;

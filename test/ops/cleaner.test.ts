@@ -24,7 +24,7 @@ const snap = (db: string, instance: string, time: string): string =>
 
 interface FakeStatus extends CleanerStatusSource {
   lastStored: { txnId: number } | undefined;
-  lastLoadedByInstance: Map<string, { name: string; txnId: number }>;
+  lastLoadedByInstance: Map<string, { name: string; timestampNano: bigint; txnId: number }>;
 }
 
 const fakeStatus = (): FakeStatus => ({ lastStored: undefined, lastLoadedByInstance: new Map() });
@@ -108,8 +108,8 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
     await expect('2020-01-30 10:12:00', after);
 
     // Loaded, but our last stored snapshot was read before that load (txn 19 < 20): not proven.
-    status.lastLoadedByInstance.set('old', { name: snap('test', 'old', '2020-01-01 07:00:00'), txnId: 20 });
-    status.lastLoadedByInstance.set('me', { name: snap('test', 'me', '2020-01-01 06:00:00'), txnId: 3 });
+    status.lastLoadedByInstance.set('old', { name: snap('test', 'old', '2020-01-01 07:00:00'), timestampNano: BigInt(at('2020-01-01 07:00:00')) * 1_000_000n, txnId: 20 });
+    status.lastLoadedByInstance.set('me', { name: snap('test', 'me', '2020-01-01 06:00:00'), timestampNano: BigInt(at('2020-01-01 06:00:00')) * 1_000_000n, txnId: 3 });
     status.lastStored = { txnId: 19 };
     await expect('2020-01-30 10:13:00', after);
     assert.equal(cleaner.committedFor('old'), undefined);

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { restoreLmdb, selectRestoreDb, type RestoreResult, type RestoreSource } from '../../src/ops/restore.js';
 import { planInstanceAt, snapshotsByInstance } from '../../src/ops/restore-plan.js';
+import { parseFullsListing } from '../../src/storage/snapshot-store.js';
 import { formatRestoreTime, parseRestoreTime } from '../../src/ops/restore-time.js';
 import { buildDeltaName, buildSnapshotName } from '../../src/snapshot/name.js';
 import { createStorage, type Storage } from '../../src/storage/index.js';
@@ -50,7 +51,7 @@ describe('restore TIME', () => {
 });
 
 describe('restore plan', () => {
-  const listing = (names: string[]) => snapshotsByInstance(names.map((name) => ({ name, size: 1, lastModified: new Date(0) })), 'main');
+  const listing = (names: string[]) => snapshotsByInstance(parseFullsListing(names.map((name) => ({ name, size: 1, lastModified: new Date(0) })), 'main').entries);
   const planNames = (names: string[], at: number, instance = 'a') => {
     const plan = planInstanceAt(instance, listing(names).get(instance) ?? [], s(at));
     return plan && { parts: plan.parts.map((p) => p.name), unreachable: plan.unreachable?.name };

@@ -13,7 +13,8 @@ import { buildSnapshotName } from '../../src/snapshot/name.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
 import type { LmdbSyncContext } from '../../src/sync/context.js';
-import type { Receiver, RemoteSnapshot } from '../../src/sync/receiver.js';
+import type { RemoteSnapshot } from '../../src/sync/receiver.js';
+import { parseListedObject } from '../../src/storage/snapshot-store.js';
 import type { SyncRun } from '../../src/sync/runner.js';
 import { SyncStatus } from '../../src/sync/status.js';
 import type { Syncer } from '../../src/sync/syncer.js';
@@ -92,7 +93,8 @@ async function startFixture(): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'ls-status-'));
   const app = new NativeApp(join(dir, 'lmdb'));
   const status = new SyncStatus('main', 'a');
-  status.receiver = { latestByInstance: new Map<string, RemoteSnapshot>() } as unknown as Receiver;
+  const peers = { newest: new Map<string, RemoteSnapshot>() };
+  status.peers = peers;
   const flaky = new FlakyStorage();
   const storage = instrumentStorage(flaky);
   const run: SyncRun = {
@@ -154,8 +156,8 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     await f.storage.store(buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), Readable.from([Buffer.alloc(40), Buffer.alloc(2)]));
     const listed = await f.storage.list('main__');
     await f.storage.load(remote);
-    const snap: RemoteSnapshot = { name: remote, instance: 'b', timestampNano: nowNano() - 2_000_000_000n, size: 100, lastModified: listed[0]!.lastModified };
-    (f.status.receiver!.latestByInstance).set('b', snap);
+    const snap = parseListedObject({ name: remote, size: 100, lastModified: listed[0]!.lastModified }, 'main') as RemoteSnapshot;
+    (f.status.peers!.newest as Map<string, RemoteSnapshot>).set('b', snap);
     f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), kind: 'full', timestampNano: 0n, txnId: 1, entries: 1, bytes: 42, ms: 12 });
     f.status.loaded(snap, { changed: 1, remoteEntries: 1, txnId: 2, snapshotTxnId: 7, identical: false, baseTxnId: 1, ms: 30, lockMs: 1, spoolBytes: 100, spooledToDisk: false });
     cleanerMetrics.listCalls += 2;

@@ -12,7 +12,9 @@ import { buildValue } from '../../src/lmdb/index.js';
 import { SnapshotCleaner } from '../../src/ops/cleaner.js';
 import { buildDeltaName, buildJournalRefName, buildSnapshotName, parseObjectName, parseSnapshotName, SNAPSHOT_EXTENSION } from '../../src/snapshot/name.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import { Receiver } from '../../src/sync/receiver.js';
+import { Receiver, type ReadyUpdate } from '../../src/sync/receiver.js';
+import { SnapshotStore } from '../../src/storage/snapshot-store.js';
+import { WakeableSleep } from '../../src/sync/wakeable-sleep.js';
 import { Semaphore } from '../../src/sync/semaphore.js';
 import { tempDir, testLogger } from '../ops/helpers.js';
 import { NativeApp, startLightningstream, waitFor, writeConfig, type RunningProcess } from './helpers.js';
@@ -49,50 +51,77 @@ describe('delta names', () => {
 });
 
 describe('receiver chain plan', () => {
-  async function receiverWith(objects: string[]): Promise<{ receiver: Receiver; storage: MemoryStorage }> {
+  const signal = new AbortController().signal;
+  async function receiverWith(objects: string[]): Promise<{ receiver: Receiver; storage: MemoryStorage; doorbell: WakeableSleep }> {
     const storage = new MemoryStorage();
     for (const o of objects) await storage.store(o, Buffer.from('x'));
+    const doorbell = new WakeableSleep();
     const receiver = new Receiver({
-      storage, db: 'main', ownInstance: 'me', log: testLogger(), retry: { intervalMs: 10, count: 1, forever: false },
-      downloads: new Semaphore(1), onReady: () => undefined,
+      store: new SnapshotStore(storage), db: 'main', ownInstance: 'me', log: testLogger(), retry: { intervalMs: 10, count: 1, forever: false },
+      downloads: new Semaphore(1), doorbell,
     });
-    await receiver.pollOnce(new AbortController().signal, false);
-    return { receiver, storage };
+    await receiver.poll(signal, false);
+    receiver.releasePeers(signal);
+    return { receiver, storage, doorbell };
   }
   const names = (r: Receiver) => r.plan('a').map((s) => s.name);
-  const merged = (r: Receiver, name: string) => {
-    const p = parseObjectName(name);
-    assert.ok(p.ok);
-    r.mergedSnapshot({ name, instance: 'a', timestampNano: p.value.timestamp, size: 1, lastModified: new Date(), kind: p.value.kind });
-  };
+  /** The update the receiver downloads next (the whole plan), as the sync loop takes it. */
+  async function nextUpdate(r: { receiver: Receiver; doorbell: WakeableSleep }): Promise<ReadyUpdate> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const update = r.receiver.next();
+      if (update) return update;
+      assert.ok(Date.now() < deadline, 'no update was downloaded within 10 s');
+      await r.doorbell.sleep(100, signal);
+    }
+  }
+  /** Merges the update's parts up to and including `name`; the rest is left for later (a local failure). */
+  async function mergeThrough(r: { receiver: Receiver; doorbell: WakeableSleep }, name: string): Promise<void> {
+    const update = await nextUpdate(r);
+    const i = update.parts.findIndex((p) => p.snapshot.name === name);
+    assert.ok(i >= 0, `${name} is not in the update (${update.parts.map((p) => p.snapshot.name).join(', ')})`);
+    r.receiver.settle(update, i === update.parts.length - 1 ? { merged: i + 1 } : { merged: i + 1, failure: { kind: 'retry', delayMs: 0 } });
+  }
 
   it('without deltas: the newest full snapshot, nothing once merged', async () => {
-    const { receiver } = await receiverWith([full('a', 1), full('a', 2)]);
-    assert.deepEqual(names(receiver), [full('a', 2)]);
-    merged(receiver, full('a', 2));
-    assert.deepEqual(names(receiver), []);
+    const r = await receiverWith([full('a', 1), full('a', 2)]);
+    assert.deepEqual(names(r.receiver), [full('a', 2)]);
+    await mergeThrough(r, full('a', 2));
+    assert.deepEqual(names(r.receiver), []);
+    assert.equal(r.receiver.hasWork('a'), false);
   });
 
   it('a new receiver takes the newest full and its chain; a receiver in the chain only the deltas after what it merged', async () => {
-    const { receiver } = await receiverWith([full('a', 1), delta('a', 2, 1), full('a', 10), delta('a', 11, 10), delta('a', 12, 11)]);
-    assert.deepEqual(names(receiver), [full('a', 10), delta('a', 11, 10), delta('a', 12, 11)]);
-    merged(receiver, delta('a', 11, 10));
-    assert.deepEqual(names(receiver), [delta('a', 12, 11)]);
-    merged(receiver, delta('a', 12, 11));
-    assert.deepEqual(names(receiver), []);
+    const r = await receiverWith([full('a', 1), delta('a', 2, 1), full('a', 10), delta('a', 11, 10), delta('a', 12, 11)]);
+    assert.deepEqual(names(r.receiver), [full('a', 10), delta('a', 11, 10), delta('a', 12, 11)]);
+    await mergeThrough(r, delta('a', 11, 10));
+    assert.deepEqual(names(r.receiver), [delta('a', 12, 11)]);
+    r.receiver.startDownloads(signal);
+    await mergeThrough(r, delta('a', 12, 11));
+    assert.deepEqual(names(r.receiver), []);
   });
 
-  it('a missing or corrupt link falls back to the newest full snapshot, or waits for one', async () => {
-    const { receiver } = await receiverWith([full('a', 10), delta('a', 11, 10), delta('a', 13, 12), full('a', 20), delta('a', 21, 20)]);
-    merged(receiver, delta('a', 11, 10)); // 12 is missing: its chain is broken, the full at 20 reaches further
-    assert.deepEqual(names(receiver), [full('a', 20), delta('a', 21, 20)]);
-    const r2 = (await receiverWith([full('a', 10), delta('a', 11, 10), delta('a', 12, 11), delta('a', 13, 12)])).receiver;
-    merged(r2, delta('a', 11, 10));
-    r2.markCorrupt(delta('a', 12, 11));
-    assert.deepEqual(names(r2), [], 'nothing reaches past what was merged: wait for the next full snapshot');
-    const r3 = (await receiverWith([full('a', 10), delta('a', 11, 10), delta('a', 12, 11)])).receiver;
-    r3.markCorrupt(delta('a', 11, 10));
-    assert.deepEqual(names(r3), [full('a', 10)], 'a new receiver still takes the full snapshot before the corrupt link');
+  it('a missing link falls back to the newest full snapshot; a corrupt one is never planned again', async () => {
+    const r = await receiverWith([full('a', 10), delta('a', 11, 10), delta('a', 13, 12), full('a', 20), delta('a', 21, 20)]);
+    assert.deepEqual(names(r.receiver), [full('a', 20), delta('a', 21, 20)], '12 is missing: the chain from 10 is broken, the full at 20 reaches further');
+    const r2 = await receiverWith([full('a', 10), delta('a', 11, 10), delta('a', 12, 11), delta('a', 13, 12)]);
+    const update = await nextUpdate(r2);
+    r2.receiver.settle(update, { merged: 2, failure: { kind: 'corrupt' } }); // 10 and 11 merged, 12 corrupt
+    assert.deepEqual(names(r2.receiver), [], 'nothing reaches past what was merged: wait for the next full snapshot');
+    await r2.storage.store(full('a', 20), Buffer.from('x'));
+    await r2.receiver.poll(signal, false);
+    assert.deepEqual(names(r2.receiver), [full('a', 20)]);
+    assert.throws(() => r2.receiver.settle(update, { merged: 0 }), /was not handed out/, 'an update is settled once');
+  });
+
+  it('an object gone at merge time is forgotten and everything is listed again', async () => {
+    const r = await receiverWith([full('a', 10), delta('a', 11, 10)]);
+    const update = await nextUpdate(r);
+    await r.storage.delete(delta('a', 11, 10));
+    r.receiver.settle(update, { merged: 1, failure: { kind: 'gone' } });
+    assert.deepEqual(names(r.receiver), [], 'full 10 was merged; the delta is gone');
+    await r.receiver.poll(signal, false);
+    assert.equal(r.receiver.listing.counts.resyncs, 1);
   });
 });
 

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { buildDeltaName, buildJournalRefName, buildSnapshotName } from '../../src/snapshot/name.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { ObjectInfo } from '../../src/storage/storage.js';
+import { SnapshotStore } from '../../src/storage/snapshot-store.js';
 import { DbListing, JOURNAL_LIST_LAG_MS } from '../../src/sync/listing.js';
 import type { Clock } from '../../src/util/clock.js';
 import { rng } from '../snapshot/helpers.js';
@@ -116,7 +117,7 @@ async function simulate(o: SimOptions) {
   const clock: Clock = { now: () => now, nowNano: () => ns(now), setTimer: () => () => undefined };
   const storage = new CountingStorage();
   const listing = new DbListing({
-    storage, db: DB, ownInstance: 'me', ownJournals: true, fullListIntervalMs: o.fullListIntervalMs ?? 60_000, clock,
+    store: new SnapshotStore(storage), db: DB, ownInstance: 'me', ownJournals: true, fullListIntervalMs: o.fullListIntervalMs ?? 60_000, clock,
   });
   const writers: Writer[] = o.writers.map((w) => ({ instance: w.instance, journals: w.journals, busyUntil: 0 }));
   const joinsAt = new Map(o.writers.map((w) => [w.instance, w.joinsAtMs ?? 0]));
@@ -182,7 +183,7 @@ async function simulate(o: SimOptions) {
     });
   };
   const check = async (context: string, legacyToo: boolean) => {
-    const view = oracleChains((await listing.refresh()).map((x) => x.name));
+    const view = oracleChains((await listing.refresh()).snapshots.map((x) => x.name));
     const expected = [oracleChains(await truth(false)), oracleChains(await truth(true))];
     for (const w of writers) {
       if (!w.journals && !legacyToo) continue;
@@ -230,7 +231,7 @@ async function oneFullSnapshot(ownJournals: boolean, fullListIntervalMs: number)
   const t = { now: T0_MS };
   const clock: Clock = { now: () => t.now, nowNano: () => ns(t.now), setTimer: () => () => undefined };
   const storage = new CountingStorage();
-  const listing = new DbListing({ storage, db: DB, ownInstance: 'me', ownJournals, fullListIntervalMs, clock });
+  const listing = new DbListing({ store: new SnapshotStore(storage), db: DB, ownInstance: 'me', ownJournals, fullListIntervalMs, clock });
   const full = buildSnapshotName({ db: DB, instance: 'a', timestamp: ns(t.now) });
   await storage.store(full, Buffer.from('x'));
   return Object.assign(t, { storage, listing, full });
@@ -320,14 +321,14 @@ describe('receiver listing: journal-only polls', () => {
     await storage.store(buildJournalRefName(full, 1, ns(now)), Buffer.alloc(0));
     const d = buildDeltaName({ db: DB, instance: 'a', timestamp: ns(now + 1), previous: ns(now) });
     await storage.store(d, Buffer.from('d'));
-    assert.ok((await listing.refresh()).some((x) => x.name === d));
+    assert.ok((await listing.refresh()).snapshots.some((x) => x.name === d));
     await storage.delete(d);
     t.now += 1000;
-    assert.ok((await listing.refresh()).some((x) => x.name === d), 'a journal-only poll cannot see a deletion');
+    assert.ok((await listing.refresh()).snapshots.some((x) => x.name === d), 'a journal-only poll cannot see a deletion');
     listing.forget(d);
     t.now += 1000;
     const after = await listing.refresh();
-    assert.ok(!after.some((x) => x.name === d));
+    assert.ok(!after.snapshots.some((x) => x.name === d));
     assert.equal(listing.counts.resyncs, 1);
   });
 });
