@@ -3,8 +3,8 @@
  * newest full snapshot at or before TIME plus the deltas chained after it up to TIME (by the timestamps in
  * the names). A chain with a missing link ends at the link before it: the state as of that link.
  */
-import { chainAfter, deltaSuccessors, newestFull } from '../sync/delta-chain.js';
-import { groupByInstance, type RemoteSnapshot } from '../sync/chain-plan.js';
+import { chainAfter, deltaSuccessors, newestFull } from '../sync/receive/delta-chain.js';
+import { groupByInstance, type RemoteSnapshot } from '../sync/receive/chain-plan.js';
 
 export interface InstancePlan {
   instance: string;

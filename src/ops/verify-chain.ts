@@ -12,7 +12,7 @@ import type { EntryBatch } from '../snapshot/batch.js';
 import { FLAG_DELETED } from '../snapshot/batch.js';
 import { SnapshotFormatError } from '../snapshot/errors.js';
 import type { SnapshotEvent } from '../snapshot/types.js';
-import { mergeOrder } from '../sync/merge-rule.js';
+import { mergeOrder } from '../sync/merge/merge-rule.js';
 
 /** What a comparison needs from a snapshot (or chain) stream; the decoder's events of these kinds fit. */
 export type ChainEvent =

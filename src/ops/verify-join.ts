@@ -9,8 +9,8 @@ import type { KeyComparator } from '../lmdb/key-order.js';
 import { formatDbiFlags } from '../lmdb/flag-names.js';
 import type { EntryBatch } from '../snapshot/batch.js';
 import { FLAG_DELETED } from '../snapshot/batch.js';
-import { mergeOrder } from '../sync/merge-rule.js';
-import type { ScanCursor } from '../sync/scan-cursor.js';
+import { mergeOrder } from '../sync/merge/merge-rule.js';
+import type { ScanCursor } from '../sync/merge/scan-cursor.js';
 
 /** Flags that decide a DBI's key order: both sides must agree for a merge-join. */
 const ORDER_FLAGS = MDB_INTEGERKEY | MDB_REVERSEKEY;

@@ -14,7 +14,7 @@
 import type { Config } from '../config/config.js';
 import { parseSnapshotName } from '../snapshot/name.js';
 import type { Storage } from '../storage/storage.js';
-import type { RemoteSnapshot } from '../sync/receiver.js';
+import type { RemoteSnapshot } from '../sync/receive/receiver.js';
 import type { RunningLmdb, SyncRun } from '../sync/runner.js';
 import type { CheckResult, Health, HealthLevel } from './health.js';
 import { lmdbUsage, snapshotSeconds } from './metrics.js';

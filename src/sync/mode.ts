@@ -1,6 +1,6 @@
 import type { Dbi, Env, Txn } from '../lmdb/index.js';
 import type { DbiSource } from '../snapshot/types.js';
-import type { DbiMerger, MergeOptions } from './merger.js';
+import type { DbiMerger, MergeOptions } from './merge/merger.js';
 import type { DeltaFilter } from './native-source.js';
 
 /** DBIs whose name starts with this are Lightning Stream's own: never synced as data. */

@@ -4,7 +4,7 @@ import { MDB_DUPSORT, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from 
 import { comparatorForFlags } from '../lmdb/key-order.js';
 import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
-import { DbiMerger } from './merger.js';
+import { DbiMerger } from './merge/merger.js';
 import { IncompatibleSnapshotError, listDataDbis, type MergeContext, type SyncMode } from './mode.js';
 import { nativeDbiSource, type DeltaFilter } from './native-source.js';
 

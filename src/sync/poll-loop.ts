@@ -3,7 +3,7 @@ import type { Storage } from '../storage/storage.js';
 import { isAborted } from '../util/abort.js';
 import type { Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
-import type { Receiver } from './receiver.js';
+import type { Receiver } from './receive/receiver.js';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from './retry.js';
 import type { SyncStatus } from './status.js';
 import { WakeableSleep } from './wakeable-sleep.js';

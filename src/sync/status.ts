@@ -1,8 +1,8 @@
 import { ContentAgreement } from './content/agreement.js';
-import type { LoadResult } from './loader.js';
-import type { RemoteSnapshot } from './chain-plan.js';
+import type { LoadResult } from './merge/loader.js';
+import type { RemoteSnapshot } from './receive/chain-plan.js';
 import { errorMessage } from '../util/errors.js';
-import type { StoredSnapshot } from './sender.js';
+import type { StoredSnapshot } from './send/sender.js';
 
 export interface RecentError {
   at: Date;

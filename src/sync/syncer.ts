@@ -6,16 +6,16 @@ import { systemClock, type Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import { ContentLoop } from './content/loop.js';
 import type { LmdbSyncContext } from './context.js';
-import { LoadErrorPolicy } from './load-errors.js';
+import { LoadErrorPolicy } from './merge/load-errors.js';
 import { PollLoop } from './poll-loop.js';
 import { SyncProgress } from './progress.js';
-import { Receiver } from './receiver.js';
+import { Receiver } from './receive/receiver.js';
 import type { Semaphore } from './semaphore.js';
-import { SendScheduler } from './send-scheduler.js';
-import { sendDelta, sendFull, type StoredSnapshot } from './sender.js';
+import { SendScheduler } from './send/send-scheduler.js';
+import { sendDelta, sendFull, type StoredSnapshot } from './send/sender.js';
 import { StartupGate } from './startup-gate.js';
 import { SyncStatus } from './status.js';
-import { mergeUpdate, type UpdateMergeDeps } from './update-merge.js';
+import { mergeUpdate, type UpdateMergeDeps } from './merge/update-merge.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 
 /** How often the loop looks at the LMDB's txn id and at downloaded snapshots (never more rarely than lmdb_poll_interval). */

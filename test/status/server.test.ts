@@ -13,7 +13,7 @@ import { buildSnapshotName } from '../../src/snapshot/name.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
 import type { LmdbSyncContext } from '../../src/sync/context.js';
-import type { RemoteSnapshot } from '../../src/sync/receiver.js';
+import type { RemoteSnapshot } from '../../src/sync/receive/receiver.js';
 import { parseListedObject } from '../../src/storage/snapshot-store.js';
 import type { SyncRun } from '../../src/sync/runner.js';
 import { SyncStatus } from '../../src/sync/status.js';

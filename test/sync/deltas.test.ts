@@ -12,7 +12,7 @@ import { buildValue } from '../../src/lmdb/index.js';
 import { SnapshotCleaner } from '../../src/ops/cleaner.js';
 import { buildDeltaName, buildJournalRefName, buildSnapshotName, parseObjectName, parseSnapshotName, SNAPSHOT_EXTENSION } from '../../src/snapshot/name.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
-import { Receiver, type ReadyUpdate } from '../../src/sync/receiver.js';
+import { Receiver, type ReadyUpdate } from '../../src/sync/receive/receiver.js';
 import { SnapshotStore } from '../../src/storage/snapshot-store.js';
 import { WakeableSleep } from '../../src/sync/wakeable-sleep.js';
 import { Semaphore } from '../../src/sync/semaphore.js';

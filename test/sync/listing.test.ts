@@ -1,4 +1,4 @@
-// The receiver's listing (src/sync/listing.ts; README "Delta snapshots", "Listing"): while every peer
+// The receiver's listing (src/sync/receive/listing.ts; README "Delta snapshots", "Listing"): while every peer
 // announces its full snapshots in the journal, polls list only the journal entries newer than those seen;
 // what a poll knows must still be, for every instance, what a full listing of the storage at that moment
 // gives. Checked by a seeded simulation (writers with and without the journal, uploads that take time,
@@ -9,7 +9,7 @@ import { buildDeltaName, buildJournalRefName, buildSnapshotName } from '../../sr
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { ObjectInfo } from '../../src/storage/storage.js';
 import { SnapshotStore } from '../../src/storage/snapshot-store.js';
-import { DbListing, JOURNAL_LIST_LAG_MS } from '../../src/sync/listing.js';
+import { DbListing, JOURNAL_LIST_LAG_MS } from '../../src/sync/receive/listing.js';
 import type { Clock } from '../../src/util/clock.js';
 import { rng } from '../snapshot/helpers.js';
 
@@ -105,7 +105,7 @@ interface SimOptions {
   fullListIntervalMs?: number;
   /** Check at every poll (default), or poll without checking and check only the end states. */
   checkEveryPoll?: boolean;
-  /** Writers announce a delta again when its upload took past the lag, as src/sync/sender.ts does. */
+  /** Writers announce a delta again when its upload took past the lag, as src/sync/send/sender.ts does. */
   announceLate?: boolean;
   /** Before the end checks each journaling writer writes once more (default), so a missed entry shows as a gap. */
   finalWrites?: boolean;

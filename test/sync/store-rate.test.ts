@@ -1,8 +1,8 @@
-// The sync loop's store rate (src/sync/store-rate.ts): commits at about lmdb_poll_interval are stored when
+// The sync loop's store rate (src/sync/send/store-rate.ts): commits at about lmdb_poll_interval are stored when
 // they come (no drift), faster commits are held to one store per interval on average.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StoreRateLimiter } from '../../src/sync/store-rate.js';
+import { StoreRateLimiter } from '../../src/sync/send/store-rate.js';
 import { rng } from '../snapshot/helpers.js';
 
 /** Simulates a loop that checks every tickMs and stores (taking storeMs) when a commit is pending and the limiter allows. */

@@ -4,8 +4,8 @@ import type { Txn } from '../../lmdb/index.js';
 import { comparatorForFlags } from '../../lmdb/key-order.js';
 import { readHeaderFields } from '../header-fields.js';
 import { SHADOW_DBI_PREFIX } from '../mode.js';
-import { PutBuffer } from '../put-buffer.js';
-import { ScanCursor } from '../scan-cursor.js';
+import { PutBuffer } from '../merge/put-buffer.js';
+import { ScanCursor } from '../merge/scan-cursor.js';
 import { appEntriesInShadowOrder } from './dupsort.js';
 import type { ShadowPair } from './pair.js';
 

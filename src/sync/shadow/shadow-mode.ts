@@ -7,7 +7,7 @@ import { SnapshotFormatError } from '../../snapshot/errors.js';
 import type { DbiSource } from '../../snapshot/types.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import type { AsyncMutex } from '../async-mutex.js';
-import { DbiMerger } from '../merger.js';
+import { DbiMerger } from '../merge/merger.js';
 import { IncompatibleSnapshotError, listDataDbis, SHADOW_DBI_PREFIX, type MergeContext, type SyncMode } from '../mode.js';
 import { nativeDbiSource, type DeltaFilter } from '../native-source.js';
 import { applyToApp } from './apply.js';

@@ -1,5 +1,5 @@
-import type { DeltasConfig } from '../config/config.js';
-import { backoffDelay } from './retry.js';
+import type { DeltasConfig } from '../../config/config.js';
+import { backoffDelay } from '../retry.js';
 import type { DeltaStart, StoredSnapshot } from './sender.js';
 import { StoreRateLimiter } from './store-rate.js';
 

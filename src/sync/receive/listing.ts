@@ -11,8 +11,8 @@
  * became visible after a newer one was listed) or an object that turned out absent makes the next poll
  * list everything again.
  */
-import type { JournalItem, RejectedObject, SnapshotEntry, SnapshotStore } from '../storage/snapshot-store.js';
-import type { Clock } from '../util/clock.js';
+import type { JournalItem, RejectedObject, SnapshotEntry, SnapshotStore } from '../../storage/snapshot-store.js';
+import type { Clock } from '../../util/clock.js';
 
 /**
  * A journal listing starts this long before the previous listing started (unless everything up to there

@@ -1,11 +1,11 @@
-import type { Logger } from '../log/logger.js';
-import { SnapshotFormatError } from '../snapshot/errors.js';
-import { NotFoundError } from '../storage/storage.js';
-import { errorMessage } from '../util/errors.js';
-import type { RemoteSnapshot } from './chain-plan.js';
-import { IncompatibleSnapshotError } from './mode.js';
-import type { MergeOutcome } from './receiver.js';
-import { backoffDelay } from './retry.js';
+import type { Logger } from '../../log/logger.js';
+import { SnapshotFormatError } from '../../snapshot/errors.js';
+import { NotFoundError } from '../../storage/storage.js';
+import { errorMessage } from '../../util/errors.js';
+import type { RemoteSnapshot } from '../receive/chain-plan.js';
+import { IncompatibleSnapshotError } from '../mode.js';
+import type { MergeOutcome } from '../receive/receiver.js';
+import { backoffDelay } from '../retry.js';
 
 export type LoadFailure = NonNullable<MergeOutcome['failure']>;
 

@@ -1,13 +1,13 @@
-import type { LmdbError } from '../lmdb/index.js';
-import type { ContentHash } from '../snapshot/content-hash.js';
-import type { LmdbSyncContext } from './context.js';
+import type { LmdbError } from '../../lmdb/index.js';
+import type { ContentHash } from '../../snapshot/content-hash.js';
+import type { LmdbSyncContext } from '../context.js';
 import type { LoadErrorPolicy } from './load-errors.js';
 import { loadSnapshot, type LoadResult } from './loader.js';
-import type { SyncProgress } from './progress.js';
-import type { MergeOutcome, ReadyUpdate, UpdatePart } from './receiver.js';
-import type { Semaphore } from './semaphore.js';
-import type { StartupGate } from './startup-gate.js';
-import type { SyncStatus } from './status.js';
+import type { SyncProgress } from '../progress.js';
+import type { MergeOutcome, ReadyUpdate, UpdatePart } from '../receive/receiver.js';
+import type { Semaphore } from '../semaphore.js';
+import type { StartupGate } from '../startup-gate.js';
+import type { SyncStatus } from '../status.js';
 
 export interface UpdateMergeDeps {
   ctx: LmdbSyncContext;

@@ -1,5 +1,5 @@
-import { KVBatchWriter } from '../lmdb/batch-writer.js';
-import { HEADER_SIZE, writeHeader } from '../lmdb/header.js';
+import { KVBatchWriter } from '../../lmdb/batch-writer.js';
+import { HEADER_SIZE, writeHeader } from '../../lmdb/header.js';
 
 /**
  * Collects puts whose values get a fresh native header, so many of them reach LMDB in a single

@@ -1,14 +1,14 @@
 import { pipeline, Transform } from 'node:stream';
-import { ContentHasher, type ContentHash } from '../snapshot/content-hash.js';
-import { encodeSnapshot } from '../snapshot/encode.js';
-import { buildDeltaName, buildJournalRefName, buildSnapshotName } from '../snapshot/name.js';
-import { isAborted } from '../util/abort.js';
-import { errorMessage } from '../util/errors.js';
-import { JOURNAL_LIST_LAG_MS } from './listing.js';
-import { systemClock } from '../util/clock.js';
-import type { LmdbSyncContext } from './context.js';
-import { deltaEntryCount, UntrustedTxnIdError, type DeltaFilter } from './native-source.js';
-import { withRetry } from './retry.js';
+import { ContentHasher, type ContentHash } from '../../snapshot/content-hash.js';
+import { encodeSnapshot } from '../../snapshot/encode.js';
+import { buildDeltaName, buildJournalRefName, buildSnapshotName } from '../../snapshot/name.js';
+import { isAborted } from '../../util/abort.js';
+import { errorMessage } from '../../util/errors.js';
+import { JOURNAL_LIST_LAG_MS } from '../receive/listing.js';
+import { systemClock } from '../../util/clock.js';
+import type { LmdbSyncContext } from '../context.js';
+import { deltaEntryCount, UntrustedTxnIdError, type DeltaFilter } from '../native-source.js';
+import { withRetry } from '../retry.js';
 
 export interface StoredSnapshot {
   name: string;

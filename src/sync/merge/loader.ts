@@ -1,12 +1,12 @@
 import type { Readable } from 'node:stream';
-import { LmdbError, MDB_MAP_FULL, type Txn } from '../lmdb/index.js';
-import { ContentHasher, hashingEvents, type ContentHash } from '../snapshot/content-hash.js';
-import { decodeSnapshot } from '../snapshot/decode.js';
-import { SnapshotFormatError } from '../snapshot/errors.js';
-import { LMDB_MAX_KEY_SIZE } from '../lmdb/flags.js';
-import { SYNC_DBI_PREFIX, type SyncMode } from './mode.js';
-import type { LmdbSyncContext } from './context.js';
-import type { RestartCoverage } from './restart-coverage.js';
+import { LmdbError, MDB_MAP_FULL, type Txn } from '../../lmdb/index.js';
+import { ContentHasher, hashingEvents, type ContentHash } from '../../snapshot/content-hash.js';
+import { decodeSnapshot } from '../../snapshot/decode.js';
+import { SnapshotFormatError } from '../../snapshot/errors.js';
+import { LMDB_MAX_KEY_SIZE } from '../../lmdb/flags.js';
+import { SYNC_DBI_PREFIX, type SyncMode } from '../mode.js';
+import type { LmdbSyncContext } from '../context.js';
+import type { RestartCoverage } from '../restart-coverage.js';
 import { SnapshotSpool, type SpoolOptions } from './spool.js';
 
 export interface LoadResult {

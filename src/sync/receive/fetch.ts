@@ -4,10 +4,10 @@
  * so a merge never waits on the network. Either way an object that is gone surfaces as NotFoundError.
  */
 import { pipeline, Readable, Transform } from 'node:stream';
-import type { Logger } from '../log/logger.js';
-import type { SnapshotStore } from '../storage/snapshot-store.js';
+import type { Logger } from '../../log/logger.js';
+import type { SnapshotStore } from '../../storage/snapshot-store.js';
 import type { RemoteSnapshot } from './chain-plan.js';
-import { withRetry, type RetryPolicy } from './retry.js';
+import { withRetry, type RetryPolicy } from '../retry.js';
 
 /**
  * One object of an update, ready to be merged: downloaded (its compressed bytes as chunks, never

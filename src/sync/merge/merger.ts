@@ -1,16 +1,16 @@
-import type { KVBatch } from '../lmdb/batch.js';
-import { MDB_APPEND, MDB_INTEGERKEY, type Dbi, type Txn } from '../lmdb/index.js';
-import { integerKeySizeProblem, type KeyComparator } from '../lmdb/key-order.js';
-import type { EntryBatch } from '../snapshot/batch.js';
-import { FLAG_DELETED } from '../snapshot/batch.js';
-import { SnapshotFormatError } from '../snapshot/errors.js';
-import { splitTimestamp } from '../lmdb/header.js';
-import { readHeaderFields } from './header-fields.js';
-import { LMDB_MAX_KEY_SIZE } from '../lmdb/flags.js';
+import type { KVBatch } from '../../lmdb/batch.js';
+import { MDB_APPEND, MDB_INTEGERKEY, type Dbi, type Txn } from '../../lmdb/index.js';
+import { integerKeySizeProblem, type KeyComparator } from '../../lmdb/key-order.js';
+import type { EntryBatch } from '../../snapshot/batch.js';
+import { FLAG_DELETED } from '../../snapshot/batch.js';
+import { SnapshotFormatError } from '../../snapshot/errors.js';
+import { splitTimestamp } from '../../lmdb/header.js';
+import { readHeaderFields } from '../header-fields.js';
+import { LMDB_MAX_KEY_SIZE } from '../../lmdb/flags.js';
 import { mergeOrder } from './merge-rule.js';
-import { IncompatibleSnapshotError } from './mode.js';
+import { IncompatibleSnapshotError } from '../mode.js';
 import { PutBuffer } from './put-buffer.js';
-import type { RestartCoverage } from './restart-coverage.js';
+import type { RestartCoverage } from '../restart-coverage.js';
 import { ScanCursor } from './scan-cursor.js';
 
 export interface MergeOptions {

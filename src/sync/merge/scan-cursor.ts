@@ -1,4 +1,4 @@
-import type { KVBatch } from '../lmdb/batch.js';
+import type { KVBatch } from '../../lmdb/batch.js';
 
 /**
  * Walks a bulk scan (an iterator of KVBatches) one entry at a time, for merge-joins: `batch()` is the

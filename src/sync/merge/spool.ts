@@ -2,8 +2,8 @@ import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { EntryBatch } from '../snapshot/batch.js';
-import type { SnapshotEvent, SnapshotMeta } from '../snapshot/types.js';
+import type { EntryBatch } from '../../snapshot/batch.js';
+import type { SnapshotEvent, SnapshotMeta } from '../../snapshot/types.js';
 
 /**
  * A decoded, validated snapshot waiting to be merged. Decompressing and decoding happen while it is

@@ -1,15 +1,15 @@
-import type { Logger } from '../log/logger.js';
-import { NotFoundError } from '../storage/storage.js';
-import type { RejectedObject, SnapshotStore } from '../storage/snapshot-store.js';
-import { isAborted } from '../util/abort.js';
-import { systemClock, type Clock } from '../util/clock.js';
-import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../../log/logger.js';
+import { NotFoundError } from '../../storage/storage.js';
+import type { RejectedObject, SnapshotStore } from '../../storage/snapshot-store.js';
+import { isAborted } from '../../util/abort.js';
+import { systemClock, type Clock } from '../../util/clock.js';
+import { errorMessage } from '../../util/errors.js';
 import { groupByInstance, planChain, type RemoteSnapshot } from './chain-plan.js';
 import { fetchPart, type UpdatePart } from './fetch.js';
 import { DbListing } from './listing.js';
-import { RetriesExhaustedError, type RetryPolicy } from './retry.js';
-import type { Semaphore } from './semaphore.js';
-import type { WakeableSleep } from './wakeable-sleep.js';
+import { RetriesExhaustedError, type RetryPolicy } from '../retry.js';
+import type { Semaphore } from '../semaphore.js';
+import type { WakeableSleep } from '../wakeable-sleep.js';
 
 export type { RemoteSnapshot } from './chain-plan.js';
 export type { UpdatePart } from './fetch.js';

@@ -3,7 +3,7 @@
  * deltas chained after it (README, "Delta snapshots"). Pure functions over typed entries, shared by the
  * receiver (what to download and merge next), `verify` (what to compare against) and `restore`.
  */
-import type { SnapshotEntry } from '../storage/snapshot-store.js';
+import type { SnapshotEntry } from '../../storage/snapshot-store.js';
 import { chainAfter, deltaSuccessors, newestFull } from './delta-chain.js';
 
 /** A snapshot object as the engine sees it (see SnapshotEntry: its name is parsed once, at the storage boundary). */
