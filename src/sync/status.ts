@@ -27,6 +27,8 @@ export interface PeersView {
 export class SyncStatus {
   ready = false;
   peers: PeersView | undefined;
+  /** Present peers that take only full snapshots (while this instance writes deltas): they get full snapshots beside the deltas. */
+  fullOnlyPeers: string[] = [];
   lastStored: (StoredSnapshot & { at: Date }) | undefined;
   lastLoaded: LoadedSnapshotInfo | undefined;
   lastLoadedByInstance = new Map<string, LoadedSnapshotInfo>();

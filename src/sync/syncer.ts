@@ -17,6 +17,7 @@ import { StartupGate } from './startup-gate.js';
 import { SyncStatus } from './status.js';
 import { mergeUpdate, type UpdateMergeDeps } from './merge/update-merge.js';
 import { WakeableSleep } from './wakeable-sleep.js';
+import { defaultFullOnlyPeerTimeoutMs, presentFullOnlyPeers } from './receive/full-only-peers.js';
 
 /** How often the loop looks at the LMDB's txn id and at downloaded snapshots (never more rarely than lmdb_poll_interval). */
 const LOCAL_CHECK_MS = 50;
@@ -37,6 +38,8 @@ export interface SyncerOptions {
   deltas?: DeltasConfig;
   /** Local content hashes and published states (off when absent or not enabled). */
   contentHash?: ContentHashConfig;
+  /** How long a peer that takes only full snapshots counts as present after its newest one (see full-only-peers.ts). */
+  fullOnlyPeerTimeoutMs?: number;
 }
 
 /**
@@ -65,6 +68,8 @@ export class Syncer {
   private storedWhenReady = false;
   /** --only-once: the error that ends the run (a daemon keeps trying instead). */
   private fatal: Error | undefined;
+  /** Present peers that take only full snapshots, as last logged. */
+  private fullOnlyPeers: string[] = [];
 
   constructor(private readonly ctx: LmdbSyncContext, private readonly opts: SyncerOptions) {
     this.clock = ctx.clock ?? systemClock;
@@ -165,7 +170,8 @@ export class Syncer {
     const log = this.ctx.log;
     if (log.isEnabled('debug')) log.debug('checking for local changes', { txn_id: lastTxnId, synced_txn_id: this.progress.syncedTxnId });
     const skipRate = this.opts.onlyOnce && this.gate.done;
-    if (!this.scheduler.due(this.clock.now(), this.progress.unstored(lastTxnId), skipRate)) return warnedEmpty;
+    const fullReaders = this.fullReadersPresent();
+    if (!this.scheduler.due(this.clock.now(), this.progress.unstored(lastTxnId), { skipRate, fullReaders })) return warnedEmpty;
     const held = this.gate.holdsStores();
     if (held) {
       log.debug(held);
@@ -222,11 +228,11 @@ export class Syncer {
   /** One store: a delta when the scheduler plans one and it is worth it, else a full snapshot. */
   private async store(signal: AbortSignal): Promise<void> {
     const { ctx } = this;
-    const plan = this.scheduler.begin(this.clock.now());
+    const plan = this.scheduler.begin(this.clock.now(), this.fullReadersPresent());
     try {
       await ctx.mode.prepareSnapshot(signal, { initial: false });
       if (plan.kind === 'delta') {
-        const outcome = await sendDelta(ctx, signal, plan.start);
+        const outcome = await sendDelta(ctx, signal, plan.start, plan.alsoFull ? { contentHash: this.hashing } : undefined);
         if (outcome.kind === 'empty') {
           this.progress.nothingChanged(outcome.txnId);
           this.scheduler.skipped();
@@ -235,6 +241,7 @@ export class Syncer {
         }
         if (outcome.kind === 'stored') {
           this.recordStored(outcome.stored, 'delta stored');
+          if (outcome.full) this.recordStored(outcome.full, 'snapshot stored', { beside_delta: true });
           return;
         }
         if (outcome.reason === 'untrusted-txn-ids' && this.scheduler.refuseDeltas()) {
@@ -251,10 +258,10 @@ export class Syncer {
   }
 
   /** After a store (full or delta): what is synced, when, the status and the log line. */
-  private recordStored(stored: StoredSnapshot, msg: string): void {
+  private recordStored(stored: StoredSnapshot, msg: string, fields: Record<string, unknown> = {}): void {
     const chainBytes = this.scheduler.stored(stored, this.clock.now());
     this.progress.stored(stored.txnId);
-    const extra: Record<string, unknown> = stored.kind === 'delta' ? { chain_bytes: chainBytes } : {};
+    const extra: Record<string, unknown> = stored.kind === 'delta' ? { ...fields, chain_bytes: chainBytes } : fields;
     if (stored.contentHash) {
       this.content?.known(stored.contentHash, stored.txnId);
       extra.content_hash = shortHash(stored.contentHash);
@@ -263,6 +270,26 @@ export class Syncer {
     this.ctx.log.info(msg, {
       snapshot: stored.name, entries: stored.entries, bytes: stored.bytes, ms: stored.ms, txn_id: stored.txnId, ...extra,
     });
+  }
+
+  /**
+   * Whether peers that take only full snapshots are present (full-only-peers.ts): then every store writes a full
+   * snapshot too. Only asked while this instance writes deltas (without, every store is a full snapshot anyway).
+   */
+  private fullReadersPresent(): boolean {
+    if (!this.journaling) return false;
+    const timeout = this.opts.fullOnlyPeerTimeoutMs ?? defaultFullOnlyPeerTimeoutMs(this.opts.forceSnapshotMs);
+    const present = presentFullOnlyPeers(this.receiver.listing.peersWithoutJournal, this.clock.nowNano(), timeout);
+    if (present.join() !== this.fullOnlyPeers.join()) {
+      if (present.length > 0) {
+        this.ctx.log.info('peers that take only full snapshots are present: full snapshots are stored beside deltas', { instances: present.join(',') });
+      } else {
+        this.ctx.log.info('no peer takes only full snapshots any more: deltas only between full snapshots');
+      }
+      this.fullOnlyPeers = present;
+      this.status.fullOnlyPeers = present;
+    }
+    return present.length > 0;
   }
 
   /** MDB_MAP_FULL in a merge: grow the map where allowed (the merge is then retried at once), else report. */

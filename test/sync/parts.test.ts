@@ -7,6 +7,7 @@ import { SnapshotFormatError } from '../../src/snapshot/errors.js';
 import { NotFoundError } from '../../src/storage/storage.js';
 import { parseListedObject } from '../../src/storage/snapshot-store.js';
 import type { RemoteSnapshot } from '../../src/sync/receive/chain-plan.js';
+import { defaultFullOnlyPeerTimeoutMs, presentFullOnlyPeers } from '../../src/sync/receive/full-only-peers.js';
 import { LoadErrorPolicy } from '../../src/sync/merge/load-errors.js';
 import { IncompatibleSnapshotError } from '../../src/sync/mode.js';
 import { SyncProgress } from '../../src/sync/progress.js';
@@ -34,7 +35,7 @@ describe('send scheduler', () => {
     s.begin(T0);
     s.begin(T0);
     assert.equal(s.due(T0 + 10, true), false, 'two stores used the burst');
-    assert.equal(s.due(T0 + 10, true, true), true, '--only-once at the end of its start-up skips the rate');
+    assert.equal(s.due(T0 + 10, true, { skipRate: true }), true, '--only-once at the end of its start-up skips the rate');
     assert.equal(s.due(T0 + 1000, true), true, 'refilled after one interval');
   });
 
@@ -109,6 +110,44 @@ describe('send scheduler', () => {
     const off = new SendScheduler({ lmdbPollMs: 1, forceSnapshotMs: 0, retryIntervalMs: 1, deltas: { ...DELTAS, enabled: false } }, T0);
     off.stored(stored('full', 100_000, 1), T0);
     assert.deepEqual(off.begin(T0 + 1), { kind: 'full' });
+  });
+});
+
+describe('peers that take only full snapshots', () => {
+  it('with such peers present, every store writes a full snapshot: beside a delta, or alone to catch them up', () => {
+    const s = new SendScheduler({ lmdbPollMs: 1, forceSnapshotMs: 0, retryIntervalMs: 1, deltas: DELTAS }, T0);
+    assert.deepEqual(s.begin(T0, true), { kind: 'full' }, 'the first snapshot is full anyway');
+    const full = stored('full', 100_000, 1);
+    s.stored(full, T0);
+    const plan = s.begin(T0 + 1, true);
+    assert.ok(plan.kind === 'delta' && plan.alsoFull, 'a delta for the peers that take deltas, a full snapshot beside it');
+    assert.equal(plan.start.previousNano, full.timestampNano);
+    const d = stored('delta', 500, 2);
+    s.stored(d, T0 + 1);
+    s.stored({ ...stored('full', 100_000, 2), timestampNano: d.timestampNano }, T0 + 1);
+    const next = s.begin(T0 + 2, true);
+    assert.ok(next.kind === 'delta' && next.alsoFull);
+    assert.equal(next.start.previousNano, d.timestampNano, 'the next delta follows the pair (one timestamp)');
+    assert.equal(next.start.maxBytes, DELTAS.maxChainRatio * 100_000, 'the full snapshot beside the delta starts the chain anew');
+
+    const caughtUp = new SendScheduler({ lmdbPollMs: 1, forceSnapshotMs: 0, retryIntervalMs: 1, deltas: DELTAS }, T0);
+    caughtUp.stored(stored('full', 100_000, 1), T0);
+    caughtUp.stored(stored('delta', 500, 2), T0 + 1);
+    assert.equal(caughtUp.due(T0 + 2, false), false, 'without such peers: nothing to store');
+    assert.equal(caughtUp.due(T0 + 2, false, { fullReaders: true }), true, 'a peer just seen is owed the deltas since the full snapshot');
+    assert.deepEqual(caughtUp.begin(T0 + 2, true), { kind: 'full' });
+    caughtUp.stored(stored('full', 100_000, 2), T0 + 2);
+    assert.equal(caughtUp.due(T0 + 3, false, { fullReaders: true }), false, 'caught up');
+  });
+
+  it('a peer counts as present while its newest full snapshot is younger than the timeout (1.5 x the forced interval)', () => {
+    assert.equal(defaultFullOnlyPeerTimeoutMs(4 * 3600_000), 6 * 3600_000);
+    assert.equal(defaultFullOnlyPeerTimeoutMs(0), 6 * 3600_000, 'forced snapshots off: 6 h');
+    const now = BigInt(T0) * 1_000_000n;
+    const peers = new Map([['go', now - 10_000_000_000n], ['gone', now - 7n * 3600n * 1_000_000_000n], ['b', now]]);
+    assert.deepEqual(presentFullOnlyPeers(peers, now, 6 * 3600_000), ['b', 'go']);
+    assert.deepEqual(presentFullOnlyPeers(peers, now, 5_000), ['b']);
+    assert.deepEqual(presentFullOnlyPeers(new Map(), now, 5_000), []);
   });
 });
 

@@ -61,6 +61,7 @@ export class DbListing {
   private listed = false;
   private resyncWanted = false;
   private legacyPeers = true;
+  private unannounced = new Map<string, bigint>();
   private lastFullsAt = -Infinity;
   private lastJournalAllAt = -Infinity;
   private previousListAt: number | undefined;
@@ -73,6 +74,14 @@ export class DbListing {
   /** Whether the last poll could skip the full snapshots' listing (every peer announces in the journal). */
   get journalOnly(): boolean {
     return !this.legacyPeers;
+  }
+
+  /**
+   * Peers whose newest full snapshot is not announced in the journal (Go, ours with deltas off or of an older
+   * version: they do not take deltas), with that snapshot's timestamp, as of the last poll.
+   */
+  get peersWithoutJournal(): ReadonlyMap<string, bigint> {
+    return this.unannounced;
   }
 
   /** Lists what is due and returns every known snapshot object. */
@@ -108,7 +117,8 @@ export class DbListing {
     const newest = this.newestFulls(); // pruning below keeps every instance's newest full snapshot and its reference
     this.prune(newest);
     // Journal-only polls need an active journal: without one, nothing would announce a new peer's snapshots.
-    this.legacyPeers = !this.journalActive || this.hasLegacyPeer(newest);
+    this.unannounced = this.unannouncedPeers(newest);
+    this.legacyPeers = !this.journalActive || this.unannounced.size > 0;
     if (this.newGap(newest) && !resync) {
       this.resyncWanted = true;
       return this.refresh(signal);
@@ -178,12 +188,13 @@ export class DbListing {
     for (const name of this.checkedGaps) if (!this.journal.has(name)) this.checkedGaps.delete(name);
   }
 
-  /** A peer whose newest full snapshot is not announced in the journal: only full listings see its next one. */
-  private hasLegacyPeer(newest: NewestFulls): boolean {
+  /** Peers whose newest full snapshot is not announced in the journal: only full listings see their next ones. */
+  private unannouncedPeers(newest: NewestFulls): Map<string, bigint> {
+    const out = new Map<string, bigint>();
     for (const [instance, full] of newest) {
-      if (instance !== this.opts.ownInstance && this.journal.get(full.name)?.kind !== 'full-ref') return true;
+      if (instance !== this.opts.ownInstance && this.journal.get(full.name)?.kind !== 'full-ref') out.set(instance, full.timestampNano);
     }
-    return false;
+    return out;
   }
 
   /** A delta (not looked at before) whose predecessor is neither known nor older than its instance's newest full snapshot. */

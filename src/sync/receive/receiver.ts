@@ -193,8 +193,7 @@ export class Receiver {
       this.refused.add(part.name);
       t.objects = t.objects.filter((o) => o.name !== part.name);
     } else if (failure.kind === 'gone' && part) {
-      t.objects = t.objects.filter((o) => o.name !== part.name);
-      this.listing.forget(part.name);
+      this.gone(t, part.name);
     } else if (failure.kind === 'retry') {
       t.retryAt = this.clock.now() + failure.delayMs;
     }
@@ -223,6 +222,15 @@ export class Receiver {
     let t = this.tracks.get(instance);
     if (!t) this.tracks.set(instance, (t = new InstanceTrack()));
     return t;
+  }
+
+  /**
+   * An object turned out absent (a cleaner deleted it since it was listed), found at download or at merge time:
+   * one rule for both. It is dropped from the plan, and the next poll lists everything again.
+   */
+  private gone(t: InstanceTrack, name: string): void {
+    t.objects = t.objects.filter((o) => o.name !== name);
+    this.listing.forget(name);
   }
 
   private reject(r: RejectedObject): void {
@@ -282,7 +290,7 @@ export class Receiver {
       if (isAborted(signal)) return false;
       if (err instanceof NotFoundError) {
         this.opts.log.info('snapshot disappeared before download', { snapshot: current.name });
-        this.listing.forget(current.name);
+        this.gone(t, current.name);
       } else {
         this.opts.log.error('snapshot download failed', { snapshot: current.name, error: errorMessage(err) });
         if (err instanceof RetriesExhaustedError) this.gaveUp ??= err;

@@ -25,8 +25,11 @@ interface DeltaChain {
   last: StoredSnapshot;
 }
 
-/** What the next store writes. */
-export type SendPlan = { kind: 'full' } | { kind: 'delta'; start: DeltaStart };
+/**
+ * What the next store writes: a full snapshot, or a delta after the chain's last object (`alsoFull`: and a full
+ * snapshot of the same state under the same timestamp, for peers that take only full snapshots).
+ */
+export type SendPlan = { kind: 'full' } | { kind: 'delta'; start: DeltaStart; alsoFull: boolean };
 
 /**
  * When to store a snapshot and what kind (README "Delta snapshots"): the rate (StoreRateLimiter), the
@@ -56,27 +59,36 @@ export class SendScheduler {
    * Whether a store should start now: local changes wait (or a store is overdue: the forced interval, or a delta
    * chain past full_interval, so a receiver that lost a link waits at most that long for a complete state), the
    * rate allows one (or `skipRate`: --only-once at the end of its start-up), and no failure pause runs.
+   * `fullReaders`: peers that take only full snapshots are present; a chain with deltas since its full snapshot
+   * owes them one (a peer that just joined, or was just seen).
    */
-  due(nowMs: number, unstored: boolean, skipRate = false): boolean {
+  due(nowMs: number, unstored: boolean, opts: { skipRate?: boolean; fullReaders?: boolean } = {}): boolean {
     const { forceSnapshotMs, deltas } = this.opts;
-    const chainDue = this.chain !== undefined && this.chain.deltaBytes > 0 && deltas?.enabled === true &&
-      nowMs - this.chain.fullAt >= deltas.fullInterval;
+    const chain = this.chain;
+    const chainDue = chain !== undefined && chain.deltaBytes > 0 && deltas?.enabled === true &&
+      (nowMs - chain.fullAt >= deltas.fullInterval || opts.fullReaders === true);
     const overdue = (forceSnapshotMs > 0 && nowMs - this.lastStoredAt > forceSnapshotMs) || chainDue;
     if (!unstored && !overdue) return false;
-    return (this.rate.ready(nowMs) || skipRate) && nowMs >= this.retryAt;
+    return (this.rate.ready(nowMs) || opts.skipRate === true) && nowMs >= this.retryAt;
   }
 
-  /** A store starts: takes its place in the rate, and says whether it writes a delta (and after what) or a full snapshot. */
-  begin(nowMs: number): SendPlan {
+  /**
+   * A store starts: takes its place in the rate, and says whether it writes a delta (and after what) or a full
+   * snapshot. With `fullReaders` (peers that take only full snapshots are present) every store writes a full
+   * snapshot too: beside a delta while the chain's last object is a full snapshot, alone otherwise (it catches
+   * those peers up on the deltas since the last one).
+   */
+  begin(nowMs: number, fullReaders = false): SendPlan {
     this.rate.take(nowMs);
     const cfg = this.opts.deltas;
     const chain = this.chain;
     if (!cfg?.enabled || !chain || this.deltasRefused) return { kind: 'full' };
+    if (fullReaders && chain.deltaBytes > 0) return { kind: 'full' };
     const budget = cfg.maxChainRatio * chain.fullBytes - chain.deltaBytes;
     if (nowMs - chain.fullAt >= cfg.fullInterval || budget < MIN_DELTA_BUDGET_BYTES || chain.deltas >= cfg.maxChainLength) {
       return { kind: 'full' };
     }
-    return { kind: 'delta', start: { previousNano: chain.last.timestampNano, sinceTxnId: chain.last.txnId, maxBytes: budget } };
+    return { kind: 'delta', start: { previousNano: chain.last.timestampNano, sinceTxnId: chain.last.txnId, maxBytes: budget }, alsoFull: fullReaders };
   }
 
   /** Native headers showed txn ids that cannot select changes: full snapshots only from now on. Returns true the first time. */

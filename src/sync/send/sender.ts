@@ -2,6 +2,7 @@ import { pipeline, Transform } from 'node:stream';
 import { ContentHasher, type ContentHash } from '../../snapshot/content-hash.js';
 import { encodeSnapshot } from '../../snapshot/encode.js';
 import { buildDeltaName, buildJournalRefName, buildSnapshotName } from '../../snapshot/name.js';
+import type { Txn } from '../../lmdb/index.js';
 import { isAborted } from '../../util/abort.js';
 import { errorMessage } from '../../util/errors.js';
 import { JOURNAL_LIST_LAG_MS } from '../receive/listing.js';
@@ -32,7 +33,8 @@ export interface DeltaStart {
 }
 
 export type DeltaOutcome =
-  | { kind: 'stored'; stored: StoredSnapshot }
+  /** `full`: the full snapshot stored beside the delta (see sendDelta's alsoFull), under the same timestamp. */
+  | { kind: 'stored'; stored: StoredSnapshot; full?: StoredSnapshot }
   /** Nothing changed since the previous snapshot (the LMDB's txn id moved without synced data changing). */
   | { kind: 'empty'; txnId: number }
   | { kind: 'full-needed'; reason: 'too-big' | 'untrusted-txn-ids' };
@@ -41,14 +43,27 @@ export type DeltaOutcome =
  * Sends a delta: the entries changed since `start` (selected by header txn id, see DeltaFilter), encoded
  * in memory up to start.maxBytes, then stored as one object, then announced in the journal when its upload
  * ended late. Nothing is stored when nothing changed.
+ *
+ * `alsoFull` (peers that take only full snapshots are present): a full snapshot of the same read txn is stored
+ * right after the delta under the same timestamp, and announced. Both then stand for one state at one time:
+ * a receiver in the delta chain takes the small delta (a chain that reaches as far as the full snapshot wins),
+ * a receiver that takes the full snapshot finds the next delta chained after it (it follows that timestamp),
+ * and Go peers see the full snapshot as they would without deltas.
  */
-export async function sendDelta(ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart): Promise<DeltaOutcome> {
-  const outcome = await withRetry(`store delta of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeDeltaOnce(ctx, signal, start));
-  if (outcome.kind === 'stored') await announceStep(ctx, signal, outcome.stored);
+export async function sendDelta(
+  ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart, alsoFull?: { contentHash: boolean },
+): Promise<DeltaOutcome> {
+  const outcome = await withRetry(`store delta of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeDeltaOnce(ctx, signal, start, alsoFull));
+  if (outcome.kind === 'stored') {
+    await announceStep(ctx, signal, outcome.stored);
+    if (outcome.full) await announceStep(ctx, signal, outcome.full);
+  }
   return outcome;
 }
 
-async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart): Promise<DeltaOutcome> {
+async function storeDeltaOnce(
+  ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart, alsoFull: { contentHash: boolean } | undefined,
+): Promise<DeltaOutcome> {
   const started = Date.now();
   const dbiNames = ctx.mode.openSnapshotDbis();
   const txn = ctx.env.beginRead();
@@ -84,10 +99,10 @@ async function storeDeltaOnce(ctx: LmdbSyncContext, signal: AbortSignal, start: 
       db: ctx.dbName, instance: ctx.instance, timestamp: timestampNano, generation: ctx.generation, previous: start.previousNano,
     });
     await ctx.storage.store(name, Buffer.concat(chunks, bytes), signal);
-    return {
-      kind: 'stored',
-      stored: { name, kind: 'delta', timestampNano, txnId: covers, entries, bytes, ms: Date.now() - started },
-    };
+    const stored: StoredSnapshot = { name, kind: 'delta', timestampNano, txnId: covers, entries, bytes, ms: Date.now() - started };
+    if (!alsoFull) return { kind: 'stored', stored };
+    const full = await storeFullIn(ctx, { txn, dbiNames, timestampNano, withHash: alsoFull.contentHash, signal });
+    return { kind: 'stored', stored, full };
   } finally {
     txn.abort();
   }
@@ -105,38 +120,49 @@ export async function sendFull(ctx: LmdbSyncContext, signal: AbortSignal, opts: 
 }
 
 async function storeOnce(ctx: LmdbSyncContext, signal: AbortSignal, withHash: boolean): Promise<StoredSnapshot> {
-  const started = Date.now();
   const dbiNames = ctx.mode.openSnapshotDbis();
   const txn = ctx.env.beginRead();
   try {
-    const timestampNano = (ctx.clock ?? systemClock).nowNano();
-    const txnId = txn.id;
-    const { sources, entries } = ctx.mode.snapshotSources(txn, dbiNames);
-    const name = buildSnapshotName({
-      db: ctx.dbName, instance: ctx.instance, timestamp: timestampNano, generation: ctx.generation,
-    });
-    const meta = {
-      generationId: ctx.generation, instanceId: ctx.instance, hostname: ctx.hostname,
-      lmdbTxnId: txnId, timestampNano, databaseName: ctx.dbName, fromLmdbTxnId: 0,
-    };
-    let bytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    // pipeline (not pipe) so an encoder error fails the store instead of leaving it waiting.
-    const hasher = withHash ? new ContentHasher() : undefined;
-    const body = pipeline(encodeSnapshot(meta, sources, { signal, ...(hasher ? { contentHash: hasher } : {}) }), counter, () => {});
-    await ctx.storage.store(name, body, signal);
-    return {
-      name, kind: 'full', timestampNano, txnId: ctx.mode.snapshotCoversTxnId(txnId), entries, bytes, ms: Date.now() - started,
-      ...(hasher ? { contentHash: hasher.digest() } : {}),
-    };
+    return await storeFullIn(ctx, { txn, dbiNames, timestampNano: (ctx.clock ?? systemClock).nowNano(), withHash, signal });
   } finally {
     txn.abort();
   }
+}
+
+interface FullSnapshotRead {
+  txn: Txn;
+  dbiNames: string[];
+  timestampNano: bigint;
+  withHash: boolean;
+  signal: AbortSignal;
+}
+
+/** Streams a full snapshot of the caller's read txn into the storage, named with `timestampNano`. */
+async function storeFullIn(ctx: LmdbSyncContext, read: FullSnapshotRead): Promise<StoredSnapshot> {
+  const { txn, dbiNames, timestampNano, withHash, signal } = read;
+  const started = Date.now();
+  const txnId = txn.id;
+  const { sources, entries } = ctx.mode.snapshotSources(txn, dbiNames);
+  const name = buildSnapshotName({ db: ctx.dbName, instance: ctx.instance, timestamp: timestampNano, generation: ctx.generation });
+  const meta = {
+    generationId: ctx.generation, instanceId: ctx.instance, hostname: ctx.hostname,
+    lmdbTxnId: txnId, timestampNano, databaseName: ctx.dbName, fromLmdbTxnId: 0,
+  };
+  let bytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  // pipeline (not pipe) so an encoder error fails the store instead of leaving it waiting.
+  const hasher = withHash ? new ContentHasher() : undefined;
+  const body = pipeline(encodeSnapshot(meta, sources, { signal, ...(hasher ? { contentHash: hasher } : {}) }), counter, () => {});
+  await ctx.storage.store(name, body, signal);
+  return {
+    name, kind: 'full', timestampNano, txnId: ctx.mode.snapshotCoversTxnId(txnId), entries, bytes, ms: Date.now() - started,
+    ...(hasher ? { contentHash: hasher.digest() } : {}),
+  };
 }
 
 
