@@ -232,7 +232,7 @@ export class Syncer {
     try {
       await ctx.mode.prepareSnapshot(signal, { initial: false });
       if (plan.kind === 'delta') {
-        const outcome = await sendDelta(ctx, signal, plan.start, plan.alsoFull ? { contentHash: this.hashing } : undefined);
+        const outcome = await sendDelta(ctx, signal, plan.start, plan.alsoFull ? { contentHash: this.hashing, evenIfEmpty: plan.owed } : undefined);
         if (outcome.kind === 'empty') {
           this.progress.nothingChanged(outcome.txnId);
           this.scheduler.skipped();

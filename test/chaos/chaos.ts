@@ -35,9 +35,22 @@ const execFileAsync = promisify(execFile);
  */
 const ALL_DBIS: Record<string, DbiKind> = { plain: 'plain', names: 'plain', int8: 'int8', int4: 'int4' };
 const ALL_WEIGHTS: Array<[string, number]> = [['plain', 0.4], ['names', 0.25], ['int8', 0.2], ['int4', 0.15]];
-const only = process.env.LS_CHAOS_DBIS?.split(',');
-export const DBIS: Record<string, DbiKind> = Object.fromEntries(Object.entries(ALL_DBIS).filter(([d]) => !only || only.includes(d)));
-const DBI_WEIGHTS = ALL_WEIGHTS.filter(([d]) => d in DBIS).map(([d, w], _, all) => [d, w / all.reduce((a, [, x]) => a + x, 0)] as [string, number]);
+const envDbis = process.env.LS_CHAOS_DBIS?.split(',');
+
+/** The DBIs of one run and the share of ops each gets. */
+interface DbiSet {
+  kinds: Record<string, DbiKind>;
+  weights: Array<[string, number]>;
+}
+
+function dbiSet(only: readonly string[] | undefined): DbiSet {
+  const kinds = Object.fromEntries(Object.entries(ALL_DBIS).filter(([d]) => !only || only.includes(d)));
+  const weights = ALL_WEIGHTS.filter(([d]) => d in kinds).map(([d, w], _, all) => [d, w / all.reduce((a, [, x]) => a + x, 0)] as [string, number]);
+  return { kinds, weights };
+}
+
+/** The Go implementation for mixed runs (scripts/test.sh sets it when ../shared/reference/ exists). */
+export const GO_BIN = process.env.LS_REFERENCE_BIN;
 
 export interface ChaosOptions {
   label: string;
@@ -56,6 +69,12 @@ export interface ChaosOptions {
    * careless application would) or `real` (the write txn's id, as PowerDNS does; what delta snapshots need).
    */
   headerTxnIds?: 'mixed' | 'real';
+  /**
+   * Instances run by the Go implementation (GO_BIN) instead of ours: a mixed fleet. Their config leaves out
+   * `extraConfig` (Go refuses keys it does not know). Go compares keys bytewise and keeps the local entry when
+   * a deletion and an empty live value tie, so a mixed run uses the plain DBIs and no such ties.
+   */
+  goInstances?: readonly string[];
 }
 
 export interface ChaosResult {
@@ -124,6 +143,8 @@ class Events {
  */
 class Syncer {
   child?: ChildProcess;
+  /** The line a started process logs once its start-up is over. */
+  readonly readyLine: RegExp;
   exited?: Promise<number | null>;
   startedAt = 0;
   runs = 0;
@@ -132,7 +153,15 @@ class Syncer {
 
   constructor(readonly name: string, private readonly dir: string, readonly configPath: string,
     private readonly events: Events,
-    private readonly onUnexpectedExit: (s: Syncer, code: number | null, signal: string | null) => void) {}
+    private readonly onUnexpectedExit: (s: Syncer, code: number | null, signal: string | null) => void,
+    readonly go = false) {
+    this.readyLine = go ? /startup phase completed successfully/ : /initial sync complete/;
+  }
+
+  /** Exit codes of a clean SIGTERM: ours exits 0, Go 143 (the shell's 128 + SIGTERM). */
+  cleanExit(code: number | null): boolean {
+    return code === 0 || (this.go && code === 143);
+  }
 
   start(): void {
     this.runs++;
@@ -140,7 +169,8 @@ class Syncer {
     this.logs.push(logPath);
     const fd = openSync(logPath, 'a');
     const reports = join(this.dir, 'reports');
-    const child = spawn(process.execPath, [SYNC_BIN, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []),
+    const [command, ...pre] = this.go ? [GO_BIN!] : [process.execPath, SYNC_BIN];
+    const child = spawn(command!, [...pre, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []),
       '-c', this.configPath, 'sync'], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-directory=${reports}` },
@@ -204,8 +234,8 @@ class OpGenerator {
   private readonly startHr = process.hrtime.bigint();
   private readonly startNs = BigInt(Date.now()) * 1_000_000n;
 
-  constructor(private readonly rng: Rng, private readonly headerTxnIds: 'mixed' | 'real' = 'mixed') {
-    for (const d of Object.keys(DBIS)) this.pools.set(d, []);
+  constructor(private readonly rng: Rng, private readonly dbis: DbiSet, private readonly headerTxnIds: 'mixed' | 'real' = 'mixed') {
+    for (const d of Object.keys(dbis.kinds)) this.pools.set(d, []);
   }
 
   now(): bigint {
@@ -220,8 +250,8 @@ class OpGenerator {
 
   dbi(): string {
     let r = this.rng.next();
-    for (const [d, w] of DBI_WEIGHTS) { if ((r -= w) < 0) return d; }
-    return DBI_WEIGHTS[0]![0];
+    for (const [d, w] of this.dbis.weights) { if ((r -= w) < 0) return d; }
+    return this.dbis.weights[0]![0];
   }
 
   private byte(): number {
@@ -236,7 +266,7 @@ class OpGenerator {
   }
 
   private newKey(dbi: string): string {
-    const kind = DBIS[dbi]!;
+    const kind = this.dbis.kinds[dbi]!;
     if (kind === 'int8') {
       const r = this.rng.next();
       const v = r < 0.4 ? BigInt(this.rng.int(300))
@@ -348,6 +378,11 @@ function diagnosticReports(dir: string): string {
   return out.length ? out.join('\n') : '  (no diagnostic report)';
 }
 
+/** A live value that is not empty (a deletion and an empty live value tie differently in Go). */
+function nonEmpty(hex: string): string {
+  return hex === '' ? '00' : hex;
+}
+
 function tail(text: string, lines: number): string {
   return text.split('\n').slice(-lines).join('\n');
 }
@@ -369,7 +404,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   const tag = `seed ${seed} (${opts.label})`;
   console.log(`# chaos seed ${seed} (${opts.label}; replay with LS_CHAOS_SEED=${seed})`);
   const rng = new Rng(seed);
-  const gen = new OpGenerator(rng.fork(), opts.headerTxnIds);
+  const goInstances = new Set(opts.goInstances ?? []);
+  if (goInstances.size > 0 && !GO_BIN) throw new Error('a mixed run needs LS_REFERENCE_BIN');
+  const dbis = dbiSet(goInstances.size > 0 ? ['plain', 'names'] : envDbis);
+  const DBIS = dbis.kinds;
+  const gen = new OpGenerator(rng.fork(), dbis, opts.headerTxnIds);
   const chaosRng = rng.fork();
   const dir = mkdtempSync(join(tmpdir(), `ls-chaos-${opts.label}-`));
   dirsToRemove.add(dir);
@@ -404,7 +443,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       // The snapshot slots vary per instance (1 download slot is the tightest, 2 is the default).
       `memory_downloaded_snapshots: ${memory[i]![0]}`,
       `memory_decompressed_snapshots: ${memory[i]![1]}`,
-      ...(opts.extraConfig ?? []),
+      ...(goInstances.has(name) ? [] : opts.extraConfig ?? []),
       '',
     ].join('\n'));
     return new Syncer(name, dir, cfg, events, (s, code, signal) => {
@@ -413,7 +452,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       problems.push(`${tag}: syncer ${s.name} (run ${s.runs}) exited on its own (code ${code}, signal ${signal}):\n` +
         tail(s.lastLog(), 12));
       setTimeout(() => { if (!stopping && !s.running()) s.start(); }, 500);
-    });
+    }, goInstances.has(name));
   });
 
   try {
@@ -434,7 +473,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     // Instances b and c leave all DBIs but the first alone for the first seconds: their syncers create
     // those DBIs from a's snapshots (with the snapshot's flags) before their applications use them.
     let lateDbisFrom = Infinity;
-    const dbiFor = (inst: number): string => (inst !== 0 && Date.now() < lateDbisFrom ? DBI_WEIGHTS[0]![0] : gen.dbi());
+    const dbiFor = (inst: number): string => (inst !== 0 && Date.now() < lateDbisFrom ? dbis.weights[0]![0] : gen.dbi());
     const normalOps = (n: number, inst: number): WireOp[] => {
       const ops: WireOp[] = [];
       for (let j = 0; j < n; j++) {
@@ -481,7 +520,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
             members.forEach((m, idx) => {
               let v: string | null;
               if (mode < 0.25) { v = shared; } // identical values
-              else if (mode < 0.5) { v = idx === 0 ? null : (wr.chance(0.4) ? '' : gen.value()); } // deletion vs live
+              else if (mode < 0.5) { v = idx === 0 ? null : (wr.chance(0.4) && goInstances.size === 0 ? '' : goInstances.size === 0 ? gen.value() : nonEmpty(gen.value())); } // deletion vs live
               else if (mode < 0.65) { v = shared + 'ab'.repeat(idx); } // prefixes of each other
               else if (mode < 0.7) { v = null; } // all deletions
               else { v = gen.value(); }
@@ -628,11 +667,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     stopping = true;
     // (A syncer restarted a moment ago may not have installed its SIGTERM handler yet: wait for its start-up.)
     await Promise.all(syncers.map(async (s) => {
-      for (let t = 0; t < 300 && !/initial sync complete/.test(s.lastLog()); t++) await sleep(100);
+      for (let t = 0; t < 300 && !s.readyLine.test(s.lastLog()); t++) await sleep(100);
     }));
     const codes = await Promise.all(syncers.map((s) => s.kill('SIGTERM')));
     codes.forEach((r, i) => {
-      if (r.code !== 0 || r.forced) {
+      if (!syncers[i]!.cleanExit(r.code) || r.forced) {
         problems.push(`${tag}: final SIGTERM of ${INSTANCES[i]}: exit code ${r.code} signal ${r.signal}${r.forced ? ' (ignored SIGTERM for 20 s, SIGKILLed)' : ''}\n` +
           `${tail(syncers[i]!.lastLog(), 8)}\n  process events:\n${events.last(12)}\n${diagnosticReports(dir)}`);
       }

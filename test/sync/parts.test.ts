@@ -114,13 +114,13 @@ describe('send scheduler', () => {
 });
 
 describe('peers that take only full snapshots', () => {
-  it('with such peers present, every store writes a full snapshot: beside a delta, or alone to catch them up', () => {
+  it('with such peers present, every store writes a full snapshot beside its delta, even an empty one to catch them up', () => {
     const s = new SendScheduler({ lmdbPollMs: 1, forceSnapshotMs: 0, retryIntervalMs: 1, deltas: DELTAS }, T0);
     assert.deepEqual(s.begin(T0, true), { kind: 'full' }, 'the first snapshot is full anyway');
     const full = stored('full', 100_000, 1);
     s.stored(full, T0);
     const plan = s.begin(T0 + 1, true);
-    assert.ok(plan.kind === 'delta' && plan.alsoFull, 'a delta for the peers that take deltas, a full snapshot beside it');
+    assert.ok(plan.kind === 'delta' && plan.alsoFull && !plan.owed, 'a delta for the peers that take deltas, a full snapshot beside it');
     assert.equal(plan.start.previousNano, full.timestampNano);
     const d = stored('delta', 500, 2);
     s.stored(d, T0 + 1);
@@ -135,7 +135,8 @@ describe('peers that take only full snapshots', () => {
     caughtUp.stored(stored('delta', 500, 2), T0 + 1);
     assert.equal(caughtUp.due(T0 + 2, false), false, 'without such peers: nothing to store');
     assert.equal(caughtUp.due(T0 + 2, false, { fullReaders: true }), true, 'a peer just seen is owed the deltas since the full snapshot');
-    assert.deepEqual(caughtUp.begin(T0 + 2, true), { kind: 'full' });
+    const pair = caughtUp.begin(T0 + 2, true);
+    assert.ok(pair.kind === 'delta' && pair.alsoFull && pair.owed, 'the pair is stored even with nothing new: the full snapshot is owed');
     caughtUp.stored(stored('full', 100_000, 2), T0 + 2);
     assert.equal(caughtUp.due(T0 + 3, false, { fullReaders: true }), false, 'caught up');
   });

@@ -26,10 +26,11 @@ interface DeltaChain {
 }
 
 /**
- * What the next store writes: a full snapshot, or a delta after the chain's last object (`alsoFull`: and a full
- * snapshot of the same state under the same timestamp, for peers that take only full snapshots).
+ * What the next store writes: a full snapshot, or a delta after the chain's last object. `alsoFull`: and a full
+ * snapshot of the same state under the same timestamp, for peers that take only full snapshots; `owed`: those
+ * peers have not had the chain's deltas since its full snapshot, so the pair is stored even when the delta is empty.
  */
-export type SendPlan = { kind: 'full' } | { kind: 'delta'; start: DeltaStart; alsoFull: boolean };
+export type SendPlan = { kind: 'full' } | { kind: 'delta'; start: DeltaStart; alsoFull: boolean; owed: boolean };
 
 /**
  * When to store a snapshot and what kind (README "Delta snapshots"): the rate (StoreRateLimiter), the
@@ -75,20 +76,19 @@ export class SendScheduler {
   /**
    * A store starts: takes its place in the rate, and says whether it writes a delta (and after what) or a full
    * snapshot. With `fullReaders` (peers that take only full snapshots are present) every store writes a full
-   * snapshot too: beside a delta while the chain's last object is a full snapshot, alone otherwise (it catches
-   * those peers up on the deltas since the last one).
+   * snapshot beside its delta; after deltas without one (a peer just seen) the pair catches those peers up.
    */
   begin(nowMs: number, fullReaders = false): SendPlan {
     this.rate.take(nowMs);
     const cfg = this.opts.deltas;
     const chain = this.chain;
     if (!cfg?.enabled || !chain || this.deltasRefused) return { kind: 'full' };
-    if (fullReaders && chain.deltaBytes > 0) return { kind: 'full' };
     const budget = cfg.maxChainRatio * chain.fullBytes - chain.deltaBytes;
     if (nowMs - chain.fullAt >= cfg.fullInterval || budget < MIN_DELTA_BUDGET_BYTES || chain.deltas >= cfg.maxChainLength) {
       return { kind: 'full' };
     }
-    return { kind: 'delta', start: { previousNano: chain.last.timestampNano, sinceTxnId: chain.last.txnId, maxBytes: budget }, alsoFull: fullReaders };
+    const start = { previousNano: chain.last.timestampNano, sinceTxnId: chain.last.txnId, maxBytes: budget };
+    return { kind: 'delta', start, alsoFull: fullReaders, owed: fullReaders && chain.deltaBytes > 0 };
   }
 
   /** Native headers showed txn ids that cannot select changes: full snapshots only from now on. Returns true the first time. */

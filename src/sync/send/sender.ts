@@ -51,7 +51,7 @@ export type DeltaOutcome =
  * and Go peers see the full snapshot as they would without deltas.
  */
 export async function sendDelta(
-  ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart, alsoFull?: { contentHash: boolean },
+  ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart, alsoFull?: AlsoFull,
 ): Promise<DeltaOutcome> {
   const outcome = await withRetry(`store delta of ${ctx.dbName}`, ctx.retry, ctx.log, signal, () => storeDeltaOnce(ctx, signal, start, alsoFull));
   if (outcome.kind === 'stored') {
@@ -61,8 +61,14 @@ export async function sendDelta(
   return outcome;
 }
 
+/** The full snapshot beside a delta; `evenIfEmpty`: the pair is stored even when nothing changed (the full one is owed). */
+export interface AlsoFull {
+  contentHash: boolean;
+  evenIfEmpty: boolean;
+}
+
 async function storeDeltaOnce(
-  ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart, alsoFull: { contentHash: boolean } | undefined,
+  ctx: LmdbSyncContext, signal: AbortSignal, start: DeltaStart, alsoFull: AlsoFull | undefined,
 ): Promise<DeltaOutcome> {
   const started = Date.now();
   const dbiNames = ctx.mode.openSnapshotDbis();
@@ -90,7 +96,7 @@ async function storeDeltaOnce(
     }
     const covers = ctx.mode.snapshotCoversTxnId(txnId);
     const entries = deltaEntryCount(filter);
-    if (entries === 0) return { kind: 'empty', txnId: covers };
+    if (entries === 0 && !alsoFull?.evenIfEmpty) return { kind: 'empty', txnId: covers };
     // The name's timestamp is taken once the delta is encoded, right before its upload: receivers list the
     // journal by that timestamp, and an entry that becomes visible long after it is easy to miss.
     const now = (ctx.clock ?? systemClock).nowNano();

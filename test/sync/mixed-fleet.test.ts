@@ -1,0 +1,116 @@
+// Mixed fleets (README "Delta snapshots", "Mixed fleets"): two instances of ours with deltas on (the default)
+// and a peer that takes only full snapshots, once one of ours with deltas off and once the Go implementation
+// (v1.0.0, through LS_REFERENCE_BIN; skipped with a printed line without it). The peer joins late (after a's
+// chain holds deltas it never saw), sees each later change as fast as without deltas, and leaves; then a goes
+// back to deltas alone. b, which takes deltas, never downloads a full snapshot of a meanwhile.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { tempDir } from '../ops/helpers.js';
+import { NativeApp, startLightningstream, waitFor, writeConfig, type RunningProcess } from './helpers.js';
+
+const GO_BIN = process.env.LS_REFERENCE_BIN;
+if (!GO_BIN) console.log('# mixed fleet with Go skipped: LS_REFERENCE_BIN is not set (scripts/test.sh sets it when ../shared/reference/ exists)');
+
+const sec = (s: number) => BigInt(s) * 1_000_000_000n;
+const NAME_TS = /__(\d{8}-\d{6}-\d{9})__/;
+
+/** Starts the Go binary like startLightningstream starts ours. */
+function startGo(dir: string, name: string, args: string[]): RunningProcess {
+  const logPath = join(dir, `${name}.log`);
+  const fd = openSync(logPath, 'a');
+  const child = spawn(GO_BIN!, ['--log-format', 'logfmt', ...args], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  return {
+    child, logPath, exited,
+    log: () => readFileSync(logPath, 'utf8'),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+describe('mixed fleet: a peer that takes only full snapshots', { timeout: 240_000 }, () => {
+  const tmp = tempDir('mixed');
+  const procs: RunningProcess[] = [];
+  after(async () => {
+    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    tmp.remove();
+  });
+
+  for (const peer of ['ours with deltas off', 'Go v1.0.0'] as const) {
+    const skip = peer === 'Go v1.0.0' && !GO_BIN ? 'LS_REFERENCE_BIN is not set' : false;
+    it(`${peer}: joins late, gets every change as a full snapshot, leaves; b takes only deltas`, { skip }, async () => {
+      const dir = join(tmp.dir, peer.startsWith('Go') ? 'go' : 'ours');
+      mkdirSync(dir, { recursive: true });
+      const bucket = join(dir, 'bucket');
+      const storage = { type: 'fs', options: { root_path: bucket } };
+      const ours = 'deltas: { full_interval: 10m, full_list_interval: 2s, full_only_peer_timeout: 8s }';
+      const start = (instance: string, extra: string, go = false): RunningProcess => {
+        const cfg = writeConfig(dir, { instance, lmdbPath: join(dir, instance), storage, extra });
+        const p = go ? startGo(dir, instance, ['-c', cfg, 'sync']) : startLightningstream(dir, instance, ['-c', cfg, 'sync']);
+        procs.push(p);
+        return p;
+      };
+      const objects = () => readdirSync(bucket);
+      const fullsOf = (i: string) => objects().filter((n) => n.startsWith(`main__${i}__`) && n.endsWith('.pb.gz'));
+      const deltasOf = (i: string) => objects().filter((n) => n.includes(`__${i}__`) && n.endsWith('.dpb.gz'));
+      const value = (app: NativeApp, key: string) => app.contents().get(`data/${key}`)?.value;
+
+      const appA = new NativeApp(join(dir, 'a'));
+      for (let i = 0; i < 3000; i++) appA.put('data', `key-${i}`, `value-${i}`, sec(100));
+      const a = start('a', ours);
+      const b = start('b', ours);
+      const appB = new NativeApp(join(dir, 'b'));
+      const logs = (...ps: RunningProcess[]) => () => ps.map((p) => p.log().split('\n').slice(-25).join('\n')).join('\n---\n');
+      await waitFor('b has a\'s data', 30_000, () => value(appB, 'key-2999') === 'value-2999', logs(a, b));
+
+      // a's chain holds a delta the peer never sees in a full snapshot of a: it must be caught up when it shows up.
+      appA.put('data', 'before-peer', 'delta-only', sec(200));
+      await waitFor('a stores a delta', 10_000, () => deltasOf('a').length > 0, logs(a));
+      await waitFor('b takes it', 10_000, () => value(appB, 'before-peer') === 'delta-only', logs(a, b));
+
+      const go = peer.startsWith('Go');
+      const c = start('c', go ? '' : 'deltas: { enabled: false }', go);
+      const appC = new NativeApp(join(dir, 'c'));
+      await waitFor('c has a\'s newest full snapshot', 30_000, () => value(appC, 'key-2999') === 'value-2999', logs(a, c));
+      // A peer is seen through its own full snapshots: c writes one after its application does.
+      appC.put('data', 'from-c', 'c-value', sec(300));
+      await waitFor('a sees a peer that takes only full snapshots', 20_000,
+        () => /msg="peers that take only full snapshots are present.*" .*instances=c/.test(a.log()), logs(a, c));
+      await waitFor('c is caught up on the delta it never saw', 20_000, () => value(appC, 'before-peer') === 'delta-only', logs(a, c));
+
+      // Steady state: a change on a goes to b as a delta and to c as a full snapshot of the same time.
+      const bLoadedBefore = b.log().split('\n').length;
+      const startedAt = Date.now();
+      appA.put('data', 'key-7', 'changed-with-peer', sec(400));
+      await waitFor('the change reaches c', 20_000, () => value(appC, 'key-7') === 'changed-with-peer', logs(a, c));
+      const peerMs = Date.now() - startedAt;
+      await waitFor('the change reaches b', 20_000, () => value(appB, 'key-7') === 'changed-with-peer', logs(a, b));
+      const newestDelta = deltasOf('a').sort((x, y) => (x.match(NAME_TS)![1]! < y.match(NAME_TS)![1]! ? -1 : 1)).at(-1)!;
+      const pairTs = newestDelta.match(NAME_TS)![1]!;
+      assert.ok(fullsOf('a').some((n) => n.includes(`__${pairTs}__`)), `no full snapshot of a beside delta ${newestDelta}: ${fullsOf('a').join(' ')}`);
+      const bLoads = b.log().split('\n').slice(bLoadedBefore).filter((l) => l.includes('msg="snapshot loaded"') && l.includes('snapshot_instance=a'));
+      assert.ok(bLoads.length > 0 && bLoads.every((l) => /snapshot=\S+\.dpb\.gz/.test(l)), `b loaded a full snapshot of a:\n${bLoads.join('\n')}`);
+      console.log(`# ${peer}: a change on a reached c in ${peerMs} ms`);
+
+      // The peer leaves: after full_only_peer_timeout a stores deltas alone again.
+      await c.stop('SIGTERM');
+      await waitFor('a notices the peer is gone', 30_000, () => a.log().includes('msg="no peer takes only full snapshots any more'), logs(a));
+      const fullsBefore = fullsOf('a').length;
+      const deltasBefore = deltasOf('a').length;
+      appA.put('data', 'key-8', 'after-peer-left', sec(500));
+      await waitFor('b gets the change', 20_000, () => value(appB, 'key-8') === 'after-peer-left', logs(a, b));
+      assert.ok(deltasOf('a').length > deltasBefore, 'a stored no delta');
+      assert.equal(fullsOf('a').length, fullsBefore, 'a stored a full snapshot with no peer that needs one');
+      for (const x of [appA, appB, appC]) x.close();
+    });
+  }
+});
