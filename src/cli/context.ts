@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { ConfigError, configToYaml, instanceName, loadConfig, type Config } from '../config/index.js';
 import { createLogger, type LogFormat, type Logger, type LogTimestamp } from '../log/logger.js';
-import { parseStorageOptions } from '../storage/index.js';
+import { parseStorageOptions, type StorageOptions } from '../storage/index.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -38,7 +38,8 @@ export interface BaseContext {
 }
 
 export interface CommandContext extends BaseContext {
-  readonly config: Config;
+  /** The storage options in it are parsed (requireStorage gives them, ready for openStorage). */
+  readonly config: Config<StorageOptions>;
   /** The instance name for snapshot names (config/--instance, else host name; Go's sanitising). */
   instance(): string;
 }
@@ -84,16 +85,10 @@ function makeLogger(o: GlobalOptions, config?: Config): Logger {
   });
 }
 
-/** Loads the config file; errors name the file. */
-function loadFor(o: GlobalOptions): Config {
+/** Loads the config file, storage options parsed; errors name the file. */
+function loadFor(o: GlobalOptions): Config<StorageOptions> {
   try {
-    return loadConfig(o.config, process.env, {
-      overrides: { instance: o.instance },
-      validateStorageOptions: (type, options) => {
-        parseStorageOptions(type, options);
-        return undefined;
-      },
-    });
+    return loadConfig(o.config, process.env, { overrides: { instance: o.instance }, parseStorage: parseStorageOptions });
   } catch (err) {
     if (err instanceof ConfigError && err.key !== o.config) {
       throw new Error(`${o.config}: ${err.message}`, { cause: err });

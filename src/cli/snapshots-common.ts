@@ -5,13 +5,12 @@
  */
 import type { Readable } from 'node:stream';
 import { requireStorage } from '../config/index.js';
-import { createStorage, NotFoundError, type Storage, type StorageType } from '../storage/index.js';
+import { NotFoundError, openStorage, type Storage } from '../storage/index.js';
 import type { CommandContext } from './context.js';
 
 /** Runs fn with the configured storage, closing it afterwards. */
 export async function withStorage<T>(ctx: CommandContext, fn: (storage: Storage) => Promise<T>): Promise<T> {
-  const { type, options } = requireStorage(ctx.config);
-  const storage = await createStorage(type as StorageType, options, { logger: ctx.logger });
+  const storage = await openStorage(requireStorage(ctx.config), { logger: ctx.logger });
   try {
     return await fn(storage);
   } finally {

@@ -33,9 +33,13 @@ function redactOptions(options: Record<string, unknown>): Record<string, unknown
   return Object.fromEntries(Object.entries(options).map(([k, v]) => [k, redactValue(k, v)]));
 }
 
-/** A deep copy of the config with secrets masked (for logging; never use it to connect). */
-export function redactConfig(config: Config): Config {
-  const copy = structuredClone(config);
+/**
+ * A deep copy of the config with secrets masked (for logging; never use it to connect): storage.options
+ * masked, and no parsed storage options (they hold the secrets, and may not be plain data).
+ */
+export function redactConfig(config: Config): Config<never> {
+  const { type, options, cleanup, rootPath } = config.storage;
+  const copy = structuredClone({ ...config, storage: { type, options, cleanup, rootPath } });
   copy.storage.options = redactOptions(copy.storage.options);
   copy.http.address = maskUrl(copy.http.address);
   return copy;

@@ -3,32 +3,56 @@
  * parsed YAML with it, so every key gets the same type checks and unknown-key detection, and errors name
  * the YAML key path (`lmdbs.main.options.map_size`). TypeScript property names are the camelCase of the
  * YAML names (`lmdb_poll_interval` -> `lmdbPollInterval`); `yamlName()` maps back.
+ *
+ * The spec is also the config's type: the builders keep their field types, and `ValueOf<typeof spec>`
+ * is what `decodeAs(spec, ...)` returns, so a key is declared (and documented) once.
  */
 import { ConfigError } from './errors.js';
 import { parseDbiFlags } from '../lmdb/flag-names.js';
 import { parseDuration, parseSize } from './units.js';
 
-export type Spec =
-  | { kind: 'string'; def: string }
-  | { kind: 'bool'; def: boolean }
-  | { kind: 'int'; def: number }
-  | { kind: 'float'; def: number }
-  | { kind: 'duration'; def: number }
-  | { kind: 'size'; def: number }
-  | { kind: 'mode'; def: number }
-  | { kind: 'dbiflags' }
-  | { kind: 'struct'; fields: Record<string, Spec> }
-  | { kind: 'map'; of: Spec }
-  | { kind: 'raw' };
+export interface StringSpec { kind: 'string'; def: string }
+/** A string that must be one of `values` (see DecodeContext.rejected). */
+export interface EnumSpec<T extends string = string> { kind: 'enum'; def: T; values: readonly T[] }
+export interface BoolSpec { kind: 'bool'; def: boolean }
+export interface NumberSpec { kind: 'int' | 'float' | 'duration' | 'size' | 'mode'; def: number }
+/** LMDB DBI flag names (`MDB_DUPSORT|MDB_DUPFIXED`); undefined when absent. */
+export interface DbiFlagsSpec { kind: 'dbiflags' }
+export interface StructSpec<F extends Fields = Fields> { kind: 'struct'; fields: F }
+export interface MapSpec<T extends Spec = Spec> { kind: 'map'; of: T }
+/** A mapping kept as it is (checked by someone else: storage.options). */
+export interface RawSpec { kind: 'raw' }
 
-export const str = (def = ''): Spec => ({ kind: 'string', def });
-export const bool = (def = false): Spec => ({ kind: 'bool', def });
-export const int = (def = 0): Spec => ({ kind: 'int', def });
-export const float = (def = 0): Spec => ({ kind: 'float', def });
-export const duration = (def = 0): Spec => ({ kind: 'duration', def });
-export const size = (def = 0): Spec => ({ kind: 'size', def });
-export const mode = (def = 0): Spec => ({ kind: 'mode', def });
-export const struct = (fields: Record<string, Spec>): Spec => ({ kind: 'struct', fields });
+export type Spec = StringSpec | EnumSpec | BoolSpec | NumberSpec | DbiFlagsSpec | StructSpec | MapSpec | RawSpec;
+export interface Fields { readonly [yamlKey: string]: Spec }
+
+/** `lmdb_poll_interval` -> `lmdbPollInterval`, as camelCase() does at run time. */
+export type CamelCase<K extends string> = K extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : K;
+
+/** The decoded value of a spec. */
+export type ValueOf<T extends Spec> =
+  T extends StructSpec<infer F> ? { -readonly [K in keyof F as CamelCase<K & string>]: ValueOf<F[K]> }
+    : T extends MapSpec<infer O> ? Record<string, ValueOf<O>>
+      : T extends EnumSpec<infer E> ? E
+        : T extends StringSpec ? string
+          : T extends BoolSpec ? boolean
+            : T extends NumberSpec ? number
+              : T extends DbiFlagsSpec ? number | undefined
+                : T extends RawSpec ? Record<string, unknown>
+                  : never;
+
+export const str = (def = ''): StringSpec => ({ kind: 'string', def });
+export const oneOf = <const T extends string>(values: readonly T[], def: NoInfer<T>): EnumSpec<T> => ({ kind: 'enum', def, values });
+export const bool = (def = false): BoolSpec => ({ kind: 'bool', def });
+export const int = (def = 0): NumberSpec => ({ kind: 'int', def });
+export const float = (def = 0): NumberSpec => ({ kind: 'float', def });
+export const duration = (def = 0): NumberSpec => ({ kind: 'duration', def });
+export const size = (def = 0): NumberSpec => ({ kind: 'size', def });
+export const mode = (def = 0): NumberSpec => ({ kind: 'mode', def });
+export const dbiFlags = (): DbiFlagsSpec => ({ kind: 'dbiflags' });
+export const struct = <F extends Fields>(fields: F): StructSpec<F> => ({ kind: 'struct', fields });
+export const map = <T extends Spec>(of: T): MapSpec<T> => ({ kind: 'map', of });
+export const raw = (): RawSpec => ({ kind: 'raw' });
 
 export const camelCase = (yaml: string): string => yaml.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 /** `storage.cleanup.mustKeepInterval` -> `storage.cleanup.must_keep_interval` (map keys such as db names pass). */
@@ -43,6 +67,12 @@ export interface SourceInfo {
 export interface DecodeContext {
   sources: Map<string, SourceInfo>;
   warnings: string[];
+  /**
+   * Enum values not among the allowed ones, by key path: decoded as the default (so the value keeps its
+   * type), the problem reported by the caller's validation in its order of checks (the first error of a
+   * file with several stays the same).
+   */
+  rejected: Map<string, string>;
 }
 
 export function fail(ctx: DecodeContext | undefined, path: string, problem: string): never {
@@ -65,10 +95,12 @@ export function defaultOf(spec: Spec): unknown {
 }
 
 /** Go's zero value, which yaml.v2 stores for an explicit null (`key:` with nothing after it). */
-function zeroOf(spec: Spec): unknown {
+function zeroOf(spec: Spec, path: string, ctx: DecodeContext): unknown {
   switch (spec.kind) {
     case 'string':
       return '';
+    case 'enum':
+      return oneOfValues(spec, '', path, ctx);
     case 'bool':
       return false;
     case 'struct':
@@ -112,16 +144,28 @@ function unknownKey(ctx: DecodeContext, path: string, key: string, known: string
   fail(ctx, path, `unknown key; ${hint}`);
 }
 
+function oneOfValues<T extends string>(spec: EnumSpec<T>, s: string, path: string, ctx: DecodeContext): T {
+  const value = spec.values.find((v) => v === s);
+  if (value !== undefined) return value;
+  ctx.rejected.set(path, `must be one of: ${spec.values.join(', ')}`);
+  return spec.def;
+}
+
 function decodeLeaf(spec: Spec, v: unknown, path: string, ctx: DecodeContext): unknown {
   const expected = (what: string): never => fail(ctx, path, `expected ${what}, got ${describe(v)}`);
   switch (spec.kind) {
     case 'string':
+    case 'enum': {
       // yaml.v2 stores any scalar into a Go string field as its source text (`instance: 007` -> "007").
-      if (typeof v === 'string') return v;
-      if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v instanceof Date) {
-        return ctx.sources.get(path)?.source ?? String(v);
+      let s: string;
+      if (typeof v === 'string') s = v;
+      else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v instanceof Date) {
+        s = ctx.sources.get(path)?.source ?? String(v);
+      } else {
+        return expected('a string');
       }
-      return expected('a string');
+      return spec.kind === 'enum' ? oneOfValues(spec, s, path, ctx) : s;
+    }
     case 'bool':
       return typeof v === 'boolean' ? v : expected('true or false');
     case 'int':
@@ -173,10 +217,9 @@ function decodeLeaf(spec: Spec, v: unknown, path: string, ctx: DecodeContext): u
   }
 }
 
-/** Decodes `v` (plain JS from the YAML document; undefined = key absent) according to `spec`. */
-export function decode(spec: Spec, v: unknown, path: string, ctx: DecodeContext): unknown {
+function decode(spec: Spec, v: unknown, path: string, ctx: DecodeContext): unknown {
   if (v === undefined) return defaultOf(spec);
-  if (v === null) return zeroOf(spec);
+  if (v === null) return zeroOf(spec, path, ctx);
   switch (spec.kind) {
     case 'struct': {
       if (!isMapping(v)) return fail(ctx, path, `expected a mapping, got ${describe(v)}`);
@@ -201,4 +244,11 @@ export function decode(spec: Spec, v: unknown, path: string, ctx: DecodeContext)
     default:
       return decodeLeaf(spec, v, path, ctx);
   }
+}
+
+/** Decodes `v` (plain JS from the YAML document; undefined = key absent) according to `spec`. */
+export function decodeAs<T extends Spec>(spec: T, v: unknown, path: string, ctx: DecodeContext): ValueOf<T> {
+  // The one place the spec's type meets the untyped walk: decode() builds exactly ValueOf<T> (a struct's
+  // camelCase keys from defaultOf, every leaf checked), which TypeScript cannot follow through the recursion.
+  return decode(spec, v, path, ctx) as ValueOf<T>;
 }

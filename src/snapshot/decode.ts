@@ -29,8 +29,19 @@ import { Source } from './source.js';
 import type { EntryBatch } from './batch.js';
 import { CONTENT_HASH_TAG, type ContentHash } from './content-hash.js';
 import { SnapshotFormatError, WireError } from './errors.js';
+import * as fields from './fields.js';
 import { COMPAT_VERSION, FORMAT_VERSION, MIN_FORMAT_VERSION, emptyMeta, type SnapshotEvent, type SnapshotMeta } from './types.js';
 import { WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, WireReader, wrongWireType } from './wire.js';
+
+// Module-level copies of the shared field numbers and tags: V8 compiles a module's own constants into
+// the machine code, but loads an imported binding from memory at every use (hot loops compare them).
+const {
+  FIELD_COMPAT_VERSION, FIELD_DBI_ENTRIES, FIELD_DBI_FLAGS, FIELD_DBI_NAME, FIELD_DBI_TRANSFORM, FIELD_FORMAT_VERSION,
+  FIELD_KV_FLAGS, FIELD_KV_TIMESTAMP_NANO, FIELD_META_FROM_LMDB_TXN_ID, FIELD_META_GENERATION_ID, FIELD_META_HOSTNAME,
+  FIELD_META_INSTANCE_ID, FIELD_META_LMDB_TXN_ID, FIELD_META_RESERVED, FIELD_META_TIMESTAMP_NANO,
+  TAG_COMPAT_VERSION, TAG_CONTENT_HASH_ALGORITHM, TAG_CONTENT_HASH_DIGEST, TAG_CONTENT_HASH_ENTRIES, TAG_DATABASES,
+  TAG_DBI_ENTRY, TAG_FORMAT_VERSION, TAG_KV_FLAGS, TAG_KV_KEY, TAG_KV_TIMESTAMP, TAG_KV_VALUE, TAG_META,
+} = fields;
 
 export interface DecodeLimits {
   /** Largest single KV message (key + value + fields). Default 512 MiB. */
@@ -105,15 +116,16 @@ function parseMeta(r: WireReader, meta: SnapshotMeta, maxDepth: number): void {
     const tag = r.tag();
     const field = tag >>> 3;
     const wire = tag & 7;
-    const expected = field === 4 || field === 8 ? WIRE_VARINT : field === 5 ? WIRE_FIXED64 : WIRE_LEN;
-    if (field > 8 || field === 6) {
+    const expected = field === FIELD_META_LMDB_TXN_ID || field === FIELD_META_FROM_LMDB_TXN_ID ? WIRE_VARINT
+      : field === FIELD_META_TIMESTAMP_NANO ? WIRE_FIXED64 : WIRE_LEN;
+    if (field > FIELD_META_FROM_LMDB_TXN_ID || field === FIELD_META_RESERVED) {
       r.skipValue(tag, maxDepth);
       continue;
     }
     if (wire !== expected) throw wrongWireType('Meta', tag, expected);
     if (expected === WIRE_VARINT) {
       const v = r.varintInt64();
-      if (field === 4) meta.lmdbTxnId = v;
+      if (field === FIELD_META_LMDB_TXN_ID) meta.lmdbTxnId = v;
       else meta.fromLmdbTxnId = v;
     } else if (expected === WIRE_FIXED64) {
       if (r.end - r.pos < 8) throw new WireError('truncated Meta.timestampNano', true);
@@ -123,9 +135,9 @@ function parseMeta(r: WireReader, meta: SnapshotMeta, maxDepth: number): void {
       const len = r.length('Meta string');
       const s = utf8At(r.buf as Buffer, r.pos, len, 'Meta string');
       r.pos += len;
-      if (field === 1) meta.generationId = s;
-      else if (field === 2) meta.instanceId = s;
-      else if (field === 3) meta.hostname = s;
+      if (field === FIELD_META_GENERATION_ID) meta.generationId = s;
+      else if (field === FIELD_META_INSTANCE_ID) meta.instanceId = s;
+      else if (field === FIELD_META_HOSTNAME) meta.hostname = s;
       else meta.databaseName = s;
     }
   }
@@ -136,13 +148,13 @@ function parseContentHash(r: WireReader, maxDepth: number): ContentHash {
   const out: ContentHash = { algorithm: '', digest: Buffer.alloc(0), entries: 0 };
   while (r.pos < r.end) {
     const tag = r.tag();
-    if (tag === 0x0a || tag === 0x12) {
+    if (tag === TAG_CONTENT_HASH_ALGORITHM || tag === TAG_CONTENT_HASH_DIGEST) {
       const len = r.length('ContentHash field');
       const bytes = Buffer.from(r.buf.subarray(r.pos, r.pos + len));
       r.pos += len;
-      if (tag === 0x0a) out.algorithm = utf8At(bytes, 0, len, 'ContentHash.algorithm');
+      if (tag === TAG_CONTENT_HASH_ALGORITHM) out.algorithm = utf8At(bytes, 0, len, 'ContentHash.algorithm');
       else out.digest = bytes;
-    } else if (tag === 0x18) {
+    } else if (tag === TAG_CONTENT_HASH_ENTRIES) {
       out.entries = r.varint();
     } else {
       r.skipValue(tag, maxDepth);
@@ -235,21 +247,21 @@ class Decoder {
       const tag = this.r.at(s.buf, s.pos, s.end).tag();
       s.pos = this.r.pos;
       switch (tag) {
-        case 0x08: {
+        case TAG_FORMAT_VERSION: {
           const v = this.r.at(s.buf, s.pos, s.end).varint32();
           s.pos = this.r.pos;
           if (v < MIN_FORMAT_VERSION || v > FORMAT_VERSION) this.fail(`unsupported formatVersion ${v}`);
           this.formatVersion = v;
           break;
         }
-        case 0x20: {
+        case TAG_COMPAT_VERSION: {
           const v = this.r.at(s.buf, s.pos, s.end).varint32();
           s.pos = this.r.pos;
           if (v > COMPAT_VERSION) this.fail(`compatVersion ${v} is newer than the newest supported (${COMPAT_VERSION})`);
           this.compatVersion = v;
           break;
         }
-        case 0x12: {
+        case TAG_META: {
           const len = this.lengthAt(Infinity, 'Meta');
           if (len > l.maxFieldBytes) this.fail(`Meta of ${len} bytes exceeds the limit of ${l.maxFieldBytes}`);
           await this.need(len, 'Meta');
@@ -257,7 +269,7 @@ class Decoder {
           s.pos = this.r.pos;
           break;
         }
-        case 0x1a: {
+        case TAG_DATABASES: {
           const len = this.lengthAt(Infinity, 'DBI');
           if (len > l.maxDecompressedBytes) this.fail(`DBI of ${len} bytes exceeds the decompressed size limit`);
           if (this.formatVersion === 0) this.fail('formatVersion missing before the first DBI');
@@ -273,9 +285,13 @@ class Decoder {
           s.pos = this.r.pos;
           break;
         }
-        default:
-          if (tag >>> 3 <= 4) throw wrongWireType('Snapshot', tag, tag >>> 3 === 1 || tag >>> 3 === 4 ? WIRE_VARINT : WIRE_LEN);
+        default: {
+          const field = tag >>> 3;
+          if (field <= FIELD_COMPAT_VERSION) {
+            throw wrongWireType('Snapshot', tag, field === FIELD_FORMAT_VERSION || field === FIELD_COMPAT_VERSION ? WIRE_VARINT : WIRE_LEN);
+          }
           await this.skipUnknown(tag, Infinity);
+        }
       }
     }
     if (this.formatVersion === 0) this.fail('not a snapshot (formatVersion missing)');
@@ -356,7 +372,7 @@ class Decoder {
         s.pos = this.r.pos;
       }
 
-      if (tag === 0x12) {
+      if (tag === TAG_DBI_ENTRY) {
         // An entry (KV message).
         if (!started) {
           started = true;
@@ -400,21 +416,21 @@ class Decoder {
         batch.count = 0;
       }
       const field = tag >>> 3;
-      if (field === 1 || field === 4) {
+      if (field === FIELD_DBI_NAME || field === FIELD_DBI_TRANSFORM) {
         if ((tag & 7) !== WIRE_LEN) throw wrongWireType('DBI', tag, WIRE_LEN);
-        const what = field === 1 ? 'DBI name' : 'DBI transform';
+        const what = field === FIELD_DBI_NAME ? 'DBI name' : 'DBI transform';
         const len = this.lengthAt(endAbs, what);
         if (len > l.maxFieldBytes) this.fail(`${what} of ${len} bytes exceeds the limit of ${l.maxFieldBytes}`);
         await this.need(len, what);
         const str = utf8At(s.buf, s.pos, len, what);
         s.pos += len;
-        if (field === 1) {
+        if (field === FIELD_DBI_NAME) {
           if (started && str !== info.name) this.fail(`DBI ${JSON.stringify(info.name)} is renamed ${JSON.stringify(str)} after its entries`);
           info.name = str;
         } else {
           transform = info.transform = str;
         }
-      } else if (field === 3) {
+      } else if (field === FIELD_DBI_FLAGS) {
         if ((tag & 7) !== WIRE_VARINT) throw wrongWireType('DBI', tag, WIRE_VARINT);
         const raw = this.r.at(s.buf, s.pos, end).varintU64();
         s.pos = this.r.pos;
@@ -427,13 +443,13 @@ class Decoder {
           this.fail(`DBI ${JSON.stringify(info.name)} has flags 0x${raw.toString(16)}, beyond LMDB's persistent DBI flags (0x${MDB_PERSISTENT_FLAGS.toString(16)})`);
         }
         flags = info.flags = Number(raw);
-      } else if (field === 2) {
+      } else if (field === FIELD_DBI_ENTRIES) {
         throw wrongWireType('DBI', tag, WIRE_LEN);
       } else {
         await this.skipUnknown(tag, endAbs);
         continue;
       }
-      if (field !== 1) {
+      if (field !== FIELD_DBI_NAME) {
         const problem = order.configure(flags, transform, false);
         if (problem) this.fail(`DBI ${JSON.stringify(info.name)}: ${problem}`);
       }
@@ -467,7 +483,7 @@ class Decoder {
         tag = r.at(buf, p, end).tag();
         p = r.pos;
       }
-      if (tag === 0x0a || tag === 0x12) {
+      if (tag === TAG_KV_KEY || tag === TAG_KV_VALUE) {
         let len = p < end ? buf[p]! : 0x80;
         if (len < 0x80) p++;
         else {
@@ -475,7 +491,7 @@ class Decoder {
           p = r.pos;
         }
         if (len > end - p) this.fail(`entry ${info.count} of DBI ${JSON.stringify(info.name)}: field ${tag >>> 3} declares ${len} bytes but only ${end - p} remain in the entry`);
-        if (tag === 0x0a) {
+        if (tag === TAG_KV_KEY) {
           keyOff = p;
           keyLen = len;
         } else {
@@ -483,16 +499,19 @@ class Decoder {
           valLen = len;
         }
         p += len;
-      } else if (tag === 0x19) {
+      } else if (tag === TAG_KV_TIMESTAMP) {
         if (end - p < 8) this.fail(`entry ${info.count} of DBI ${JSON.stringify(info.name)}: truncated timestampNano`);
         lo = (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
         hi = (buf[p + 4]! | (buf[p + 5]! << 8) | (buf[p + 6]! << 16) | (buf[p + 7]! << 24)) >>> 0;
         p += 8;
-      } else if (tag === 0x20) {
+      } else if (tag === TAG_KV_FLAGS) {
         flags = r.at(buf, p, end).varint32();
         p = r.pos;
       } else {
-        if (tag >>> 3 <= 4) throw wrongWireType('KV', tag, tag >>> 3 === 3 ? WIRE_FIXED64 : tag >>> 3 === 4 ? WIRE_VARINT : WIRE_LEN);
+        const field = tag >>> 3;
+        if (field <= FIELD_KV_FLAGS) {
+          throw wrongWireType('KV', tag, field === FIELD_KV_TIMESTAMP_NANO ? WIRE_FIXED64 : field === FIELD_KV_FLAGS ? WIRE_VARINT : WIRE_LEN);
+        }
         r.at(buf, p, end).skipValue(tag, this.limits.maxGroupDepth);
         p = r.pos;
       }

@@ -21,8 +21,18 @@ import { Readable, addAbortSignal } from 'node:stream';
 import type { EntryBatch } from './batch.js';
 import { CONTENT_HASH_TAG, type ContentHash, type ContentHasher } from './content-hash.js';
 import { gzipMembers, type GzipOptions } from './gzip.js';
+import * as fields from './fields.js';
 import { COMPAT_VERSION, FORMAT_VERSION, type DbiSource, type SnapshotMeta } from './types.js';
 import { bigVarint, varintLength, writeVarint } from './wire.js';
+
+// Module-level copies of the shared field numbers and tags: V8 compiles a module's own constants into
+// the machine code, but loads an imported binding from memory at every use (hot loops compare them).
+const {
+  TAG_COMPAT_VERSION, TAG_CONTENT_HASH_ALGORITHM, TAG_CONTENT_HASH_DIGEST, TAG_CONTENT_HASH_ENTRIES, TAG_DATABASES,
+  TAG_DBI_ENTRY, TAG_DBI_FLAGS, TAG_DBI_NAME, TAG_DBI_TRANSFORM, TAG_FORMAT_VERSION, TAG_KV_FLAGS, TAG_KV_KEY,
+  TAG_KV_TIMESTAMP, TAG_KV_VALUE, TAG_META, TAG_META_DATABASE_NAME, TAG_META_FROM_LMDB_TXN_ID, TAG_META_GENERATION_ID,
+  TAG_META_HOSTNAME, TAG_META_INSTANCE_ID, TAG_META_LMDB_TXN_ID, TAG_META_TIMESTAMP_NANO,
+} = fields;
 
 export interface EncodeOptions extends GzipOptions {
   signal?: AbortSignal;
@@ -47,20 +57,6 @@ const DEFAULT_CHUNK_BYTES = 1 << 20;
 const MAX_POOLED_CHUNKS = 8;
 /** Below this many bytes a JS loop copies faster than Buffer#copy (a native call). */
 const SMALL_COPY = 48;
-
-// Tags (field number << 3 | wire type).
-const TAG_FORMAT_VERSION = 0x08; // 1 varint
-const TAG_META = 0x12; // 2 len
-const TAG_DATABASES = 0x1a; // 3 len
-const TAG_COMPAT_VERSION = 0x20; // 4 varint
-const TAG_DBI_NAME = 0x0a; // 1 len
-const TAG_DBI_ENTRY = 0x12; // 2 len
-const TAG_DBI_FLAGS = 0x18; // 3 varint
-const TAG_DBI_TRANSFORM = 0x22; // 4 len
-const TAG_KV_KEY = 0x0a; // 1 len
-const TAG_KV_VALUE = 0x12; // 2 len
-const TAG_KV_TIMESTAMP = 0x19; // 3 fixed64
-const TAG_KV_FLAGS = 0x20; // 4 varint
 
 /** Size of one KV message body (without its tag and length). */
 export function kvBodyLength(keyLen: number, valLen: number, tsHi: number, tsLo: number, flags: number): number {
@@ -131,19 +127,19 @@ export function encodeMeta(meta: SnapshotMeta): Buffer {
     const b = BigInt(v);
     if (b !== 0n) parts.push(Buffer.concat([Buffer.from([tag]), bigVarint(b)]));
   };
-  str(0x0a, meta.generationId);
-  str(0x12, meta.instanceId);
-  str(0x1a, meta.hostname);
-  int64(0x20, meta.lmdbTxnId);
+  str(TAG_META_GENERATION_ID, meta.generationId);
+  str(TAG_META_INSTANCE_ID, meta.instanceId);
+  str(TAG_META_HOSTNAME, meta.hostname);
+  int64(TAG_META_LMDB_TXN_ID, meta.lmdbTxnId);
   const ts = BigInt.asUintN(64, meta.timestampNano);
   if (ts !== 0n) {
     const f = Buffer.allocUnsafe(9);
-    f[0] = 0x29;
+    f[0] = TAG_META_TIMESTAMP_NANO;
     f.writeBigUInt64LE(ts, 1);
     parts.push(f);
   }
-  str(0x3a, meta.databaseName);
-  int64(0x40, meta.fromLmdbTxnId);
+  str(TAG_META_DATABASE_NAME, meta.databaseName);
+  int64(TAG_META_FROM_LMDB_TXN_ID, meta.fromLmdbTxnId);
   return Buffer.concat(parts);
 }
 
@@ -299,9 +295,9 @@ export async function* snapshotProtobufChunks(
 /** The `contentHash` field: `message ContentHash { string algorithm = 1; bytes digest = 2; uint64 entries = 3; }`. */
 export function contentHashField(hash: ContentHash): Buffer {
   const body = Buffer.concat([
-    lenField(0x0a, Buffer.from(hash.algorithm, 'utf8')),
-    lenField(0x12, hash.digest),
-    hash.entries > 0 ? varintField(0x18, hash.entries) : Buffer.alloc(0),
+    lenField(TAG_CONTENT_HASH_ALGORITHM, Buffer.from(hash.algorithm, 'utf8')),
+    lenField(TAG_CONTENT_HASH_DIGEST, hash.digest),
+    hash.entries > 0 ? varintField(TAG_CONTENT_HASH_ENTRIES, hash.entries) : Buffer.alloc(0),
   ]);
   const head = Buffer.allocUnsafe(16);
   const afterTag = writeVarint(head, 0, CONTENT_HASH_TAG);

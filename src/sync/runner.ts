@@ -4,7 +4,7 @@ import { requireStorage } from '../config/config.js';
 import type { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_GENERATION, validateDbName } from '../snapshot/name.js';
-import { createStorage } from '../storage/index.js';
+import { openStorage, type StorageOptions } from '../storage/index.js';
 import { sweeperLoadCutoffNano } from './tombstones.js';
 import type { Storage } from '../storage/storage.js';
 import { AsyncMutex } from './async-mutex.js';
@@ -71,12 +71,12 @@ export function selectLmdbs(config: Config, onlyDbs: string[]): string[] {
  * only-once, every LMDB finished its pass. A fatal error in one LMDB stops the others.
  */
 export async function runSync(
-  config: Config, instance: string, log: Logger, opts: RunOptions, signal: AbortSignal,
+  config: Config<StorageOptions>, instance: string, log: Logger, opts: RunOptions, signal: AbortSignal,
   onStarted?: (run: SyncRun) => void | Promise<void>,
 ): Promise<void> {
-  const storageConfig = requireStorage(config);
+  const storageOptions = requireStorage(config);
   const names = selectLmdbs(config, opts.onlyDbs);
-  const backend = await createStorage(storageConfig.type as 'fs', storageConfig.options, { logger: log.with({ component: 'storage' }) });
+  const backend = await openStorage(storageOptions, { logger: log.with({ component: 'storage' }) });
   const storage = opts.wrapStorage ? opts.wrapStorage(backend) : backend;
   const downloads = new Semaphore(config.memoryDownloadedSnapshots);
   const decompressions = new Semaphore(config.memoryDecompressedSnapshots);

@@ -335,15 +335,34 @@ test('instance name: --instance override, host name fallback, Go sanitising', ()
   assert.throws(() => instanceName({ instance: '' }, ''), (err: unknown) => err instanceof ConfigError && err.key === 'instance');
 });
 
-test('the storage options validator is passed in and sees the type and options', () => {
-  const validateStorageOptions = (type: string, o: Record<string, unknown>) => {
+test('the storage parser is passed in, sees the type and options, and its result is storage.parsed', () => {
+  const parseStorage = (type: string, o: Record<string, unknown>) => {
     if ('bogus' in o) throw new ConfigError('storage.options.bogus', `unknown ${type} option`);
     return { ...o, checked: true };
   };
   const base = `${MINIMAL}storage:\n  type: memory\n  options:\n`;
-  assert.deepEqual(parseConfig(`${base}    a: 1\n`, {}, { validateStorageOptions }).storage.options, { a: 1, checked: true });
-  assert.throws(() => parseConfig(`${base}    bogus: 1\n`, {}, { validateStorageOptions }), /storage\.options\.bogus: unknown memory option/);
-  assert.deepEqual(parseConfig(`${base}    a: 2\n`, {}).storage.options, { a: 2 }, 'without a validator the options are kept as they are');
+  const c = parseConfig(`${base}    a: 1\n`, {}, { parseStorage });
+  assert.deepEqual(c.storage.parsed, { a: 1, checked: true });
+  assert.deepEqual(c.storage.options, { a: 1 }, 'the options as written stay (for --log-config)');
+  assert.throws(() => parseConfig(`${base}    bogus: 1\n`, {}, { parseStorage }), /storage\.options\.bogus: unknown memory option/);
+  assert.deepEqual(parseConfig(`${base}    a: 2\n`, {}).storage.parsed, { type: 'memory', options: { a: 2 } },
+    'without a parser the options are kept as they are');
+  assert.equal(parseConfig(MINIMAL, {}, { parseStorage }).storage.parsed, undefined, 'no storage.type, nothing parsed');
+});
+
+test('log.format (an enum in the spec) is reported in the order of the other checks', () => {
+  assert.throws(() => parseConfig(`${MINIMAL}log: { format: xml, level: nope }\n`, {}), /config: log\.level: must be one of/);
+  assert.throws(() => parseConfig(`${MINIMAL}log: { format: xml }\nbogus: 1\n`, {}), /config: bogus: unknown key/);
+  assert.throws(() => parseConfig(`${MINIMAL}log:\n  format:\n`, {}), /config: log\.format: must be one of: human, logfmt, json \(line 5\)$/);
+  assert.equal(parseConfig(`${MINIMAL}log: { format: logfmt }\n`, {}).log.format, 'logfmt');
+});
+
+test('redactConfig leaves out the parsed storage options', () => {
+  const c = parseConfig(`${MINIMAL}storage: { type: memory, options: { token: t } }\n`, {}, { parseStorage: (type, options) => ({ type, options, fn: () => 1 }) });
+  assert.equal(typeof c.storage.parsed?.fn, 'function');
+  const r = redactConfig(c);
+  assert.equal('parsed' in r.storage, false);
+  assert.deepEqual(r.storage.options, { token: '***' });
 });
 
 test('deprecated storage.root_path moves into options with a warning; requireStorage', () => {

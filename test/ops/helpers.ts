@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/index.js';
+import { parseStorageOptions, type StorageOptions } from '../../src/storage/index.js';
 import { buildValue, Env, type Dbi } from '../../src/lmdb/index.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/logger.js';
 import { runSync, type RunOptions, type SyncRun } from '../../src/sync/runner.js';
@@ -87,7 +88,7 @@ export interface SyncConfigInput {
 }
 
 /** A sync config as YAML text (JSON is YAML), parsed like the CLI does. */
-export function syncConfig(c: SyncConfigInput): Config {
+export function syncConfig(c: SyncConfigInput): Config<StorageOptions> {
   const text = [
     `instance: ${c.instance}`,
     'lmdbs:',
@@ -102,7 +103,7 @@ export function syncConfig(c: SyncConfigInput): Config {
     'storage_retry_count: 3',
     c.extra ?? '',
   ].join('\n');
-  return parseConfig(text, {});
+  return parseConfig(text, {}, { parseStorage: parseStorageOptions });
 }
 
 export interface BackgroundSync {
@@ -112,7 +113,7 @@ export interface BackgroundSync {
 }
 
 /** runSync in this process until stop(); resolves once started (onStarted ran). */
-export async function startSync(config: Config, opts: Partial<RunOptions> = {}, onStarted?: (run: SyncRun, signal: AbortSignal) => void):
+export async function startSync(config: Config<StorageOptions>, opts: Partial<RunOptions> = {}, onStarted?: (run: SyncRun, signal: AbortSignal) => void):
   Promise<BackgroundSync> {
   const ac = new AbortController();
   let started!: (run: SyncRun) => void;
@@ -136,7 +137,7 @@ export async function startSync(config: Config, opts: Partial<RunOptions> = {}, 
 }
 
 /** One `sync --only-once` pass in this process. */
-export async function syncOnce(config: Config, onStarted?: (run: SyncRun) => void): Promise<void> {
+export async function syncOnce(config: Config<StorageOptions>, onStarted?: (run: SyncRun) => void): Promise<void> {
   await runSync(config, config.instance, testLogger(), { receiveOnly: false, onlyOnce: true, onlyDbs: [] },
     new AbortController().signal, onStarted);
 }

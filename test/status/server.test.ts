@@ -73,7 +73,7 @@ function testConfig(lmdbPath: string, address = '127.0.0.1:0') {
     'storage_poll_interval: 500ms',
     statusConfigLines(health, address),
     '  start: { interval: 100ms, warn_duration: 300ms, error_duration: 700ms, report_healthz: true }',
-  ].join('\n'), {}, { validateStorageOptions: () => undefined });
+  ].join('\n'), {});
 }
 
 const quietLog = createLogger({ level: 'error', stream: { write: () => true } });
