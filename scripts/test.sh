@@ -36,5 +36,11 @@ bash scripts/azurite.sh start "$LS_TEST_WORKDIR/azurite"
 # shellcheck disable=SC1091
 source "$LS_TEST_WORKDIR/azurite/env.sh"   # exports LS_AZURE_ENDPOINT, LS_AZURE_ACCOUNT, LS_AZURE_KEY
 
+# The Go implementation (v1.0.0) for the tests that run it beside ours (mixed fleets): found beside the checkout
+# in ../shared/reference/ when that folder exists; those tests skip with a printed line without it.
+go_reference="$(cd .. && pwd)/shared/reference/lightningstream-go-v1.0.0"
+if [ -z "${LS_REFERENCE_BIN:-}" ] && [ -x "$go_reference" ]; then export LS_REFERENCE_BIN="$go_reference"; fi
+echo "LS_REFERENCE_BIN=${LS_REFERENCE_BIN:-(not set: the tests with the Go implementation skip)}"
+
 mapfile -t tests < <(find dist/test -name "*.test.js" | sort)
 TMPDIR="$LS_TEST_WORKDIR/tmp" node --test --test-concurrency=2 "${tests[@]}"

@@ -76,7 +76,8 @@ const SWEEPER_SPEC = struct({
 
 /** Delta snapshots (an extension of this implementation: README, "Delta snapshots"). */
 const DELTAS_SPEC = struct({
-  enabled: bool(false),
+  /** Deltas between full snapshots (README "Delta snapshots"); false: full snapshots only, as Go writes. */
+  enabled: bool(true),
   /** A full snapshot at least this often (ms). */
   full_interval: duration(10 * M),
   /** A full snapshot once the deltas since the last one add up to this fraction of its size. */
@@ -88,6 +89,11 @@ const DELTAS_SPEC = struct({
    * and the full snapshots this often (ms); see DbListing.
    */
   full_list_interval: duration(M),
+  /**
+   * A peer that takes only full snapshots counts as present this long after its newest one (ms); 0: 1.5 times
+   * storage_force_snapshot_interval, or 6 h when that is 0 (src/sync/receive/full-only-peers.ts).
+   */
+  full_only_peer_timeout: duration(0),
 });
 
 /** Content hashes of synced data (an extension of this implementation: README, "Content hashes"). */

@@ -38,8 +38,6 @@ export interface SyncerOptions {
   deltas?: DeltasConfig;
   /** Local content hashes and published states (off when absent or not enabled). */
   contentHash?: ContentHashConfig;
-  /** How long a peer that takes only full snapshots counts as present after its newest one (see full-only-peers.ts). */
-  fullOnlyPeerTimeoutMs?: number;
 }
 
 /**
@@ -278,7 +276,8 @@ export class Syncer {
    */
   private fullReadersPresent(): boolean {
     if (!this.journaling) return false;
-    const timeout = this.opts.fullOnlyPeerTimeoutMs ?? defaultFullOnlyPeerTimeoutMs(this.opts.forceSnapshotMs);
+    const configured = this.opts.deltas?.fullOnlyPeerTimeout ?? 0;
+    const timeout = configured > 0 ? configured : defaultFullOnlyPeerTimeoutMs(this.opts.forceSnapshotMs);
     const present = presentFullOnlyPeers(this.receiver.listing.peersWithoutJournal, this.clock.nowNano(), timeout);
     if (present.join() !== this.fullOnlyPeers.join()) {
       if (present.length > 0) {

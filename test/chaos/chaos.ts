@@ -170,7 +170,7 @@ class Syncer {
     const fd = openSync(logPath, 'a');
     const reports = join(this.dir, 'reports');
     const [command, ...pre] = this.go ? [GO_BIN!] : [process.execPath, SYNC_BIN];
-    const child = spawn(command!, [...pre, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []),
+    const child = spawn(command, [...pre, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []),
       '-c', this.configPath, 'sync'], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, NODE_OPTIONS: `--report-on-signal --report-signal=SIGUSR2 --report-directory=${reports}` },

@@ -212,7 +212,7 @@ describe('delta snapshots between real sync processes (fs storage)', { timeout: 
       () => value(appB, 'key-7') === 'changed-on-a' && value(appB, 'key-8') === 'second' && value(appB, 'key-9') === 'third', logs(a, b2));
 
     // c: deltas off (as Go writes), same bucket: its full snapshots reach a and b, theirs reach c.
-    const c = start(dir, 'c', '', bucket);
+    const c = start(dir, 'c', 'deltas: { enabled: false }', bucket);
     const appC = new NativeApp(join(dir, 'c'));
     await waitFor('c has everything', 30_000, () => value(appC, 'key-9') === 'third' && value(appC, 'key-4999') !== undefined, logs(a, c));
     appC.put('data', 'from-c', 'c-value', sec(2000));
