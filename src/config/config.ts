@@ -317,7 +317,7 @@ function validate<S>(c: Config<S>, ctx: DecodeContext, parseStorage: StoragePars
     }
     c.storage.parsed = parseStorage(type, c.storage.options);
   }
-  for (const key of ctx.rejected.keys()) reportRejected(ctx, key);
+  for (const key of ctx.rejected.keys()) reportRejected(ctx, key); // enum keys not checked above
 }
 
 /** Config files larger than this are refused (a real one is a few KiB). */
