@@ -10,6 +10,9 @@
  * For every implementation (ours; plus the Go binary named by LS_REFERENCE_BIN when it is set, run the
  * same way with the same YAML), every N and every variant, in a fresh bucket:
  *
+ * Variants: `default` (ours: deltas on), `full-snapshots` (deltas off), `update-marker`, `deltas+marker`, and
+ * `mixed` (ours with the default options, the last instance the Go binary: its change-to-visible is printed apart).
+ *
  * 1. N `lightningstream sync` processes (i01..iNN), each with its own LMDB (native mode,
  *    `schema_tracks_changes: true`), all talking to S3 through bench/s3-meter.ts, a counting proxy
  *    with one port per instance (a separate process, so its work does not delay this one's polling).
@@ -76,14 +79,15 @@ interface Variant {
   storageOptions: Record<string, unknown>;
   /** Added at the top level of the YAML. */
   extra?: Record<string, unknown>;
+  /** The last instance is the Go binary (LS_REFERENCE_BIN) with the same YAML less `extra`: a mixed fleet. */
+  goPeer?: boolean;
 }
 const VARIANTS: Record<string, Variant> = {
-  default: { what: 'default options', storageOptions: {} },
+  default: { what: 'default options (ours: deltas on)', storageOptions: {} },
   'update-marker': { what: 'storage.options.use_update_marker: true', storageOptions: { use_update_marker: true } },
-  deltas: { what: 'deltas.enabled: true (defaults: full_interval 10m, max_chain_ratio 0.25)', storageOptions: {}, extra: { deltas: { enabled: true } } },
-  'deltas+marker': {
-    what: 'deltas on and use_update_marker', storageOptions: { use_update_marker: true }, extra: { deltas: { enabled: true } },
-  },
+  'full-snapshots': { what: 'deltas.enabled: false (full snapshots only, as Go)', storageOptions: {}, extra: { deltas: { enabled: false } } },
+  'deltas+marker': { what: 'deltas (the default) and use_update_marker', storageOptions: { use_update_marker: true }, extra: { deltas: { enabled: true } } },
+  mixed: { what: 'default options, the last instance is Go (LS_REFERENCE_BIN)', storageOptions: {}, extra: {}, goPeer: true },
 };
 
 interface Impl {
@@ -99,7 +103,7 @@ const { values: args } = parseArgs({
     values: { type: 'string', default: 'text' },
     changes: { type: 'string', default: '60' },
     interval: { type: 'string', default: '1s' },
-    variants: { type: 'string', default: 'default,update-marker,deltas,deltas+marker' },
+    variants: { type: 'string', default: 'default,mixed' },
     idle: { type: 'string', default: '10s' },
     settle: { type: 'string', default: '3s' },
     'check-every': { type: 'string', default: '5' },
@@ -255,6 +259,8 @@ interface Member {
   dbi?: Dbi;
   /** ms after the receivers' start when it held every entry. */
   caughtUpMs?: number;
+  /** Run by the Go binary (the mixed variant). */
+  go?: boolean;
 }
 
 /** Opens the member's LMDB and data DBI when they exist; true once open. */
@@ -295,6 +301,8 @@ interface RunResult {
   visible?: Summary;
   visibleAll?: Summary;
   perInstance?: Array<{ name: string; s: Summary }>;
+  /** Mixed fleets: change-to-visible at the Go instance. */
+  goVisible?: Summary;
   missed?: number;
   rssWriterMiB?: number;
   rssReceiversMiB?: Summary;
@@ -343,6 +351,7 @@ async function runOne(impl: Impl, n: number, variantName: string, s3: S3Endpoint
       const m: Member = {
         name, lmdbPath: join(dir, name, 'lmdb'), configPath: join(dir, `${name}.yaml`), proc: new Proc(name, join(dir, `${name}.log`)),
       };
+      const go = variant.goPeer === true && i === n - 1;
       const config: Record<string, unknown> = {
         instance: name,
         lmdbs: { main: { path: m.lmdbPath, schema_tracks_changes: true, options: { create: true, map_size: `${MAP_MIB}MB` } } },
@@ -353,14 +362,18 @@ async function runOne(impl: Impl, n: number, variantName: string, s3: S3Endpoint
             endpoint_url: `http://127.0.0.1:${meter.ports[i]!}`, create_bucket: true, ...variant.storageOptions,
           },
         },
-        ...variant.extra,
+        ...(go ? {} : variant.extra),
       };
+      if (go) m.go = true;
       writeFileSync(m.configPath, `# bench/fleet.ts: ${impl.name}, N=${n}, ${variantName}\n${stringify(config)}`);
       members.push(m);
     }
     const writer = members[0]!;
     const receivers = members.slice(1);
-    const start = (m: Member): void => { m.proc.run(impl.command, [...impl.args, '-c', m.configPath, 'sync'], childEnv); };
+    const start = (m: Member): void => {
+      if (m.go) m.proc.run(REFERENCE_BIN!, ['-c', m.configPath, 'sync'], childEnv);
+      else m.proc.run(impl.command, [...impl.args, '-c', m.configPath, 'sync'], childEnv);
+    };
 
     // 1. The writer alone, with the initial LMDB, until it stored its first snapshot.
     mkdirSync(writer.lmdbPath, { recursive: true });
@@ -474,7 +487,9 @@ async function runOne(impl: Impl, n: number, variantName: string, s3: S3Endpoint
     result.visible = summarize(all);
     result.visibleAll = summarize(changes.filter((c) => c.seen.size === receivers.length).map((c) => Math.max(...c.seen.values())));
     result.missed = changes.reduce((a, c) => a + receivers.length - c.seen.size, 0);
-    result.perInstance = receivers.map((m, r) => ({ name: m.name, s: summarize(changes.flatMap((c) => c.seen.get(r) ?? [])) }));
+    result.perInstance = receivers.map((m, r) => ({ name: m.go ? `${m.name}(go)` : m.name, s: summarize(changes.flatMap((c) => c.seen.get(r) ?? [])) }));
+    const goIndex = receivers.findIndex((m) => m.go);
+    if (goIndex >= 0) result.goVisible = summarize(changes.flatMap((c) => c.seen.get(goIndex) ?? []));
     const rss = members.map((m) => peakRssKiB(m.proc.pid) ?? NaN);
     result.rssWriterMiB = rss[0]! / 1024;
     result.rssReceiversMiB = summarize(rss.slice(1).map((k) => k / 1024));
@@ -642,7 +657,7 @@ function printSummary(results: RunResult[]): void {
     console.log(`| ${r.impl} | ${r.n} | ${r.variant} | ${num(r.catchUp?.max ?? NaN, 2)} s | ${num(sumReq(r.idle) / r.idleS, 1)} | ` +
       `${bytes(perChange(r, (c) => c.bytesUp))} | ${bytes(perChange(r, (c) => c.bytesDown))} | ${pc((c) => c.requests.LIST)} | ` +
       `${pc((c) => c.requests.GET)} | ${pc((c) => c.requests.PUT)} | ${pc((c) => c.requests.HEAD)} | ${r.writerSnapshots ?? '-'} / ${r.receiverSnapshots ?? '-'} | ` +
-      `${v ? `${ms(v.p50)} / ${ms(v.p90)} / ${ms(v.max)}` : '-'} | ${ms(r.visibleAll?.max ?? NaN)} | ` +
+      `${v ? `${ms(v.p50)} / ${ms(v.p90)} / ${ms(v.max)}` : '-'}${r.goVisible ? ` (go ${ms(r.goVisible.p50)} / ${ms(r.goVisible.p90)} / ${ms(r.goVisible.max)})` : ''} | ${ms(r.visibleAll?.max ?? NaN)} | ` +
       `${num(Math.max(r.rssWriterMiB ?? NaN, r.rssReceiversMiB?.max ?? NaN), 0)} MiB | ${r.wallS.toFixed(0)} s |`);
   }
 }
@@ -698,7 +713,8 @@ async function main(): Promise<number> {
     for (const impl of IMPLS) {
       for (const n of SIZES) {
         for (const variant of VARIANT_NAMES) {
-          if (impl.name !== 'ours' && VARIANTS[variant]!.extra) continue; // an extension Go's config refuses
+          if (impl.name !== 'ours' && VARIANTS[variant]!.extra) continue; // an extension Go's config refuses (mixed: run by ours)
+          if (VARIANTS[variant]!.goPeer && !REFERENCE_BIN) continue;
           const r = await runOne(impl, n, variant, s3, template, workDir, rgwPid, signal);
           if (r.error) failed = true;
           results.push(r);

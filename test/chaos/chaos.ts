@@ -158,9 +158,9 @@ class Syncer {
     this.readyLine = go ? /startup phase completed successfully/ : /initial sync complete/;
   }
 
-  /** Exit codes of a clean SIGTERM: ours exits 0, Go 143 (the shell's 128 + SIGTERM). */
-  cleanExit(code: number | null): boolean {
-    return code === 0 || (this.go && code === 143);
+  /** A clean end on SIGTERM: ours exits 0; Go ends through the signal itself (or 143, as a shell reports it). */
+  cleanExit(code: number | null, signal: string | null): boolean {
+    return code === 0 || (this.go && (code === 143 || (code === null && signal === 'SIGTERM')));
   }
 
   start(): void {
@@ -555,7 +555,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
         c.sigterm++;
         if (r.code === null && r.signal === 'SIGTERM' && !r.forced && age < 3000) {
           c.sigtermEarly++; // arrived before the process installed its handler (Node's default: terminate)
-        } else if (r.forced || r.code !== 0) {
+        } else if (r.forced || !s.cleanExit(r.code, r.signal)) {
           problems.push(`${tag}: syncer ${s.name} (run ${s.runs}, up ${age} ms) on SIGTERM: exit code ${r.code} signal ${r.signal}` +
             `${r.forced ? ', ignored SIGTERM for 20 s, SIGKILLed' : ''}\n${tail(s.lastLog(), 12)}\n` +
             `  process events:\n${events.last(12)}\n${diagnosticReports(dir)}`);
@@ -671,7 +671,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     }));
     const codes = await Promise.all(syncers.map((s) => s.kill('SIGTERM')));
     codes.forEach((r, i) => {
-      if (!syncers[i]!.cleanExit(r.code) || r.forced) {
+      if (!syncers[i]!.cleanExit(r.code, r.signal) || r.forced) {
         problems.push(`${tag}: final SIGTERM of ${INSTANCES[i]}: exit code ${r.code} signal ${r.signal}${r.forced ? ' (ignored SIGTERM for 20 s, SIGKILLed)' : ''}\n` +
           `${tail(syncers[i]!.lastLog(), 8)}\n  process events:\n${events.last(12)}\n${diagnosticReports(dir)}`);
       }
