@@ -113,11 +113,6 @@ export class AzureStorage implements Storage {
     return this.getStream(name, this.key(name), signal);
   }
 
-  async load(name: string, signal?: AbortSignal): Promise<Buffer> {
-    this.checkName(name, signal);
-    return this.getObject(name, this.key(name), signal);
-  }
-
   async store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {
     this.checkName(name, signal);
     const key = this.key(name);

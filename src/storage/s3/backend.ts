@@ -132,11 +132,6 @@ export class S3Storage implements Storage {
     return this.getStream(name, this.key(name), signal);
   }
 
-  async load(name: string, signal?: AbortSignal): Promise<Buffer> {
-    this.checkName(name, signal);
-    return this.getObject(name, this.key(name), signal);
-  }
-
   async store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {
     this.checkName(name, signal);
     const key = this.key(name);
