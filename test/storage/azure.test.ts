@@ -167,6 +167,19 @@ function azureSuite(env: AzureTestEnv): void {
       await assert.rejects(s.store(AZURE_UPDATE_MARKER_NAME, Buffer.from('x')), InvalidNameError);
     });
 
+    it('use_update_marker: listAfter sees other instances\' changes and never lists startAfter or the marker', async () => {
+      const a = await open({ global_prefix: 'uma/', use_update_marker: true });
+      const b = await open({ global_prefix: 'uma/', use_update_marker: true });
+      await b.store('_journal__main__2__b', Buffer.from('2'));
+      await b.store('_journal__main__3__b', Buffer.from('3'));
+      const after = async (startAfter: string) => (await a.listAfter!('_journal__main__', startAfter)).map((o) => o.name);
+      assert.deepEqual(await after('_journal__main__1'), ['_journal__main__2__b', '_journal__main__3__b']);
+      assert.deepEqual(await after('_journal__main__2__b'), ['_journal__main__3__b']);
+      await b.store('_journal__main__4__b', Buffer.from('4'));
+      assert.deepEqual(await after('_journal__main__3'), ['_journal__main__3__b', '_journal__main__4__b']);
+      assert.deepEqual((await a.listAfter!('', 'u')).map((o) => o.name), [], 'the marker is not listed');
+    });
+
     it('abort: a slow streamed store, a listing and a load stop with AbortError and leave nothing', async () => {
       const s = await open({ global_prefix: 'ab/' });
       const ac = new AbortController();

@@ -11,6 +11,8 @@ export interface ContractOptions {
   open: () => Promise<Storage>;
   /** Per-test timeout in ms (a real S3 server's first calls can take seconds). */
   timeout?: number;
+  /** The backend has a listAfter of its own (the remote ones): it is called directly, not through list(). */
+  ownListAfter?: boolean;
 }
 
 /** A stream that yields the chunks with a pause between them. */
@@ -76,16 +78,19 @@ export function storageContract(label: string, opts: ContractOptions): void {
       assert.deepEqual(await s.list('nothing'), []);
     });
 
-    it('lists after a name (listAfter, or list() filtered where the backend has none)', async () => {
+    it(`lists after a name (${opts.ownListAfter ? "the backend's own listAfter" : 'list() filtered'})`, async () => {
       const names = ['_journal__main__20260101-000000-000000001__a__x', '_journal__main__20260101-000000-000000002__b__x',
         '_journal__main__20260101-000000-000000003__a__x', '_journal__mainx__20260101-000000-000000009__a__x', 'main__a__1'];
       for (const name of names) await s.store(name, Buffer.from(name));
-      const after = async (startAfter: string) => (await listAfter(s, '_journal__main__', startAfter)).map((o) => o.name);
+      if (opts.ownListAfter) assert.equal(typeof s.listAfter, 'function', 'the backend has no listAfter of its own');
+      const list = (prefix: string, startAfter: string) => opts.ownListAfter ? s.listAfter!(prefix, startAfter) : listAfter(s, prefix, startAfter);
+      const after = async (startAfter: string) => (await list('_journal__main__', startAfter)).map((o) => o.name);
       assert.deepEqual(await after('_journal__main__'), names.slice(0, 3));
       assert.deepEqual(await after('_journal__main__20260101-000000-000000002'), names.slice(1, 3), 'a name longer than startAfter sorts after it');
       assert.deepEqual(await after(names[1]!), names.slice(2, 3), 'startAfter itself is not listed');
       assert.deepEqual(await after('_journal__main__20260101-000000-000000004'), []);
-      const sizes = (await listAfter(s, '_journal__main__', '_journal__main__')).map((o) => o.size);
+      assert.deepEqual(await after(''), names.slice(0, 3), 'an empty startAfter lists the whole prefix');
+      const sizes = (await list('_journal__main__', '_journal__main__')).map((o) => o.size);
       assert.deepEqual(sizes, names.slice(0, 3).map((n) => n.length));
     });
 
