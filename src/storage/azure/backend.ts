@@ -13,7 +13,7 @@ import { keepAliveAgentOptions } from '../remote/agents.js';
 import { RemoteBlobStore, type RemoteEntry } from '../remote/blob-store.js';
 import type { Failure } from '../remote/failure.js';
 import { readSecretFile } from '../remote/secrets.js';
-import { tlsAgentOptions } from '../s3/tls.js';
+import { tlsAgentOptions } from '../remote/tls.js';
 import { AZURE_CODES, AzureStorageError, classifyAzureError } from './errors.js';
 import {
   AZURE_UPDATE_MARKER_NAME,

@@ -14,8 +14,7 @@ import {
   type StorageLogger,
 } from '../common.js';
 import { retryTransientUntilAborted } from '../init-retry.js';
-import type { ConnectionOptions } from '../options.js';
-import type { S3TlsOptions } from '../s3/options.js';
+import type { RemoteOptions } from './options.js';
 import { NotFoundError, type ObjectInfo, type Storage } from '../storage.js';
 import { UpdateMarkerListCache } from '../update-marker.js';
 import { failureText, isTransientFailure, type Failure, type FailureCodes } from './failure.js';
@@ -45,7 +44,7 @@ export interface BlobStoreSettings {
   ops: { get: string; ensure: string };
   /** The update marker's name (under global_prefix). */
   markerName: string;
-  options: ConnectionOptions & { global_prefix: string; tls: S3TlsOptions };
+  options: RemoteOptions;
   /** The options as logs and toJSON show them (secrets masked). */
   redacted: Record<string, unknown>;
   errorClass: BackendErrorClass;

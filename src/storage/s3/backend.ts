@@ -24,7 +24,7 @@ import { CredentialSource } from './credentials.js';
 import { classifyS3Error, S3_CODES, S3StorageError } from './errors.js';
 import { uploadStream, type UploadTarget } from './multipart.js';
 import { redactedS3Options, UPDATE_MARKER_NAME, type S3Options } from './options.js';
-import { tlsAgentOptions } from './tls.js';
+import { tlsAgentOptions } from '../remote/tls.js';
 
 export { S3StorageError };
 
