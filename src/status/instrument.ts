@@ -109,16 +109,10 @@ export class InstrumentedStorage implements Storage {
     return this.track('list', db, () => listAfter(this.inner, prefix, startAfter, signal), () => this.metrics.listFailed.inc({ lmdb: db }));
   }
 
-  async load(name: string, signal?: AbortSignal): Promise<Buffer> {
-    const { db, instance } = describeName(name);
-    this.metrics.loadCalls.inc({ lmdb: db });
-    const data = await this.track('load', db, () => this.inner.load(name, signal),
-      () => this.metrics.loadFailed.inc({ lmdb: db, syncer_instance: instance }));
-    this.metrics.loadBytes.inc({ lmdb: db }, data.length);
-    return data;
-  }
-
-  /** Counts the call when the stream opens; its outcome and bytes when the stream ends or fails. */
+  /**
+   * Counts the call when the stream opens; its outcome and bytes when the stream ends or fails. Whole-object
+   * loads (loadAll() in storage/common.ts, e.g. the marker object) come through here too: they count as 'load'.
+   */
   async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
     const { db, instance } = describeName(name);
     this.metrics.loadCalls.inc({ lmdb: db });

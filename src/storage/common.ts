@@ -103,6 +103,11 @@ export async function readAll(stream: Readable, signal?: AbortSignal): Promise<B
   return Buffer.concat(chunks);
 }
 
+/** The object's bytes in memory (its stream read to the end); rejects with NotFoundError when absent. */
+export async function loadAll(storage: Storage, name: string, signal?: AbortSignal): Promise<Buffer> {
+  return readAll(await storage.loadStream(name, signal), signal);
+}
+
 /**
  * A failure of a remote backend (s3, azure): the message names the operation and the object (or the bucket or
  * container) and never carries a secret; code and statusCode are the server's, when it answered.

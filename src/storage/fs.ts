@@ -31,8 +31,6 @@ export function parseFsOptions(raw: unknown, path = 'storage.options'): FsOption
 }
 
 /** Temporary files start with this; a listing never reports names starting with '.'. */
-/** Bytes per read() when loading a whole object. */
-const LOAD_READ_BYTES = 16 << 20;
 const TMP_PREFIX = '.tmp-';
 /** Temporary files left by a crash are removed at start-up once they are this old. */
 const STALE_TMP_MS = 3_600_000;
@@ -124,27 +122,6 @@ export class FsStorage implements Storage {
       checkAborted(signal);
     }
     return fh.createReadStream({ signal, autoClose: true, highWaterMark: 1 << 20 });
-  }
-
-  async load(name: string, signal?: AbortSignal): Promise<Buffer> {
-    this.check(signal, name);
-    const fh = await this.openObject(name);
-    // Large reads into one buffer of the file's size: readFile's 512 KiB steps made a 100 MB
-    // snapshot take ~0.4 s to load from the page cache.
-    try {
-      const size = (await fh.stat()).size;
-      const buf = Buffer.allocUnsafe(size);
-      let at = 0;
-      while (at < size) {
-        this.check(signal, name);
-        const { bytesRead } = await fh.read(buf, at, Math.min(LOAD_READ_BYTES, size - at), at);
-        if (bytesRead === 0) break;
-        at += bytesRead;
-      }
-      return at === size ? buf : buf.subarray(0, at);
-    } finally {
-      await fh.close();
-    }
   }
 
   async store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {

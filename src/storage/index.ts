@@ -63,6 +63,7 @@ export {
   checkObjectName,
   compareNames,
   InvalidNameError,
+  loadAll,
   StorageClosedError,
   type StorageContext,
   type StorageLogger,

@@ -39,17 +39,13 @@ export class MemoryStorage implements Storage {
     });
   }
 
-  async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
-    const stream = Readable.from([await this.load(name, signal)], { objectMode: false });
-    return signal ? addAbortSignal(signal, stream) : stream;
-  }
-
-  load(name: string, signal?: AbortSignal): Promise<Buffer> {
+  loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
     return settle(() => {
       this.check(signal, name);
       const obj = this.objects.get(name);
       if (!obj) throw new NotFoundError(name);
-      return Buffer.from(obj.data);
+      const stream = Readable.from([Buffer.from(obj.data)], { objectMode: false });
+      return signal ? addAbortSignal(signal, stream) : stream;
     });
   }
 

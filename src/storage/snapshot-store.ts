@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import {
   DELTA_EXTENSION, journalPrefix, parseJournalRef, parseObjectName, SNAPSHOT_EXTENSION, snapshotPrefix, formatTimestamp,
 } from '../snapshot/name.js';
+import { listAfter } from './common.js';
 import type { ObjectInfo, Storage } from './storage.js';
 
 /** One snapshot object of an LMDB: a full snapshot, or a delta following the object whose timestamp is previousNano. */
@@ -116,9 +117,7 @@ export class SnapshotStore {
       objects = await this.storage.list(prefix, signal);
     } else {
       const startAfter = prefix + formatTimestamp(fromNano < 0n ? 0n : fromNano);
-      objects = this.storage.listAfter
-        ? await this.storage.listAfter(prefix, startAfter, signal)
-        : (await this.storage.list(prefix, signal)).filter((o) => o.name > startAfter);
+      objects = await listAfter(this.storage, prefix, startAfter, signal);
     }
     const items: JournalItem[] = [];
     for (const info of objects) {

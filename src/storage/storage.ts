@@ -21,15 +21,14 @@ export interface Storage {
   /** Every object whose name starts with prefix, sorted by name. */
   list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
   /**
-   * Optional: the objects whose name starts with prefix and sorts after startAfter, by name, listed by the
-   * server (S3 StartAfter) so the answer holds only those. Without it, listAfter() in common.ts filters list().
-   * With use_update_marker, served like list() from the last answer while the marker is unchanged.
+   * Optional: the objects whose name starts with prefix and sorts after startAfter, by name, listed from there
+   * by the server where it can (S3 StartAfter, Azure startFrom) so the answer holds only those. Without it,
+   * listAfter() in common.ts filters list(). With use_update_marker, served like list() from the last answer
+   * while the marker is unchanged.
    */
   listAfter?(prefix: string, startAfter: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
-  /** The object's bytes as a stream; rejects with NotFoundError when absent. */
+  /** The object's bytes as a stream; rejects with NotFoundError when absent. (loadAll() in common.ts: in memory.) */
   loadStream(name: string, signal?: AbortSignal): Promise<Readable>;
-  /** The object's bytes in memory; rejects with NotFoundError when absent. */
-  load(name: string, signal?: AbortSignal): Promise<Buffer>;
   /** Stores the object atomically: readers see the old object, nothing, or the whole new one. */
   store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void>;
   /** Removes the object; removing an absent object is not an error. */

@@ -2,6 +2,7 @@ import type { LmdbConfig } from '../config/config.js';
 import { LMDB_DEFAULTS } from '../config/config.js';
 import { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
+import { loadAll } from '../storage/common.js';
 import { NotFoundError, type Storage } from '../storage/storage.js';
 import { sleep } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
@@ -31,7 +32,7 @@ export async function waitForMarkerObject(storage: Storage, marker: string, poll
   log.info('waiting for the marker object in the storage', { marker });
   for (;;) {
     try {
-      await storage.load(marker, signal);
+      await loadAll(storage, marker, signal);
       log.info('marker object found, starting', { marker });
       return;
     } catch (err) {

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CleanupConfig } from '../../src/config/config.js';
 import { cleanerMetrics, SnapshotCleaner, startCleaner, type CleanerStatusSource } from '../../src/ops/cleaner.js';
 import { buildSnapshotName } from '../../src/snapshot/name.js';
+import { loadAll } from '../../src/storage/common.js';
 import { createStorage, type Storage } from '../../src/storage/index.js';
 import type { SyncRun } from '../../src/sync/runner.js';
 import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
@@ -209,7 +210,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
     try {
       const [fresh] = await names(st, 'main__gone__');
       const staleName = buildSnapshotName({ db: 'main', instance: 'gone', timestamp: nsAgo(30 * DAY_MS) });
-      await st.store(staleName, await st.load(fresh!));
+      await st.store(staleName, await loadAll(st, fresh!));
       await st.delete(fresh!);
 
       // The runner wiring of the cleaner, as runner.ts is meant to do it.

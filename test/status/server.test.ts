@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/config.js';
 import { buildSnapshotName } from '../../src/snapshot/name.js';
+import { loadAll } from '../../src/storage/common.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
 import type { LmdbSyncContext } from '../../src/sync/context.js';
@@ -48,10 +49,6 @@ class FlakyStorage implements Storage {
   async loadStream(name: string): Promise<Readable> {
     this.check();
     return this.inner.loadStream(name);
-  }
-  async load(name: string): Promise<Buffer> {
-    this.check();
-    return this.inner.load(name);
   }
   async store(name: string, data: Buffer | Readable): Promise<void> {
     this.check();
@@ -155,7 +152,7 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     await f.storage.store(remote, Buffer.alloc(100, 1));
     await f.storage.store(buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), Readable.from([Buffer.alloc(40), Buffer.alloc(2)]));
     const listed = await f.storage.list('main__');
-    await f.storage.load(remote);
+    await loadAll(f.storage, remote);
     const snap = parseListedObject({ name: remote, size: 100, lastModified: listed[0]!.lastModified }, 'main') as RemoteSnapshot;
     (f.status.peers!.newest as Map<string, RemoteSnapshot>).set('b', snap);
     f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), kind: 'full', timestampNano: 0n, txnId: 1, entries: 1, bytes: 42, ms: 12 });

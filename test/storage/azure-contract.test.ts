@@ -10,11 +10,13 @@ if (env) {
   // One container for the file; each test works under its own global_prefix, so it starts empty.
   storageContract('azure', {
     timeout: 60_000,
+    ownListAfter: true,
     open: async () => createStorage('azure', azureOptions(env, container, { create_container: true, global_prefix: `t${++n}/` })),
   });
   // The same without a global_prefix, in a container of its own per test.
   storageContract('azure (no global_prefix)', {
     timeout: 60_000,
+    ownListAfter: true,
     open: async () => createStorage('azure', azureOptions(env, uniqueContainer('bare'), { create_container: true })),
   });
 }

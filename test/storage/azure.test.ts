@@ -18,6 +18,7 @@ import {
   type Storage,
 } from '../../src/storage/index.js';
 import { AzureStorageError } from '../../src/storage/azure/errors.js';
+import { loadAll } from '../../src/storage/common.js';
 import { FaultProxy, type FaultRates } from '../chaos/fault-proxy.js';
 import { slowStream } from './contract.js';
 import { azureOptions, requireAzureTestEnv, uniqueContainer, type AzureTestEnv } from './azureenv.js';
@@ -65,7 +66,7 @@ function azureSuite(env: AzureTestEnv): void {
       await a.store('main__x__1', Buffer.from('a'));
       await b.store('main__x__1', Buffer.from('bb'));
       assert.deepEqual((await a.list('main__')).map((o) => [o.name, o.size]), [['main__x__1', 1]]);
-      assert.equal((await b.load('main__x__1')).toString(), 'bb');
+      assert.equal((await loadAll(b, 'main__x__1')).toString(), 'bb');
       const rawNames = (await raw.list('g')).map((o) => o.name);
       assert.ok(rawNames.includes('ga/main__x__1') && rawNames.includes('gb/main__x__1'), rawNames.join());
       await a.delete('main__x__1');
@@ -91,13 +92,13 @@ function azureSuite(env: AzureTestEnv): void {
         assert.match(err.message, new RegExp(`^azure: ListBlobs ${c}: ContainerNotFound \\(HTTP 404\\)`));
         return true;
       });
-      await assert.rejects(s.load('x'), NotFoundError);
+      await assert.rejects(loadAll(s, 'x'), NotFoundError);
       await s.delete('x'); // nothing to delete: fine
     });
 
     it('a missing blob: NotFoundError naming it, for load and loadStream; delete is fine', async () => {
       const s = await open({ global_prefix: 'nf/' });
-      for (const p of [s.load('main__gone'), s.loadStream('main__gone')]) {
+      for (const p of [loadAll(s, 'main__gone'), s.loadStream('main__gone')]) {
         await assert.rejects(p, (err: unknown) => err instanceof NotFoundError && err.objectName === 'main__gone');
       }
       await s.delete('main__gone');
@@ -121,7 +122,7 @@ function azureSuite(env: AzureTestEnv): void {
       const lines: LoggedLine[] = [];
       const s = await open({ global_prefix: 'sec/' }, container, lines);
       await s.store('x', Buffer.from('x'));
-      await assert.rejects(s.load('absent'), NotFoundError);
+      await assert.rejects(loadAll(s, 'absent'), NotFoundError);
       const views = [inspect(s, { depth: 10, showHidden: true }), JSON.stringify(s), JSON.stringify(lines)];
       for (const v of views) assert.ok(!v.includes(env.key), `the key shows in: ${v.slice(0, 200)}`);
       assert.match(inspect(s), /^AzureStorage \{ endpoint: http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1, container: /);
@@ -141,10 +142,10 @@ function azureSuite(env: AzureTestEnv): void {
         await writeFile(file, `${randomBytes(64).toString('base64')}\n`); // rotated to a key the server refuses
         await new Promise((r) => setTimeout(r, 1600));
         assert.ok(lines.some((l) => l.msg.includes('updated the account key')), 'the new key was not picked up');
-        await assert.rejects(s.load('a'), /AuthenticationFailed|AuthorizationFailure/);
+        await assert.rejects(loadAll(s, 'a'), /AuthenticationFailed|AuthorizationFailure/);
         await writeFile(file, env.key);
         await new Promise((r) => setTimeout(r, 1600));
-        assert.equal((await s.load('a')).toString(), 'a');
+        assert.equal((await loadAll(s, 'a')).toString(), 'a');
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -155,15 +156,28 @@ function azureSuite(env: AzureTestEnv): void {
       const raw = await open({ global_prefix: 'um/' });
       await s.store('main__a__1', Buffer.from('1'));
       assert.deepEqual((await s.list('')).map((o) => o.name), ['main__a__1']);
-      assert.match((await raw.load(AZURE_UPDATE_MARKER_NAME)).toString(), /^um\/main__a__1:.+:\d+:false$/);
+      assert.match((await loadAll(raw, AZURE_UPDATE_MARKER_NAME)).toString(), /^um\/main__a__1:.+:\d+:false$/);
       // Another instance's change moves the marker, so the cached listing is not used.
       const other = await open({ global_prefix: 'um/', use_update_marker: true });
       await other.store('main__b__1', Buffer.from('2'));
       assert.deepEqual((await s.list('main__')).map((o) => o.name), ['main__a__1', 'main__b__1']);
       await other.delete('main__a__1');
-      assert.match((await raw.load(AZURE_UPDATE_MARKER_NAME)).toString(), /^um\/main__a__1::\d+:true$/);
+      assert.match((await loadAll(raw, AZURE_UPDATE_MARKER_NAME)).toString(), /^um\/main__a__1::\d+:true$/);
       assert.deepEqual((await s.list('')).map((o) => o.name), ['main__b__1']);
       await assert.rejects(s.store(AZURE_UPDATE_MARKER_NAME, Buffer.from('x')), InvalidNameError);
+    });
+
+    it('use_update_marker: listAfter sees other instances\' changes and never lists startAfter or the marker', async () => {
+      const a = await open({ global_prefix: 'uma/', use_update_marker: true });
+      const b = await open({ global_prefix: 'uma/', use_update_marker: true });
+      await b.store('_journal__main__2__b', Buffer.from('2'));
+      await b.store('_journal__main__3__b', Buffer.from('3'));
+      const after = async (startAfter: string) => (await a.listAfter!('_journal__main__', startAfter)).map((o) => o.name);
+      assert.deepEqual(await after('_journal__main__1'), ['_journal__main__2__b', '_journal__main__3__b']);
+      assert.deepEqual(await after('_journal__main__2__b'), ['_journal__main__3__b']);
+      await b.store('_journal__main__4__b', Buffer.from('4'));
+      assert.deepEqual(await after('_journal__main__3'), ['_journal__main__3__b', '_journal__main__4__b']);
+      assert.deepEqual((await a.listAfter!('', 'u')).map((o) => o.name), [], 'the marker is not listed');
     });
 
     it('abort: a slow streamed store, a listing and a load stop with AbortError and leave nothing', async () => {
@@ -173,14 +187,14 @@ function azureSuite(env: AzureTestEnv): void {
       const p = s.store('slow', slowStream(big, 10), ac.signal);
       setTimeout(() => { ac.abort(); }, 200);
       await assert.rejects(p, { name: 'AbortError' });
-      await assert.rejects(s.load('slow'), NotFoundError);
+      await assert.rejects(loadAll(s, 'slow'), NotFoundError);
       const ac2 = new AbortController();
       const l = s.list('', ac2.signal);
       ac2.abort();
       await assert.rejects(l, { name: 'AbortError' });
       await s.store('data', Buffer.alloc(1 << 20, 7));
       const ac3 = new AbortController();
-      const ld = s.load('data', ac3.signal);
+      const ld = loadAll(s, 'data', ac3.signal);
       ac3.abort();
       await assert.rejects(ld, { name: 'AbortError' });
     });
@@ -189,7 +203,7 @@ function azureSuite(env: AzureTestEnv): void {
       const s = await open({ global_prefix: 'big/', concurrency: 2 });
       const chunks = Array.from({ length: 10 }, () => randomBytes(1 << 20)); // 10 MiB: three 4 MiB blocks
       await s.store('big', Readable.from(chunks));
-      assert.deepEqual(await s.load('big'), Buffer.concat(chunks));
+      assert.deepEqual(await loadAll(s, 'big'), Buffer.concat(chunks));
     });
 
     it('requests go through the backend\'s keep-alive agent', async () => {

@@ -1,17 +1,18 @@
 // The behaviour every Storage backend must have, run against each backend by its own test file.
 import assert from 'node:assert/strict';
-import { listAfter } from '../../src/storage/common.js';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import { InvalidNameError, NotFoundError, type Storage } from '../../src/storage/index.js';
-import { readAll } from '../../src/storage/common.js';
+import { listAfter, loadAll, readAll } from '../../src/storage/common.js';
 
 export interface ContractOptions {
   /** A fresh, empty storage for each test. */
   open: () => Promise<Storage>;
   /** Per-test timeout in ms (a real S3 server's first calls can take seconds). */
   timeout?: number;
+  /** The backend has a listAfter of its own (the remote ones): it is called directly, not through list(). */
+  ownListAfter?: boolean;
 }
 
 /** A stream that yields the chunks with a pause between them. */
@@ -51,7 +52,7 @@ export function storageContract(label: string, opts: ContractOptions): void {
     it('stores a Buffer and loads it back, as a Buffer and as a stream', async () => {
       const data = randomBytes(70_000);
       await s.store('main__a__20260101-000000-000000000__G-0.pb.gz', data);
-      assert.deepEqual(await s.load('main__a__20260101-000000-000000000__G-0.pb.gz'), data);
+      assert.deepEqual(await loadAll(s, 'main__a__20260101-000000-000000000__G-0.pb.gz'), data);
       const stream = await s.loadStream('main__a__20260101-000000-000000000__G-0.pb.gz');
       assert.deepEqual(await readAll(stream), data);
     });
@@ -77,36 +78,39 @@ export function storageContract(label: string, opts: ContractOptions): void {
       assert.deepEqual(await s.list('nothing'), []);
     });
 
-    it('lists after a name (listAfter, or list() filtered where the backend has none)', async () => {
+    it(`lists after a name (${opts.ownListAfter ? "the backend's own listAfter" : 'list() filtered'})`, async () => {
       const names = ['_journal__main__20260101-000000-000000001__a__x', '_journal__main__20260101-000000-000000002__b__x',
         '_journal__main__20260101-000000-000000003__a__x', '_journal__mainx__20260101-000000-000000009__a__x', 'main__a__1'];
       for (const name of names) await s.store(name, Buffer.from(name));
-      const after = async (startAfter: string) => (await listAfter(s, '_journal__main__', startAfter)).map((o) => o.name);
+      if (opts.ownListAfter) assert.equal(typeof s.listAfter, 'function', 'the backend has no listAfter of its own');
+      const list = (prefix: string, startAfter: string) => opts.ownListAfter ? s.listAfter!(prefix, startAfter) : listAfter(s, prefix, startAfter);
+      const after = async (startAfter: string) => (await list('_journal__main__', startAfter)).map((o) => o.name);
       assert.deepEqual(await after('_journal__main__'), names.slice(0, 3));
       assert.deepEqual(await after('_journal__main__20260101-000000-000000002'), names.slice(1, 3), 'a name longer than startAfter sorts after it');
       assert.deepEqual(await after(names[1]!), names.slice(2, 3), 'startAfter itself is not listed');
       assert.deepEqual(await after('_journal__main__20260101-000000-000000004'), []);
-      const sizes = (await listAfter(s, '_journal__main__', '_journal__main__')).map((o) => o.size);
+      assert.deepEqual(await after(''), names.slice(0, 3), 'an empty startAfter lists the whole prefix');
+      const sizes = (await list('_journal__main__', '_journal__main__')).map((o) => o.size);
       assert.deepEqual(sizes, names.slice(0, 3).map((n) => n.length));
     });
 
     it('stores a stream of unknown length', async () => {
       const chunks = Array.from({ length: 20 }, (_, i) => Buffer.alloc(10_000 + i, i));
       await s.store('streamed', Readable.from(chunks));
-      assert.deepEqual(await s.load('streamed'), Buffer.concat(chunks));
+      assert.deepEqual(await loadAll(s, 'streamed'), Buffer.concat(chunks));
       assert.equal((await s.list('streamed'))[0]?.size, Buffer.concat(chunks).length);
     });
 
     it('stores and loads an empty object', async () => {
       await s.store('empty', Buffer.alloc(0));
-      assert.equal((await s.load('empty')).length, 0);
+      assert.equal((await loadAll(s, 'empty')).length, 0);
       assert.deepEqual(await s.list('empty'), [{ ...(await s.list('empty'))[0]!, name: 'empty', size: 0 }]);
     });
 
     it('overwrites an object', async () => {
       await s.store('obj', Buffer.from('first version'));
       await s.store('obj', Readable.from([Buffer.from('second')]));
-      assert.equal((await s.load('obj')).toString(), 'second');
+      assert.equal((await loadAll(s, 'obj')).toString(), 'second');
       const list = await s.list('');
       assert.equal(list.length, 1);
       assert.equal(list[0]!.size, 6);
@@ -116,7 +120,7 @@ export function storageContract(label: string, opts: ContractOptions): void {
       const data = Buffer.from('original');
       await s.store('copy', data);
       data.fill(0);
-      assert.equal((await s.load('copy')).toString(), 'original');
+      assert.equal((await loadAll(s, 'copy')).toString(), 'original');
     });
 
     it('deletes objects; deleting an absent object is fine', async () => {
@@ -126,11 +130,11 @@ export function storageContract(label: string, opts: ContractOptions): void {
       await s.delete('gone');
       await s.delete('never-existed');
       assert.deepEqual((await s.list('')).map((o) => o.name), ['kept']);
-      await assert.rejects(s.load('gone'), NotFoundError);
+      await assert.rejects(loadAll(s, 'gone'), NotFoundError);
     });
 
     it('rejects loads of absent objects with NotFoundError', async () => {
-      await assert.rejects(s.load('missing'), (err: unknown) => {
+      await assert.rejects(loadAll(s, 'missing'), (err: unknown) => {
         assert.ok(err instanceof NotFoundError);
         assert.equal(err.objectName, 'missing');
         return true;
@@ -141,7 +145,7 @@ export function storageContract(label: string, opts: ContractOptions): void {
     it('refuses names that could escape the namespace', async () => {
       for (const bad of ['', 'a/b', '/abs', '..', 'a..b', '../x', 'a\\b', 'nul\0byte']) {
         await assert.rejects(s.store(bad, Buffer.from('x')), InvalidNameError, `store ${JSON.stringify(bad)}`);
-        await assert.rejects(s.load(bad), InvalidNameError, `load ${JSON.stringify(bad)}`);
+        await assert.rejects(loadAll(s, bad), InvalidNameError, `load ${JSON.stringify(bad)}`);
         await assert.rejects(s.loadStream(bad), InvalidNameError, `loadStream ${JSON.stringify(bad)}`);
         await assert.rejects(s.delete(bad), InvalidNameError, `delete ${JSON.stringify(bad)}`);
       }
@@ -152,7 +156,7 @@ export function storageContract(label: string, opts: ContractOptions): void {
       await s.store('x', Buffer.from('x'));
       const signal = AbortSignal.abort();
       await expectAbort(s.list('', signal));
-      await expectAbort(s.load('x', signal));
+      await expectAbort(loadAll(s, 'x', signal));
       await expectAbort(s.loadStream('x', signal));
       await expectAbort(s.store('y', Buffer.from('y'), signal));
       await expectAbort(s.delete('x', signal));
@@ -166,7 +170,7 @@ export function storageContract(label: string, opts: ContractOptions): void {
       setTimeout(() => ac.abort(), 150);
       await expectAbort(p);
       assert.deepEqual(await s.list(''), []);
-      await assert.rejects(s.load('aborted'), NotFoundError);
+      await assert.rejects(loadAll(s, 'aborted'), NotFoundError);
     });
 
     it('aborts a stream being read', async () => {

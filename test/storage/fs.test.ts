@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
+import { loadAll } from '../../src/storage/common.js';
 import { createStorage, FsStorage, InvalidNameError, type Storage } from '../../src/storage/index.js';
 import { expectAbort, slowStream, storageContract } from './contract.js';
 
@@ -48,7 +49,7 @@ describe('fs storage', () => {
     const s = await createStorage('fs', { root_path: dir });
     for (const bad of ['.hidden', '.tmp-123', 'snap.tmp']) {
       await assert.rejects(s.store(bad, Buffer.from('x')), InvalidNameError);
-      await assert.rejects(s.load(bad), InvalidNameError);
+      await assert.rejects(loadAll(s, bad), InvalidNameError);
     }
     await writeFile(join(dir, '.tmp-999-abc'), 'partial');
     await writeFile(join(dir, 'go-writer.pb.gz.tmp'), 'partial');
@@ -73,7 +74,7 @@ describe('fs storage', () => {
       const list = await s.list('');
       assert.deepEqual(list.map((o) => o.name), ['obj']);
       assert.ok(list[0]!.size === 11 || list[0]!.size === whole.length, `partial size ${list[0]!.size}`);
-      const content = await s.load('obj');
+      const content = await loadAll(s, 'obj');
       assert.ok(content.equals(whole) || content.toString() === 'old content', 'partial content');
       if ((await readdir(dir)).some((n) => n.startsWith('.tmp-'))) sawTemp = true;
       observations++;
@@ -82,7 +83,7 @@ describe('fs storage', () => {
     await storing;
     assert.ok(observations > 10, `only ${observations} observations`);
     assert.ok(sawTemp, 'the store should go through a temporary file');
-    assert.deepEqual(await s.load('obj'), whole);
+    assert.deepEqual(await loadAll(s, 'obj'), whole);
     assert.deepEqual(await readdir(dir), ['obj']);
     await s.close();
   });

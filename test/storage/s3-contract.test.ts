@@ -10,6 +10,7 @@ if (env) {
   // One bucket for the file; each test works under its own global_prefix, so it starts empty.
   storageContract('s3', {
     timeout: 60_000,
+    ownListAfter: true,
     open: async () => createStorage('s3', s3Options(env, bucket, { create_bucket: true, global_prefix: `t${++n}/` })),
   });
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createStorage } from '../../src/storage/index.js';
+import { loadAll } from '../../src/storage/common.js';
 import { S3StorageError } from '../../src/storage/s3/errors.js';
 import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from './s3env.js';
 
@@ -69,7 +70,7 @@ function tlsSuite(env: S3TestEnv): void {
       try {
         const data = Buffer.from(`over tls ${JSON.stringify(tls).length}`);
         await s.store('x', data);
-        assert.deepEqual(await s.load('x'), data);
+        assert.deepEqual(await loadAll(s, 'x'), data);
       } finally {
         await s.close();
       }

@@ -18,6 +18,7 @@ import {
   UPDATE_MARKER_NAME,
   type Storage,
 } from '../../src/storage/index.js';
+import { loadAll } from '../../src/storage/common.js';
 import { S3Storage } from '../../src/storage/s3/backend.js';
 import { S3StorageError } from '../../src/storage/s3/errors.js';
 import { requireS3TestEnv, s3Options, uniqueBucket, type S3TestEnv } from './s3env.js';
@@ -111,12 +112,12 @@ function s3Suite(env: S3TestEnv): void {
       await b.store('main__b__1', Buffer.from('from b'));
       assert.deepEqual((await a.list('')).map((o) => o.name), ['main__a__1']);
       assert.deepEqual((await b.list('main__')).map((o) => o.name), ['main__b__1']);
-      await assert.rejects(b.load('main__a__1'), NotFoundError);
-      assert.equal((await a.load('main__a__1')).toString(), 'from a');
+      await assert.rejects(loadAll(b, 'main__a__1'), NotFoundError);
+      assert.equal((await loadAll(a, 'main__a__1')).toString(), 'from a');
       const rootNames = (await root.list('iso-')).map((o) => o.name);
       assert.deepEqual(rootNames, ['iso-a/main__a__1', 'iso-b/main__b__1']);
       await a.delete('main__a__1');
-      assert.equal((await b.load('main__b__1')).toString(), 'from b');
+      assert.equal((await loadAll(b, 'main__b__1')).toString(), 'from b');
     });
 
     it('reads credentials from files, trims them, and picks up a rotated secret', async () => {
@@ -144,13 +145,13 @@ function s3Suite(env: S3TestEnv): void {
       await writeFile(skFile, `${env.secretKey}\n`);
       await new Promise((r) => setTimeout(r, 1100));
       await s.store('x', Buffer.from('1'));
-      assert.equal((await s.load('x')).toString(), '1');
+      assert.equal((await loadAll(s, 'x')).toString(), '1');
     });
 
     it('refuses a wrong secret with a clear error that does not contain it', async () => {
       const wrong = `${env.secretKey.slice(0, 10)}WRONGWRONGWRONG`;
       const s = await track(open({ secret_key: wrong }));
-      for (const op of [() => s.list(''), () => s.store('x', Buffer.from('1')), () => s.load('x')]) {
+      for (const op of [() => s.list(''), () => s.store('x', Buffer.from('1')), () => loadAll(s, 'x')]) {
         await assert.rejects(op(), (err: unknown) => {
           assert.ok(err instanceof S3StorageError, String(err));
           assert.equal(err.code, 'SignatureDoesNotMatch');
@@ -344,7 +345,7 @@ function s3Suite(env: S3TestEnv): void {
         const s = await track(open({ global_prefix: `md5-${disable}/`, disable_send_content_md5: disable }));
         const data = randomBytes(100_000);
         await s.store('x', data);
-        assert.deepEqual(await s.load('x'), data);
+        assert.deepEqual(await loadAll(s, 'x'), data);
       }
     });
 

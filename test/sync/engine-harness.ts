@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Env, buildValue, parseValue, type Dbi } from '../../src/lmdb/index.js';
 import { createLogger, type Logger } from '../../src/log/logger.js';
+import { loadAll } from '../../src/storage/common.js';
 import { MemoryStorage } from '../../src/storage/memory.js';
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
 import { AsyncMutex } from '../../src/sync/async-mutex.js';
@@ -67,13 +68,9 @@ export class TrackedStorage implements Storage {
     return this.clock.track(this.inner.list(prefix, signal));
   }
 
-  load(name: string, signal?: AbortSignal): Promise<Buffer> {
-    return this.clock.track(this.inner.load(name, signal));
-  }
-
   loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
     this.loads++;
-    return this.clock.track(this.inner.load(name, signal).then((buf) => {
+    return this.clock.track(loadAll(this.inner, name, signal).then((buf) => {
       if (this.truncateNextLoads > 0) {
         this.truncateNextLoads--;
         return Readable.from([buf.subarray(0, buf.length >> 1)]);

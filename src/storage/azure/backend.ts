@@ -1,31 +1,20 @@
-import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
-import { inspect } from 'node:util';
 import {
   ContainerClient,
   newPipeline,
   StorageSharedKeyCredential,
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
-import {
-  checkAborted,
-  checkObjectName,
-  InvalidNameError,
-  readAll,
-  sortObjects,
-  StorageClosedError,
-  type StorageContext,
-  type StorageLogger,
-} from '../common.js';
-import { formatDuration } from '../../config/units.js';
-import { childSignal, onAbort } from '../../util/abort.js';
-import { tlsAgentOptions } from '../s3/tls.js';
-import { retryTransientUntilAborted } from '../init-retry.js';
-import { UpdateMarkerListCache } from '../update-marker.js';
-import { NotFoundError, type ObjectInfo, type Storage } from '../storage.js';
-import { AzureStorageError, isAuthError, isTransientAzureError, mapAzureError } from './errors.js';
+import type { StorageContext, StorageLogger } from '../common.js';
+import { onAbort } from '../../util/abort.js';
+import { keepAliveAgentOptions } from '../remote/agents.js';
+import { RemoteBlobStore, type RemoteEntry } from '../remote/blob-store.js';
+import type { Failure } from '../remote/failure.js';
+import { readSecretFile } from '../remote/secrets.js';
+import { tlsAgentOptions } from '../remote/tls.js';
+import { AZURE_CODES, AzureStorageError, classifyAzureError } from './errors.js';
 import {
   AZURE_UPDATE_MARKER_NAME,
   azureServiceUrl,
@@ -42,135 +31,120 @@ const LIST_PAGE_SIZE = 5000;
 
 /**
  * Blobs in one Azure Blob Storage container (under global_prefix), through @azure/storage-blob with a
- * shared key (account_name + account_key, or account_key_file re-read every secrets_refresh_interval).
- * Every store is one Put Blob, or staged blocks committed by one Put Block List: readers see the old
- * blob or the whole new one, never a part.
+ * shared key (account_name + account_key, or account_key_file re-read every secrets_refresh_interval): the
+ * primitives of a RemoteBlobStore. Every store is one Put Blob, or staged blocks committed by one Put Block
+ * List: readers see the old blob or the whole new one, never a part.
  */
-export class AzureStorage implements Storage {
+export class AzureStorage extends RemoteBlobStore {
   #container: ContainerClient;
   /** The key in use (JS-private: no inspection of the storage object reaches it). */
   #key: string;
-  readonly #seenKeys = new Set<string>();
   private readonly agent: HttpAgent | HttpsAgent;
-  private readonly markerKey: string;
   private refreshTimer: NodeJS.Timeout | undefined;
-  private readonly listCache: UpdateMarkerListCache;
-  private markerSeq = 0;
-  private closed = false;
 
-  private constructor(
-    readonly options: AzureOptions,
-    key: string,
-    private readonly logger: StorageLogger | undefined,
-  ) {
-    const url = new URL(azureServiceUrl(options));
-    const agentOptions = {
-      keepAlive: true,
-      keepAliveMsecs: options.dial_keep_alive,
-      maxSockets: 64,
-      maxFreeSockets: options.max_idle_conns,
-    };
-    this.agent = url.protocol === 'https:'
+  private constructor(readonly options: AzureOptions, key: string, logger: StorageLogger | undefined) {
+    super({
+      label: 'azure',
+      containerKind: 'container',
+      container: options.container,
+      endpoint: azureServiceUrl(options),
+      ops: { get: 'GetBlob', ensure: 'CreateContainer' },
+      markerName: AZURE_UPDATE_MARKER_NAME,
+      options,
+      redacted: redactedAzureOptions(options),
+      errorClass: AzureStorageError,
+      codes: AZURE_CODES,
+      logger,
+    });
+    const agentOptions = keepAliveAgentOptions(options);
+    this.agent = new URL(azureServiceUrl(options)).protocol === 'https:'
       ? new HttpsAgent({ ...agentOptions, ...tlsAgentOptions(options.tls, 'azure') })
       : new HttpAgent(agentOptions);
-    this.markerKey = options.global_prefix + AZURE_UPDATE_MARKER_NAME;
-    this.listCache = new UpdateMarkerListCache(options.update_marker_force_list_interval);
     this.#key = key;
-    this.remember(key);
+    this.secrets.remember(key);
     this.#container = this.makeClient(key);
   }
 
   /** Reads the key, creates the client and, with create_container, the container (within init_timeout). */
   static async open(options: AzureOptions, ctx?: StorageContext): Promise<AzureStorage> {
-    ctx?.logger?.debug?.('azure storage options', { options: redactedAzureOptions(options) });
     const key = options.account_key_file !== undefined ? await readKeyFile(options.account_key_file) : options.account_key?.reveal();
     if (key === undefined) throw new Error('azure: no account key (account_key or account_key_file)');
     const s = new AzureStorage(options, key, ctx?.logger);
-    if (options.tls.watch_certs) {
-      ctx?.logger?.warn?.('azure: tls.watch_certs is not supported: certificates are read once at start-up');
-    }
     if (options.account_key_file !== undefined) s.startKeyRefresh(options.account_key_file);
-    if (options.create_container) {
-      try {
-        await s.createContainer(AbortSignal.timeout(options.init_timeout));
-      } catch (err) {
-        await s.close();
-        throw err;
-      }
-    }
+    await s.start(options.create_container);
     return s;
   }
 
-  async list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
-    this.check(signal);
-    if (!this.options.use_update_marker) return this.listAll(prefix, signal);
+  // --- primitives ----------------------------------------------------------------------------
 
-    return this.listCache.list(prefix, () => this.getObject(AZURE_UPDATE_MARKER_NAME, this.markerKey, signal), (p) => this.listAll(p, signal));
+  /**
+   * One List Blobs page loop. startFrom (service version 2026-02-06, which this SDK speaks) starts the listing
+   * at a name, inclusively: the base drops that name, and everything before it from a server that ignores
+   * the parameter (Azurite before startFrom support). A continuation marker is no start-after: it only
+   * resumes a listing the server began.
+   */
+  protected async listKeys(keyPrefix: string, startAfterKey: string | undefined, signal: AbortSignal | undefined): Promise<RemoteEntry[]> {
+    const out: RemoteEntry[] = [];
+    await this.call('ListBlobs', undefined, signal, async (abortSignal) => {
+      const pages = this.#container.listBlobsFlat({ prefix: keyPrefix, startFrom: startAfterKey, abortSignal }).byPage({ maxPageSize: LIST_PAGE_SIZE });
+      for await (const page of pages) {
+        for (const item of page.segment.blobItems) {
+          out.push({ key: item.name, size: item.properties.contentLength ?? 0, lastModified: item.properties.lastModified });
+        }
+      }
+    });
+    return out;
   }
 
-  async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
-    this.checkName(name, signal);
-    return this.getStream(name, this.key(name), signal);
+  protected async get(name: string, key: string, signal: AbortSignal | undefined): Promise<Readable | undefined> {
+    const res = await this.call('GetBlob', name, signal, (abortSignal) =>
+      this.#container.getBlobClient(key).download(0, undefined, { abortSignal }),
+    );
+    return res.readableStreamBody as Readable | undefined;
   }
 
-  async load(name: string, signal?: AbortSignal): Promise<Buffer> {
-    this.checkName(name, signal);
-    return this.getObject(name, this.key(name), signal);
-  }
-
-  async store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {
-    this.checkName(name, signal);
-    const key = this.key(name);
+  protected async put(name: string, key: string, data: Buffer | Readable, signal: AbortSignal | undefined): Promise<string> {
     const blob = this.#container.getBlockBlobClient(key);
-    let etag: string;
     if (Buffer.isBuffer(data)) {
       // Copied first: the caller may reuse its buffer as soon as we return (or fail).
       const copy = Buffer.from(data);
-      etag = await this.call('PutBlob', name, signal, async (abortSignal) => (await blob.uploadData(copy, {
+      return this.call('PutBlob', name, signal, async (abortSignal) => (await blob.uploadData(copy, {
         abortSignal, concurrency: this.options.concurrency,
       })).etag ?? '');
-    } else {
-      const forget = signal && onAbort(signal, () => data.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted')));
-      try {
-        etag = await this.call('PutBlockList', name, signal, async (abortSignal) =>
-          (await blob.uploadStream(data, STREAM_BLOCK_BYTES, this.options.concurrency, { abortSignal })).etag ?? '');
-      } catch (err) {
-        data.destroy(); // uncommitted blocks are invisible and expire on the server
-        throw err;
-      } finally {
-        forget?.();
-      }
     }
-    await this.setMarker(key, etag, false, signal);
-  }
-
-  async delete(name: string, signal?: AbortSignal): Promise<void> {
-    this.checkName(name, signal);
-    const key = this.key(name);
+    const forget = signal && onAbort(signal, () => data.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted')));
     try {
-      await this.call('DeleteBlob', name, signal, (abortSignal) => this.#container.getBlobClient(key).delete({ abortSignal }));
+      return await this.call('PutBlockList', name, signal, async (abortSignal) =>
+        (await blob.uploadStream(data, STREAM_BLOCK_BYTES, this.options.concurrency, { abortSignal })).etag ?? '');
     } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err; // deleting an absent blob is fine
+      data.destroy(); // uncommitted blocks are invisible and expire on the server
+      throw err;
+    } finally {
+      forget?.();
     }
-    await this.setMarker(key, '', true, signal);
   }
 
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.closed = true;
+  protected async remove(name: string, key: string, signal: AbortSignal | undefined): Promise<void> {
+    await this.call('DeleteBlob', name, signal, (abortSignal) => this.#container.getBlobClient(key).delete({ abortSignal }));
+  }
+
+  protected async ensureContainer(signal: AbortSignal): Promise<void> {
+    try {
+      await this.call('CreateContainer', undefined, signal, (abortSignal) => this.#container.create({ abortSignal }));
+      this.logger?.info?.('azure: created container', { container: this.options.container });
+    } catch (err) {
+      if (err instanceof AzureStorageError && err.code === 'ContainerAlreadyExists') return;
+      throw err;
+    }
+  }
+
+  protected classify(err: unknown): Failure {
+    return classifyAzureError(err);
+  }
+
+  protected release(): void {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.agent.destroy();
-    return Promise.resolve();
-  }
-
-  /** What logs and inspection show: where the storage points, never its client or key. */
-  toJSON(): Record<string, unknown> {
-    return { type: 'azure', ...redactedAzureOptions(this.options) };
-  }
-
-  [inspect.custom](): string {
-    const o = this.options;
-    return `AzureStorage { endpoint: ${azureServiceUrl(o)}, container: ${o.container}, global_prefix: ${JSON.stringify(o.global_prefix)} }`;
   }
 
   // --- internals -----------------------------------------------------------------------------
@@ -197,11 +171,11 @@ export class AzureStorage implements Storage {
   private startKeyRefresh(file: string): void {
     this.refreshTimer = setInterval(() => {
       readKeyFile(file).then((key) => {
-        if (this.closed || key === this.#key) return;
-        this.remember(key);
+        if (this.isClosed() || key === this.#key) return;
+        this.secrets.remember(key);
         this.#key = key;
         this.#container = this.makeClient(key);
-        this.listCache.invalidate();
+        this.invalidateListings();
         this.logger?.info?.('azure: updated the account key from account_key_file', { account_key_file: file });
       }, (err: unknown) => {
         this.logger?.warn?.('azure: cannot re-read account_key_file, keeping the previous key', {
@@ -211,155 +185,10 @@ export class AzureStorage implements Storage {
     }, this.options.secrets_refresh_interval);
     this.refreshTimer.unref();
   }
-
-  private key(name: string): string {
-    return this.options.global_prefix + name;
-  }
-
-  private check(signal: AbortSignal | undefined): void {
-    if (this.closed) throw new StorageClosedError('azure');
-    checkAborted(signal);
-  }
-
-  private checkName(name: string, signal: AbortSignal | undefined): void {
-    this.check(signal);
-    checkObjectName(name);
-    if (this.options.use_update_marker && name === AZURE_UPDATE_MARKER_NAME) {
-      throw new InvalidNameError(name, 'reserved for the update marker (use_update_marker is on)');
-    }
-  }
-
-  private remember(key: string): void {
-    if (this.#seenKeys.size > 16) this.#seenKeys.clear();
-    this.#seenKeys.add(key);
-  }
-
-  private scrub(text: string): string {
-    let out = text;
-    for (const k of this.#seenKeys) if (k) out = out.split(k).join('<redacted>');
-    return out;
-  }
-
-  private mapError(op: string, name: string | undefined, err: unknown, signal?: AbortSignal): Error {
-    return mapAzureError(op, name, err, { signal, container: this.options.container, scrub: (t) => this.scrub(t) });
-  }
-
-  /** Runs one SDK call with a signal of its own, turning failures into AzureStorageError/NotFoundError/the abort reason. */
-  private async call<T>(
-    op: string,
-    name: string | undefined,
-    signal: AbortSignal | undefined,
-    fn: (abortSignal: AbortSignal | undefined) => Promise<T>,
-  ): Promise<T> {
-    // The SDK adds abort listeners per request: give it a signal of its own, not the shared one.
-    const child = signal && childSignal(signal);
-    try {
-      return await fn(child?.signal);
-    } catch (err) {
-      const mapped = this.mapError(op, name, err, signal);
-      if (isAuthError(mapped)) this.logger?.debug?.('azure: the server refused the credentials', { op });
-      throw mapped;
-    } finally {
-      child?.dispose();
-    }
-  }
-
-  /**
-   * Makes sure the container exists, retrying transient failures (5xx, busy, resets, timeouts) until
-   * init_timeout, as the s3 backend does for its bucket. Permanent answers (403, bad name...) fail at once.
-   */
-  private createContainer(signal: AbortSignal): Promise<void> {
-    return retryTransientUntilAborted({
-      signal,
-      attempt: () => this.createContainerOnce(signal),
-      isTransient: isTransientAzureError,
-      onRetry: (err, delayMs) => this.logger?.warn?.('azure: container check failed, retrying within init_timeout', {
-        container: this.options.container, error: err instanceof Error ? err.message : String(err), retry_in: formatDuration(delayMs),
-      }),
-      giveUp: (last) => this.initTimeoutError(last),
-    });
-  }
-
-  private initTimeoutError(lastFailure: unknown): AzureStorageError {
-    const limit = `init_timeout (${formatDuration(this.options.init_timeout)})`;
-    const text = lastFailure instanceof Error
-      ? `no success within ${limit}; last error: ${lastFailure.message}`
-      : `no answer within ${limit}`;
-    return new AzureStorageError(`azure: CreateContainer ${this.options.container}: ${text}`, 'CreateContainer', undefined, 'Timeout', undefined);
-  }
-
-  private async createContainerOnce(signal: AbortSignal): Promise<void> {
-    try {
-      await this.call('CreateContainer', undefined, signal, (abortSignal) => this.#container.create({ abortSignal }));
-      this.logger?.info?.('azure: created container', { container: this.options.container });
-    } catch (err) {
-      if (err instanceof AzureStorageError && err.code === 'ContainerAlreadyExists') return;
-      throw err;
-    }
-  }
-
-  private async listAll(prefix: string, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
-    const gp = this.options.global_prefix;
-    const out: ObjectInfo[] = [];
-    await this.call('ListBlobs', undefined, signal, async (abortSignal) => {
-      const pages = this.#container.listBlobsFlat({ prefix: gp + prefix, abortSignal }).byPage({ maxPageSize: LIST_PAGE_SIZE });
-      for await (const page of pages) {
-        for (const item of page.segment.blobItems) {
-          const key = item.name;
-          if (key === this.markerKey || !key.startsWith(gp)) continue;
-          out.push({
-            name: key.slice(gp.length),
-            size: item.properties.contentLength ?? 0,
-            lastModified: item.properties.lastModified,
-          });
-        }
-      }
-    });
-    return sortObjects(out);
-  }
-
-  private async getStream(name: string, key: string, signal: AbortSignal | undefined): Promise<Readable> {
-    const res = await this.call('GetBlob', name, signal, (abortSignal) =>
-      this.#container.getBlobClient(key).download(0, undefined, { abortSignal }),
-    );
-    const body = res.readableStreamBody as Readable | undefined;
-    if (!body) throw new AzureStorageError(`azure: GetBlob ${name}: empty response body`, 'GetBlob', name, 'NoBody', undefined);
-    if (signal) {
-      const forget = onAbort(signal, () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted')));
-      body.once('close', forget);
-    }
-    return body;
-  }
-
-  private async getObject(name: string, key: string, signal: AbortSignal | undefined): Promise<Buffer> {
-    const body = await this.getStream(name, key, signal);
-    try {
-      return await readAll(body, signal);
-    } catch (err) {
-      throw this.mapError('GetBlob', name, err, signal);
-    }
-  }
-
-  /** With use_update_marker: records the change so every instance's next list() does a real listing. */
-  private async setMarker(key: string, etag: string, isDelete: boolean, signal: AbortSignal | undefined): Promise<void> {
-    if (!this.options.use_update_marker) return;
-    const nanos = BigInt(Date.now()) * 1_000_000n + BigInt(this.markerSeq++ % 1_000_000);
-    const content = Buffer.from(`${key}:${etag}:${nanos}:${isDelete}`); // Go's format
-    const blob = this.#container.getBlockBlobClient(this.markerKey);
-    await this.call('PutBlob', AZURE_UPDATE_MARKER_NAME, signal, (abortSignal) => blob.uploadData(content, { abortSignal }));
-    this.listCache.invalidate();
-  }
 }
 
 async function readKeyFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new Error(`azure: cannot read account_key_file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
-  }
-  const value = text.trim();
-  if (!value) throw new Error(`azure: account_key_file ${file} is empty`);
+  const value = await readSecretFile('azure', 'account_key_file', file);
   if (!isBase64Key(value)) throw new Error(`azure: account_key_file ${file} does not hold a base64 account key`);
   return value;
 }

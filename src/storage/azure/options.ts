@@ -1,8 +1,6 @@
 import { ConfigError } from '../../config/errors.js';
-import { formatDuration } from '../../config/units.js';
-import { maskUrlUserinfo } from '../../util/secrets.js';
-import { CONNECTION_DEFAULTS, CONNECTION_KEYS, OptionReader, readConnectionOptions, type ConnectionOptions } from '../options.js';
-import { parseTls, Secret, type S3TlsOptions } from '../s3/options.js';
+import { CONNECTION_DEFAULTS, CONNECTION_KEYS, OptionReader } from '../options.js';
+import { endpointUrl, readRemoteOptions, readSecret, redactedRemoteOptions, type RemoteOptions, type Secret } from '../remote/options.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options: the names and defaults of the Go implementation's Azure backend (PowerDNS/simpleblob
@@ -18,18 +16,13 @@ export const AZURE_DEFAULTS = {
 } as const;
 
 /** Parsed azure options; every duration is in milliseconds. Safe to log: the key is a Secret. */
-export interface AzureOptions extends ConnectionOptions {
+export interface AzureOptions extends RemoteOptions {
   account_name?: string;
   account_key?: Secret;
   account_key_file?: string;
-  secrets_refresh_interval: number;
   use_shared_key: boolean;
   container: string;
   create_container: boolean;
-  global_prefix: string;
-  /** undefined: https://<account_name>.blob.core.windows.net */
-  endpoint_url?: string;
-  tls: S3TlsOptions;
   concurrency: number;
 }
 
@@ -60,19 +53,14 @@ export function isBase64Key(text: string): boolean {
 export function parseAzureOptions(raw: unknown, path = 'storage.options'): AzureOptions {
   const r = new OptionReader(raw, path);
   r.allowOnly(AZURE_KEYS);
-  const key = r.string('account_key');
   const o: AzureOptions = {
     account_name: r.string('account_name'),
-    account_key: key === undefined ? undefined : new Secret(key),
+    account_key: readSecret(r, 'account_key'),
     account_key_file: r.string('account_key_file'),
-    secrets_refresh_interval: r.duration('secrets_refresh_interval', AZURE_DEFAULTS.secrets_refresh_interval),
     use_shared_key: r.bool('use_shared_key', false),
     container: r.string('container') ?? '',
     create_container: r.bool('create_container', false),
-    global_prefix: r.string('global_prefix') ?? '',
-    endpoint_url: r.string('endpoint_url'),
-    tls: parseTls(r.nested('tls')),
-    ...readConnectionOptions(r),
+    ...readRemoteOptions(r),
     concurrency: r.int('concurrency', 0, 0) || AZURE_DEFAULTS.concurrency,
   };
 
@@ -104,15 +92,7 @@ export function parseAzureOptions(raw: unknown, path = 'storage.options'): Azure
     throw new ConfigError(r.key('secrets_refresh_interval'), 'must be at least 1s');
   }
   if (o.endpoint_url !== undefined) {
-    let u: URL;
-    try {
-      u = new URL(o.endpoint_url);
-    } catch {
-      throw new ConfigError(r.key('endpoint_url'), `not a URL: ${JSON.stringify(maskUrlUserinfo(o.endpoint_url))}`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new ConfigError(r.key('endpoint_url'), `unsupported scheme ${JSON.stringify(u.protocol.replace(/:$/, ''))}, use http or https`);
-    }
+    const u = endpointUrl(r, o.endpoint_url);
     if (u.search !== '' || u.username !== '' || u.password !== '') {
       throw new ConfigError(r.key('endpoint_url'), 'must not contain a query (SAS token) or user info: the account key authenticates');
     }
@@ -127,14 +107,5 @@ export function azureServiceUrl(o: AzureOptions): string {
 
 /** A plain, loggable view of the options (the key masked, durations as Go prints them). */
 export function redactedAzureOptions(o: AzureOptions): Record<string, unknown> {
-  const out = JSON.parse(JSON.stringify(o)) as Record<string, unknown>;
-  for (const k of Object.keys(out)) {
-    const v = (o as unknown as Record<string, unknown>)[k];
-    if (typeof v === 'number' && (k.endsWith('_timeout') || k.endsWith('_interval') || k === 'dial_keep_alive')) {
-      out[k] = formatDuration(v);
-    } else if (typeof v === 'string') {
-      out[k] = maskUrlUserinfo(v);
-    }
-  }
-  return out;
+  return redactedRemoteOptions(o);
 }

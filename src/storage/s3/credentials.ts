@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import type { StorageLogger } from '../common.js';
+import { readSecretFile, type SecretScrubber } from '../remote/secrets.js';
 import type { S3Options } from './options.js';
 
 export interface Credentials {
@@ -15,10 +15,10 @@ export interface Credentials {
 export class CredentialSource {
   // JS-private (#) so that no inspection of the storage object can reach the secret values.
   #cached: { creds: Credentials; until: number } | undefined;
-  readonly #seenSecrets = new Set<string>();
 
-  constructor(private readonly o: S3Options, private readonly logger: StorageLogger | undefined) {
-    if (o.secret_key) this.remember(o.secret_key.reveal());
+  /** secrets learns every secret key read, so that error texts can be cleaned of it. */
+  constructor(private readonly o: S3Options, private readonly secrets: SecretScrubber, private readonly logger: StorageLogger | undefined) {
+    if (o.secret_key) secrets.remember(o.secret_key.reveal());
   }
 
   /** The provider handed to the SDK. The SDK asks again for every request while `expiration` is near. */
@@ -30,10 +30,10 @@ export class CredentialSource {
     if (this.#cached && now < this.#cached.until) return this.#cached.creds;
     try {
       const [ak, sk] = await Promise.all([
-        readKeyFile(this.o.access_key_file!, 'access_key_file'),
-        readKeyFile(this.o.secret_key_file!, 'secret_key_file'),
+        readSecretFile('s3', 'access_key_file', this.o.access_key_file!),
+        readSecretFile('s3', 'secret_key_file', this.o.secret_key_file!),
       ]);
-      this.remember(sk);
+      this.secrets.remember(sk);
       const until = now + this.o.secrets_refresh_interval;
       // An expiration within the SDK's 5-minute refresh window makes it call us for every request;
       // this cache decides how often the files are read.
@@ -55,28 +55,4 @@ export class CredentialSource {
   invalidate(): void {
     if (this.#cached) this.#cached.until = 0;
   }
-
-  /** Removes every secret this source ever held from a text. */
-  scrub(text: string): string {
-    let out = text;
-    for (const s of this.#seenSecrets) if (s) out = out.split(s).join('<redacted>');
-    return out;
-  }
-
-  private remember(secret: string): void {
-    if (this.#seenSecrets.size > 16) this.#seenSecrets.clear();
-    this.#seenSecrets.add(secret);
-  }
-}
-
-async function readKeyFile(file: string, option: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new Error(`s3: cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
-  }
-  const value = text.trim();
-  if (!value) throw new Error(`s3: ${option} ${file} is empty`);
-  return value;
 }

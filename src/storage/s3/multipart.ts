@@ -19,7 +19,7 @@ export interface UploadTarget {
   client(): S3Client;
   options(): S3Options;
   logger(): StorageLogger | undefined;
-  call<T>(op: string, name: string | undefined, signal: AbortSignal | undefined, fn: (o: { abortSignal?: AbortSignal }) => Promise<T>): Promise<T>;
+  call<T>(op: string, name: string | undefined, signal: AbortSignal | undefined, fn: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T>;
   putBuffer(op: string, name: string, key: string, data: Buffer, signal: AbortSignal | undefined): Promise<string>;
   mapError(op: string, name: string | undefined, err: unknown, signal?: AbortSignal): Error;
   md5(body: Buffer): string | undefined;
@@ -45,14 +45,14 @@ export async function uploadStream(t: UploadTarget, name: string, key: string, d
   if (!second) return t.putBuffer('PutObject', name, key, first ?? Buffer.alloc(0), signal);
 
   const bucket = options.bucket;
-  const created = await t.call('CreateMultipartUpload', name, signal, (o) =>
+  const created = await t.call('CreateMultipartUpload', name, signal, (abortSignal) =>
     client.send(
       new CreateMultipartUploadCommand({
         Bucket: bucket,
         Key: key,
         StorageClass: options.storage_class as StorageClass | undefined,
       }),
-      o,
+      { abortSignal },
     ),
   );
   const uploadId = created.UploadId!;
@@ -60,7 +60,7 @@ export async function uploadStream(t: UploadTarget, name: string, key: string, d
   const inFlight = new Set<Promise<void>>();
   let failure: Error | undefined;
   const startPart = (n: number, body: Buffer): void => {
-    const task: Promise<void> = t.call('UploadPart', name, signal, (o) =>
+    const task: Promise<void> = t.call('UploadPart', name, signal, (abortSignal) =>
       client.send(
         new UploadPartCommand({
           Bucket: bucket,
@@ -71,7 +71,7 @@ export async function uploadStream(t: UploadTarget, name: string, key: string, d
           ContentLength: body.length,
           ContentMD5: t.md5(body),
         }),
-        o,
+        { abortSignal },
       ),
     ).then(
       (res) => {
@@ -79,7 +79,7 @@ export async function uploadStream(t: UploadTarget, name: string, key: string, d
         reader.recycle(body);
       },
       (err: unknown) => {
-        failure ??= err as Error; // t.call rejects with mapS3Error's Error
+        failure ??= err as Error; // t.call rejects with the backend's mapped error
       },
     ).finally(() => inFlight.delete(task));
     inFlight.add(task);
@@ -94,7 +94,7 @@ export async function uploadStream(t: UploadTarget, name: string, key: string, d
     }
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;
-    const done = await t.call('CompleteMultipartUpload', name, signal, (o) =>
+    const done = await t.call('CompleteMultipartUpload', name, signal, (abortSignal) =>
       client.send(
         new CompleteMultipartUploadCommand({
           Bucket: bucket,
@@ -102,7 +102,7 @@ export async function uploadStream(t: UploadTarget, name: string, key: string, d
           UploadId: uploadId,
           MultipartUpload: { Parts: parts },
         }),
-        o,
+        { abortSignal },
       ),
     );
     return done.ETag ?? '';
