@@ -186,6 +186,8 @@ function lmdbView(ctx: ViewContext, l: RunningLmdb, th: Thresholds, checks: Chec
     },
     lastListOk: iso(s.lastListOkAt),
     instances: instancesView(l, run.instance, th, now),
+    /** Peers that take only full snapshots (Go, or ours with deltas off): full snapshots are stored beside deltas for them. */
+    fullOnlyPeers: [...s.fullOnlyPeers],
     content: contentView(l, run.config.contentHash.enabled),
     recentErrors: [...s.recentErrors].reverse().map((e) => ({ at: iso(e.at), what: scrub(e.what), message: scrub(e.message) })),
     lag: lagView(l, now),

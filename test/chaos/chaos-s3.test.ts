@@ -21,6 +21,7 @@ describe('chaos (Ceph through a fault-injecting proxy)', { skip: !s3, timeout: 2
     const p = proxy;
     const r = await runChaos({
       label: 's3',
+      extraConfig: ['deltas: { enabled: false }'], // full snapshots only (deltas are on by default: chaos-deltas, chaos-mixed)
       seed,
       storage: () => ({ type: 's3', options: s3Options(s3!, bucket, { endpoint_url: url, create_bucket: true }) }),
       writeMs: Number(process.env.LS_CHAOS_WRITE_MS ?? 35_000),

@@ -1,7 +1,6 @@
 // Where the azure tests find their server: a real Azurite started by scripts/azurite.sh, whose
 // DIR/env.sh exports LS_AZURE_ENDPOINT, LS_AZURE_ACCOUNT and LS_AZURE_KEY.
-import { randomBytes } from 'node:crypto';
-import { it } from 'node:test';
+import { requireServerEnv, uniqueName } from './server-env.js';
 
 export interface AzureTestEnv {
   endpoint: string;
@@ -21,27 +20,13 @@ export function azureTestEnv(): AzureTestEnv | undefined {
   return { endpoint, account, key };
 }
 
-/**
- * The azure environment, or undefined after registering a test that fails under CI (CI=true) and is
- * skipped elsewhere, so a missing server is never mistaken for a pass in CI.
- */
+/** The azure environment, or undefined after registering a test that fails under CI (see requireServerEnv). */
 export function requireAzureTestEnv(label: string): AzureTestEnv | undefined {
-  const env = azureTestEnv();
-  if (env) return env;
-  if (process.env.CI === 'true') {
-    it(`${label}: Azurite server available`, () => {
-      throw new Error(`${AZURE_ENV_HELP} (CI=true, so this is a failure)`);
-    });
-  } else {
-    it(`${label}: Azurite server available`, { skip: AZURE_ENV_HELP }, () => {});
-  }
-  return undefined;
+  return requireServerEnv(label, 'Azurite server', AZURE_ENV_HELP, azureTestEnv);
 }
 
 /** A container name nobody else uses (lowercase letters, digits and dashes, 3-63 characters). */
-export function uniqueContainer(tag: string): string {
-  return `ls-${tag}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`.slice(0, 63);
-}
+export const uniqueContainer = uniqueName;
 
 /** Base options for the test server. */
 export function azureOptions(env: AzureTestEnv, container: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

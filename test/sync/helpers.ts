@@ -49,10 +49,15 @@ export interface RunningProcess {
 
 /** Starts `lightningstream <args>` with its output in a log file. */
 export function startLightningstream(dir: string, name: string, args: string[]): RunningProcess {
+  return startProcess(dir, name, process.execPath, [BIN, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []), ...args]);
+}
+
+/** Starts `command <args>` (ours, or another implementation) with its output in `<dir>/<name>.log`. */
+export function startProcess(dir: string, name: string, command: string, args: string[]): RunningProcess {
   mkdirSync(dir, { recursive: true });
   const logPath = join(dir, `${name}.log`);
   const fd = openSync(logPath, 'a');
-  const child = spawn(process.execPath, [BIN, '--log-format', 'logfmt', ...(process.env.LS_TEST_DEBUG ? ['--debug'] : []), ...args], { stdio: ['ignore', fd, fd] });
+  const child = spawn(command, args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   return {

@@ -331,4 +331,23 @@ describe('receiver listing: journal-only polls', () => {
     assert.ok(!after.snapshots.some((x) => x.name === d));
     assert.equal(listing.counts.resyncs, 1);
   });
+
+  it('a reference whose full snapshot is gone is not followed again: the instance\'s older full snapshot is its newest', async () => {
+    const t = await oneFullSnapshot(true, 60_000);
+    const { storage, listing, full } = t;
+    const newer = buildSnapshotName({ db: DB, instance: 'a', timestamp: ns(t.now + 5000) });
+    await storage.store(buildJournalRefName(newer, 1, ns(t.now + 5000)), Buffer.alloc(0)); // its object deleted, its reference left
+    const first = await listing.refresh();
+    assert.ok(first.snapshots.some((x) => x.name === newer), 'the reference stands for the newer full snapshot');
+    listing.forget(newer); // its download found nothing
+    for (let i = 0; i < 3; i++) {
+      t.now += 1000;
+      const again = await listing.refresh();
+      assert.deepEqual(again.snapshots.map((x) => x.name), [full], `poll ${i + 1}: only the full snapshot that exists`);
+    }
+    assert.equal(listing.counts.resyncs, 1, 'one resync, not one per poll');
+    await storage.store(newer, Buffer.from('x')); // listed itself again: followed again
+    t.now += 61_000;
+    assert.ok((await listing.refresh()).snapshots.some((x) => x.name === newer));
+  });
 });

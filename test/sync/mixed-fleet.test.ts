@@ -4,12 +4,11 @@
 // chain holds deltas it never saw), sees each later change as fast as without deltas, and leaves; then a goes
 // back to deltas alone. b, which takes deltas, never downloads a full snapshot of a meanwhile.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tempDir } from '../ops/helpers.js';
-import { NativeApp, startLightningstream, waitFor, writeConfig, type RunningProcess } from './helpers.js';
+import { NativeApp, startLightningstream, startProcess, waitFor, writeConfig, type RunningProcess } from './helpers.js';
 
 const GO_BIN = process.env.LS_REFERENCE_BIN;
 if (!GO_BIN) console.log('# mixed fleet with Go skipped: LS_REFERENCE_BIN is not set (scripts/test.sh sets it when ../shared/reference/ exists)');
@@ -19,22 +18,7 @@ const NAME_TS = /__(\d{8}-\d{6}-\d{9})__/;
 
 /** Starts the Go binary like startLightningstream starts ours. */
 function startGo(dir: string, name: string, args: string[]): RunningProcess {
-  const logPath = join(dir, `${name}.log`);
-  const fd = openSync(logPath, 'a');
-  const child = spawn(GO_BIN!, ['--log-format', 'logfmt', ...args], { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-  return {
-    child, logPath, exited,
-    log: () => readFileSync(logPath, 'utf8'),
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return startProcess(dir, name, GO_BIN!, ['--log-format', 'logfmt', ...args]);
 }
 
 describe('mixed fleet: a peer that takes only full snapshots', { timeout: 240_000 }, () => {

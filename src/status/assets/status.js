@@ -240,6 +240,13 @@
       h('tbody', null, rows))];
   }
 
+  function fullOnly(db) {
+    var peers = db.fullOnlyPeers || [];
+    if (peers.length === 0) return null;
+    return h('p', { class: 'muted' }, 'Taking only full snapshots (Go, or deltas off): ' + peers.join(', ') +
+      '; a full snapshot is stored beside each delta for them.');
+  }
+
   function lmdbCard(db, data) {
     return h('section', { class: 'card', 'data-lmdb': db.name },
       h('div', { class: 'card-head' }, h('h2', null, db.name), h('span', { class: 'tag' }, db.mode + ' mode'),
@@ -247,7 +254,7 @@
         h('span', { class: 'path muted mono' }, db.path)),
       h('div', { class: 'kpis' }, envKpis(db)),
       h('h3', null, 'This instance\u2019s snapshots'), ours(db),
-      h('h3', null, 'Instances in the storage'), instancesTable(db, data.thresholds),
+      h('h3', null, 'Instances in the storage'), instancesTable(db, data.thresholds), fullOnly(db),
       h('h3', null, 'Content'), content(db),
       h('h3', null, 'Sync lag'), lagChart(db, Date.parse(data.now)),
       h('h3', null, 'Health'), checks(db),

@@ -53,6 +53,9 @@ type NewestFulls = Map<string, { timestampNano: bigint; name: string }>;
 
 const NS_PER_MS = 1_000_000n;
 
+/** Absent objects remembered at most (the oldest are forgotten first). */
+const MAX_GONE = 10_000;
+
 export class DbListing {
   private fulls: SnapshotEntry[] = [];
   private rejected: RejectedObject[] = [];
@@ -67,6 +70,11 @@ export class DbListing {
   private previousListAt: number | undefined;
   private newestJournalNano = -1n;
   private readonly checkedGaps = new Set<string>();
+  /**
+   * Objects that turned out absent: a journal reference to one of them is not followed again (a cleaner may
+   * delete an instance's newest full snapshot and leave its reference), until the object is listed itself.
+   */
+  private readonly gone = new Set<string>();
   readonly counts: ListingCounts = { fulls: 0, journalAll: 0, journalAfter: 0, resyncs: 0 };
 
   constructor(private readonly opts: DbListingOptions) {}
@@ -98,6 +106,7 @@ export class DbListing {
     ]);
     if (fulls) {
       this.fulls = fulls.entries;
+      for (const e of fulls.entries) this.gone.delete(e.name);
       this.rejected = fulls.rejected;
       this.lastFullsAt = startedAt;
       this.counts.fulls++;
@@ -130,6 +139,8 @@ export class DbListing {
   forget(name: string): void {
     this.fulls = this.fulls.filter((e) => e.name !== name);
     this.journal.delete(name);
+    this.gone.add(name);
+    if (this.gone.size > MAX_GONE) this.gone.delete(this.gone.values().next().value!);
     this.resyncWanted = true;
   }
 
@@ -156,6 +167,8 @@ export class DbListing {
 
   private addJournalItem(item: JournalItem): void {
     const key = item.snapshot.name;
+    if (item.refName === undefined) this.gone.delete(key);
+    else if (this.gone.has(key)) return;
     // A late delta announced again: known as the delta itself (the same entry as when it is listed).
     if (item.kind === 'delta' && item.refName !== undefined && this.journal.has(key)) return;
     this.journal.set(key, item);
