@@ -114,8 +114,11 @@ interface Candidate {
   name: string;
   instance: string;
   timestamp: bigint;
-  /** A full snapshot, a delta, or a journal reference to the full snapshot of the same timestamp. */
-  kind: 'full' | 'delta' | 'ref';
+  /**
+   * A full snapshot, a delta, or a journal reference to the snapshot of the same timestamp; `dangling`: a reference
+   * whose snapshot is not listed (deleted by another cleaner, or not visible yet).
+   */
+  kind: 'full' | 'delta' | 'ref' | 'dangling';
 }
 
 const NS_PER_MS = 1_000_000n;
@@ -167,6 +170,7 @@ export class SnapshotCleaner {
     }
     const byInstance = new Map<string, Candidate[]>();
     const listed = new Set<string>();
+    const dangling: Candidate[] = [];
     for (const r of objects.rejected) {
       if (this.ignored.has(r.info.name)) continue;
       this.log.debug('skipping invalid snapshot name', { filename: r.info.name, reason: r.reason });
@@ -174,6 +178,10 @@ export class SnapshotCleaner {
     }
     for (const c of candidatesOf(objects)) {
       listed.add(c.name);
+      if (c.kind === 'dangling') {
+        dangling.push(c);
+        continue;
+      }
       const list = byInstance.get(c.instance);
       if (list) list.push(c);
       else byInstance.set(c.instance, [c]);
@@ -224,6 +232,13 @@ export class SnapshotCleaner {
       }
     }
 
+    // A reference that has pointed at nothing for must_keep_interval (its snapshot was not just being written) leads nowhere.
+    for (const c of dangling) {
+      const seen = this.firstSeen.get(c.name);
+      if (seen === undefined) this.firstSeen.set(c.name, nowMs);
+      else if (nowMs - seen > this.conf.mustKeepInterval) older.push(c);
+    }
+
     const result: CleanRunResult = { total: listed.size, cleanedOlder: [], cleanedStale: [], keptUnproven: [], keptByTier: [], failed: 0 };
     const notTierKept = (c: Candidate): boolean => {
       if (!tierKept.has(c.name)) return true;
@@ -272,10 +287,12 @@ export class SnapshotCleaner {
 /** Every object of the LMDB the cleaner may delete: snapshots and deltas by their own time, references by their target's. */
 function candidatesOf(objects: DbObjects): Candidate[] {
   const out: Candidate[] = objects.entries.map((e) => ({ name: e.name, instance: e.instance, timestamp: e.timestampNano, kind: e.kind }));
+  const listed = new Set(out.map((c) => c.name));
+  for (const item of objects.journal) if (item.refName === undefined) listed.add(item.snapshot.name);
   for (const item of objects.journal) {
     const { snapshot: s } = item;
-    if (item.refName !== undefined) out.push({ name: item.refName, instance: s.instance, timestamp: s.timestampNano, kind: 'ref' });
-    else out.push({ name: s.name, instance: s.instance, timestamp: s.timestampNano, kind: 'delta' });
+    if (item.refName === undefined) out.push({ name: s.name, instance: s.instance, timestamp: s.timestampNano, kind: 'delta' });
+    else out.push({ name: item.refName, instance: s.instance, timestamp: s.timestampNano, kind: listed.has(s.name) ? 'ref' : 'dangling' });
   }
   return out;
 }

@@ -139,6 +139,25 @@ describe('cleaner with delta chains', () => {
     await cleaner.runOnce(nowMs + 700_000);
     assert.deepEqual((await storage.list('')).map((o) => o.name).sort(), [full('a', 10), ref(10), delta('a', 11, 10), delta('a', 12, 11)].sort());
   });
+
+  it('a reference whose snapshot is gone is removed after must_keep_interval and does not keep a stale instance alive', async () => {
+    const storage = new MemoryStorage();
+    const conf = { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 86_400_000, keepHourly: 0, keepDaily: 0 };
+    const staleFull = full('old', 1);
+    const danglingRef = buildJournalRefName(full('old', 50), 1, sec(50) + 1000n); // its full snapshot was deleted elsewhere
+    const fresh = buildJournalRefName(full('a', 99), 1, sec(99) + 1000n); // written before its snapshot is visible
+    for (const o of [staleFull, danglingRef, full('a', 10), fresh]) await storage.store(o, Buffer.from('x'));
+    const status = { lastStored: { txnId: 9 }, lastLoadedByInstance: new Map([['old', { name: staleFull, timestampNano: sec(1), txnId: 5 }]]) };
+    const cleaner = new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status }, conf, testLogger());
+    const nowMs = Number(sec(2 * 86_400) / 1_000_000n);
+    await cleaner.runOnce(nowMs);
+    await storage.store(full('a', 99), Buffer.from('x')); // now visible: its reference is no longer dangling
+    await cleaner.runOnce(nowMs + 700_000);
+    const left = (await storage.list('')).map((o) => o.name);
+    assert.ok(!left.includes(danglingRef), 'the dangling reference went');
+    assert.ok(!left.includes(staleFull), 'the stale instance went (its merge is proven): the dangling reference did not make it look recent');
+    assert.ok(left.includes(fresh) && left.includes(full('a', 99)), `a reference that only waited for its snapshot is kept: ${left.join(' ')}`);
+  });
 });
 
 // ---------- real processes ----------
