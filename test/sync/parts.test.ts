@@ -92,6 +92,14 @@ describe('send scheduler', () => {
     assert.deepEqual(u.begin(T0 + 1), { kind: 'full' }, 'a budget below the minimum is not worth a chain');
   });
 
+  it('with deltas, the forced interval stores a full snapshot (an idle instance stays visibly alive)', () => {
+    const s = new SendScheduler({ lmdbPollMs: 1, forceSnapshotMs: 4 * 3600_000, retryIntervalMs: 1, deltas: DELTAS }, T0);
+    s.stored(stored('full', 100_000, 1), T0);
+    assert.equal(s.due(T0 + 4 * 3600_000, false), false);
+    assert.equal(s.due(T0 + 4 * 3600_000 + 1, false), true, 'nothing changed, the forced interval passed');
+    assert.deepEqual(s.begin(T0 + 4 * 3600_000 + 1), { kind: 'full' }, 'a full snapshot, not an empty delta');
+  });
+
   it('a chain with deltas is overdue at full_interval even with nothing unstored; one without deltas is not', () => {
     const s = new SendScheduler({ lmdbPollMs: 1, forceSnapshotMs: 0, retryIntervalMs: 1, deltas: DELTAS }, T0);
     s.stored(stored('full', 100_000, 1), T0);

@@ -83,6 +83,10 @@ export class SendScheduler {
     const cfg = this.opts.deltas;
     const chain = this.chain;
     if (!cfg?.enabled || !chain || this.deltasRefused) return { kind: 'full' };
+    // The forced interval keeps an instance visibly alive with full snapshots (Go's cleaners and peers judge it by
+    // them), also when nothing changed, when a delta would be empty.
+    const { forceSnapshotMs } = this.opts;
+    if (forceSnapshotMs > 0 && nowMs - chain.fullAt > forceSnapshotMs) return { kind: 'full' };
     const budget = cfg.maxChainRatio * chain.fullBytes - chain.deltaBytes;
     if (nowMs - chain.fullAt >= cfg.fullInterval || budget < MIN_DELTA_BUDGET_BYTES || chain.deltas >= cfg.maxChainLength) {
       return { kind: 'full' };
