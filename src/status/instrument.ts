@@ -13,7 +13,8 @@
  */
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { JOURNAL_PREFIX, NAME_SEPARATOR, parseObjectName, parseSnapshotName } from '../snapshot/name.js';
+import { JOURNAL_PREFIX, NAME_SEPARATOR, parseObjectName } from '../snapshot/name.js';
+import { parseJournalObject, parseListedObject } from '../storage/snapshot-store.js';
 import { listAfter } from '../storage/common.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { errorMessage } from '../util/errors.js';
@@ -81,7 +82,7 @@ export class InstrumentedStorage implements Storage {
   readonly metrics = new StorageMetrics();
   private readonly outcomes = new Map<string, OutcomeState>();
   /** Newest snapshot name per `db/instance` as of the last listing, to notice new ones. */
-  private readonly newestSeen = new Map<string, string>();
+  private readonly newestSeen = new Map<string, { name: string; timestamp: bigint }>();
 
   constructor(readonly inner: Storage, private readonly now: () => number = Date.now) {}
 
@@ -99,14 +100,16 @@ export class InstrumentedStorage implements Storage {
     const db = dbOfPrefix(prefix);
     this.metrics.listCalls.inc({ lmdb: db });
     const objects = await this.track('list', db, () => this.inner.list(prefix, signal), () => this.metrics.listFailed.inc({ lmdb: db }));
-    if (db !== '') this.observeListing(db, objects);
+    if (db !== '') this.observeListing(db, prefix, objects);
     return objects;
   }
 
   async listAfter(prefix: string, startAfter: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
     const db = dbOfPrefix(prefix);
     this.metrics.listCalls.inc({ lmdb: db });
-    return this.track('list', db, () => listAfter(this.inner, prefix, startAfter, signal), () => this.metrics.listFailed.inc({ lmdb: db }));
+    const objects = await this.track('list', db, () => listAfter(this.inner, prefix, startAfter, signal), () => this.metrics.listFailed.inc({ lmdb: db }));
+    if (db !== '') this.observeListing(db, prefix, objects);
+    return objects;
   }
 
   /**
@@ -205,25 +208,35 @@ export class InstrumentedStorage implements Storage {
     this.outcomes.set(key, s);
   }
 
-  private observeListing(db: string, objects: ObjectInfo[]): void {
+  /**
+   * A listing of `<db>__` gives the full snapshots in the storage (count, bytes); it and a journal listing (deltas,
+   * references to full snapshots) give each instance's newest snapshot, whose age is observed once per new one.
+   */
+  private observeListing(db: string, prefix: string, objects: ObjectInfo[]): void {
+    const journal = prefix.startsWith(JOURNAL_PREFIX);
     let count = 0;
     let bytes = 0;
     const newest = new Map<string, { name: string; timestamp: bigint }>();
     for (const obj of objects) {
-      const parsed = parseSnapshotName(obj.name);
-      if (!parsed.ok || parsed.value.db !== db) continue;
-      count++;
-      bytes += obj.size;
-      const prev = newest.get(parsed.value.instance);
-      if (!prev || prev.name < obj.name) newest.set(parsed.value.instance, { name: obj.name, timestamp: parsed.value.timestamp });
+      const entry = journal ? parseJournalObject(obj, db)?.snapshot : parseListedObject(obj, db);
+      if (!entry || 'reason' in entry) continue;
+      if (!journal && entry.kind === 'full') {
+        count++;
+        bytes += obj.size;
+      }
+      const prev = newest.get(entry.instance);
+      if (!prev || prev.timestamp < entry.timestampNano) newest.set(entry.instance, { name: entry.name, timestamp: entry.timestampNano });
     }
-    this.metrics.inStorageCount.set({ lmdb: db }, count);
-    this.metrics.inStorageBytes.set({ lmdb: db }, bytes);
+    if (!journal) {
+      this.metrics.inStorageCount.set({ lmdb: db }, count);
+      this.metrics.inStorageBytes.set({ lmdb: db }, bytes);
+    }
     const now = this.now();
     for (const [instance, snap] of newest) {
       const key = `${db}/${instance}`;
-      if (this.newestSeen.get(key) === snap.name) continue;
-      this.newestSeen.set(key, snap.name);
+      const seen = this.newestSeen.get(key);
+      if (seen !== undefined && seen.timestamp >= snap.timestamp) continue;
+      this.newestSeen.set(key, snap);
       const ageSeconds = Math.max(0, now - Number(snap.timestamp / 1_000_000n)) / 1000;
       this.metrics.receivedAge.observe({ lmdb: db, syncer_instance: instance }, ageSeconds);
     }

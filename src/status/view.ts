@@ -12,7 +12,7 @@
  *   interval + 60 s. With the forced snapshots disabled (0), age is not judged.
  */
 import type { Config } from '../config/config.js';
-import { parseSnapshotName } from '../snapshot/name.js';
+import { describeObject } from '../storage/snapshot-store.js';
 import type { Storage } from '../storage/storage.js';
 import type { RemoteSnapshot } from '../sync/receive/receiver.js';
 import type { RunningLmdb, SyncRun } from '../sync/runner.js';
@@ -246,13 +246,13 @@ export async function listStorage(storage: Storage, prefix: string, limit: numbe
   return {
     prefix, limit, total: all.length, totalBytes: all.reduce((n, o) => n + o.size, 0), truncated: shown.length < all.length,
     objects: shown.map((o) => {
-      const p = parseSnapshotName(o.name);
+      const d = describeObject(o);
       return {
         name: o.name, size: o.size, lastModified: o.lastModified.toISOString(),
-        ...(p.ok && {
+        ...(d && {
           snapshot: {
-            db: p.value.db, instance: p.value.instance, generation: p.value.generation,
-            timestamp: new Date(Number(p.value.timestamp / 1_000_000n)).toISOString(),
+            db: d.entry.db, instance: d.entry.instance, generation: d.entry.generation, kind: d.kind,
+            timestamp: new Date(Number(d.entry.timestampNano / 1_000_000n)).toISOString(),
           },
         }),
       };

@@ -87,6 +87,22 @@ export function parseJournalObject(info: ObjectInfo, db: string): JournalItem | 
     : { kind: 'full-ref', snapshot, journalNano: timestamp, refName: info.name };
 }
 
+/**
+ * Any object of the storage, for display (the status page's /storage): a snapshot or delta of any LMDB, or a
+ * journal reference (with the snapshot it stands for); undefined for anything else.
+ */
+export function describeObject(info: ObjectInfo): { kind: 'full' | 'delta' | 'reference'; entry: SnapshotEntry } | undefined {
+  const parsed = parseObjectName(info.name);
+  if (parsed.ok) {
+    const entry = entryOf(info, parsed);
+    return { kind: entry.kind, entry };
+  }
+  const ref = parseJournalRef(info.name);
+  if (!ref.ok) return undefined;
+  const item = parseJournalObject(info, ref.value.target.db);
+  return item && { kind: 'reference', entry: item.snapshot };
+}
+
 /** Entries of one LMDB's `<db>__` listing. */
 export function parseFullsListing(objects: readonly ObjectInfo[], db: string): FullsListing {
   const entries: SnapshotEntry[] = [];

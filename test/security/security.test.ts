@@ -2,7 +2,7 @@
 // special files; slow clients cannot silence /healthz. Real processes, real files.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +86,7 @@ suite('snapshots get -o', { timeout: 60_000 }, () => {
     app.close();
     const cfg = writeConfig(dir, { instance: 'getsrc', lmdbPath: join(dir, 'get-src'), storage: { type: 'fs', options: { root_path: bucket } } });
     assert.equal((await runLightningstream(dir, 'get-store', ['-c', cfg, 'sync', '--only-once'])).code, 0);
-    const name = execFileSync('ls', [bucket], { encoding: 'utf8' }).trim();
+    const name = readdirSync(bucket).filter((n) => n.endsWith('.pb.gz')).join(); // the one snapshot (its journal reference beside it)
     const snapshot = readFileSync(join(bucket, name));
     const getTo = (target: string) => spawnSync(process.execPath, [BIN, '-c', cfg, 'snapshots', 'get', name, '-o', target], { encoding: 'utf8', timeout: 30_000 });
     const t = join(dir, 'targets');
