@@ -11,7 +11,8 @@
  * same way with the same YAML), every N and every variant, in a fresh bucket:
  *
  * Variants: `default` (ours: deltas on), `full-snapshots` (deltas off), `update-marker`, `deltas+marker`, and
- * `mixed` (ours with the default options, the last instance the Go binary: its change-to-visible is printed apart).
+ * `mixed` (the last instance the Go binary, its change-to-visible printed apart; ours with
+ * deltas.assume_full_only_peers, since a Go instance that starts empty and writes nothing stores no snapshot to be seen by).
  *
  * 1. N `lightningstream sync` processes (i01..iNN), each with its own LMDB (native mode,
  *    `schema_tracks_changes: true`), all talking to S3 through bench/s3-meter.ts, a counting proxy
@@ -87,7 +88,10 @@ const VARIANTS: Record<string, Variant> = {
   'update-marker': { what: 'storage.options.use_update_marker: true', storageOptions: { use_update_marker: true } },
   'full-snapshots': { what: 'deltas.enabled: false (full snapshots only, as Go)', storageOptions: {}, extra: { deltas: { enabled: false } } },
   'deltas+marker': { what: 'deltas (the default) and use_update_marker', storageOptions: { use_update_marker: true }, extra: { deltas: { enabled: true } } },
-  mixed: { what: 'default options, the last instance is Go (LS_REFERENCE_BIN)', storageOptions: {}, extra: {}, goPeer: true },
+  mixed: {
+    what: 'deltas.assume_full_only_peers: true (the Go peer stores nothing, so it cannot be detected), the last instance is Go (LS_REFERENCE_BIN)',
+    storageOptions: {}, extra: { deltas: { assume_full_only_peers: true } }, goPeer: true,
+  },
 };
 
 interface Impl {

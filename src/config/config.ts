@@ -94,6 +94,12 @@ const DELTAS_SPEC = struct({
    * storage_force_snapshot_interval, or 6 h when that is 0 (src/sync/receive/full-only-peers.ts).
    */
   full_only_peer_timeout: duration(0),
+  /**
+   * Store a full snapshot beside every delta as if a peer that takes only full snapshots were present: for fleets
+   * with Go instances that never store (a Go `receive`, or a `sync` with no local writes), which nothing in the
+   * storage shows.
+   */
+  assume_full_only_peers: bool(false),
 });
 
 /** Content hashes of synced data (an extension of this implementation: README, "Content hashes"). */

@@ -10,15 +10,13 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Histogram, Registry } from 'prom-client';
-import { parseSnapshotName } from '../snapshot/name.js';
 import type { RunningLmdb, SyncRun } from '../sync/runner.js';
 import { collectedCounter, collectedGauge, type Labels, type Sample } from './collect.js';
 import { AGE_BUCKETS, DURATION_BUCKETS } from './instrument.js';
 
-/** Nanoseconds since the epoch in a snapshot name, as UNIX seconds. */
-export function snapshotSeconds(name: string): number | undefined {
-  const parsed = parseSnapshotName(name);
-  return parsed.ok ? Number(parsed.value.timestamp / 1_000_000n) / 1000 : undefined;
+/** A snapshot's timestamp (nanoseconds since the epoch, from its name) as UNIX seconds. */
+export function snapshotSeconds(timestampNano: bigint): number {
+  return Number(timestampNano / 1_000_000n) / 1000;
 }
 
 /** Page-level LMDB usage: pages up to the last one in use (free pages included) against the map size. */
@@ -54,7 +52,7 @@ export class SyncMetrics {
       lmdbs((l) => [[db(l), l.syncer.status.loadFailures]]));
     this.gauge('lightningstream_syncer_snapshots_generated_last_unix_seconds', 'UNIX timestamp of last generated snapshot', lmdbs((l) => {
       const s = l.syncer.status.lastStored;
-      const t = s && snapshotSeconds(s.name);
+      const t = s && snapshotSeconds(s.timestampNano);
       return [t === undefined ? undefined : [db(l), t]];
     }));
     this.gauge('lightningstream_syncer_snapshots_generated_last_size_bytes', 'Size of last generated snapshot in bytes', lmdbs((l) => {
@@ -81,7 +79,7 @@ export class SyncMetrics {
     this.gauge('lightningstream_receiver_snapshots_newest_age_seconds', 'Age of the newest snapshot in storage by instance in seconds', lmdbs((l) =>
       perInstance(l, [...(l.syncer.status.peers?.newest ?? [])].map(([i, s]) => [i, Math.max(0, this.now() - Number(s.timestampNano / 1_000_000n)) / 1000]))));
     this.gauge('lightningstream_receiver_snapshots_last_loaded_seconds', 'UNIX timestamp (from its name) of the last snapshot merged here by instance', lmdbs((l) =>
-      perInstance(l, [...l.syncer.status.lastLoadedByInstance].map(([i, s]) => [i, snapshotSeconds(s.name)]))));
+      perInstance(l, [...l.syncer.status.lastLoadedByInstance].map(([i, s]) => [i, snapshotSeconds(s.timestampNano)]))));
 
     this.gauge('lightningstream_content_hash_instances', 'Instances whose content hashes are compared for the LMDB, this one included',
       lmdbs((l) => [[db(l), l.syncer.status.content.evaluate().instances]]));

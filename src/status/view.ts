@@ -116,9 +116,8 @@ function instancesView(l: RunningLmdb, own: string, th: Thresholds, now: number)
     const loaded = status.lastLoadedByInstance.get(instance);
     const view: InstanceView = { instance, own: isOwn, ageLevel: 'none', syncLevel: 'none', state: '' };
     if (loaded) {
-      const t = snapshotSeconds(loaded.name);
       view.lastLoaded = {
-        name: loaded.name, timestamp: t === undefined ? undefined : iso(t * 1000), at: iso(loaded.at)!,
+        name: loaded.name, timestamp: iso(snapshotSeconds(loaded.timestampNano) * 1000), at: iso(loaded.at)!,
         changed: loaded.changed, remoteEntries: loaded.remoteEntries, ms: loaded.ms,
       };
     }

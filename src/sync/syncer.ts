@@ -276,6 +276,7 @@ export class Syncer {
    */
   private fullReadersPresent(): boolean {
     if (!this.journaling) return false;
+    if (this.opts.deltas?.assumeFullOnlyPeers === true) return true;
     const configured = this.opts.deltas?.fullOnlyPeerTimeout ?? 0;
     const timeout = configured > 0 ? configured : defaultFullOnlyPeerTimeoutMs(this.opts.forceSnapshotMs);
     const present = presentFullOnlyPeers(this.receiver.listing.peersWithoutJournal, this.clock.nowNano(), timeout);

@@ -29,6 +29,29 @@ describe('mixed fleet: a peer that takes only full snapshots', { timeout: 240_00
     tmp.remove();
   });
 
+  it('assume_full_only_peers: a full snapshot beside every delta with no such peer in sight', async () => {
+    const dir = join(tmp.dir, 'assume');
+    mkdirSync(dir, { recursive: true });
+    const bucket = join(dir, 'bucket');
+    const app = new NativeApp(join(dir, 'a'));
+    for (let i = 0; i < 3000; i++) app.put('data', `key-${i}`, `value-${i}`, sec(100));
+    const cfg = writeConfig(dir, {
+      instance: 'a', lmdbPath: join(dir, 'a'), storage: { type: 'fs', options: { root_path: bucket } },
+      extra: 'deltas: { max_chain_ratio: 5, assume_full_only_peers: true }',
+    });
+    const a = startLightningstream(dir, 'a', ['-c', cfg, 'sync']);
+    procs.push(a);
+    const deltas = () => readdirSync(bucket).filter((n) => n.endsWith('.dpb.gz'));
+    await waitFor('a stores its first snapshot', 20_000, () => a.log().includes('msg="snapshot stored"'), () => a.log());
+    for (let round = 1; round <= 2; round++) {
+      app.put('data', `key-${round}`, `changed-${round}`, sec(200 + round));
+      await waitFor(`delta ${round}`, 20_000, () => deltas().length === round, () => a.log());
+      const ts = deltas().sort().at(-1)!.match(NAME_TS)![1]!;
+      await waitFor(`the full snapshot beside delta ${round}`, 20_000, () => readdirSync(bucket).some((n) => n === `main__a__${ts}__G-0000000000000000.pb.gz`), () => a.log());
+    }
+    app.close();
+  });
+
   for (const peer of ['ours with deltas off', 'Go v1.0.0'] as const) {
     const skip = peer === 'Go v1.0.0' && !GO_BIN ? 'LS_REFERENCE_BIN is not set' : false;
     it(`${peer}: joins late, gets every change as a full snapshot, leaves; b takes only deltas`, { skip }, async () => {

@@ -19,7 +19,7 @@ import { buildSnapshotName } from '../../src/snapshot/name.js';
 import { testLogger } from '../ops/helpers.js';
 
 const T0 = Date.UTC(2026, 11, 3, 12);
-const DELTAS = { enabled: true, fullInterval: 600_000, maxChainRatio: 0.25, maxChainLength: 3, fullListInterval: 60_000, fullOnlyPeerTimeout: 0 };
+const DELTAS = { enabled: true, fullInterval: 600_000, maxChainRatio: 0.25, maxChainLength: 3, fullListInterval: 60_000, fullOnlyPeerTimeout: 0, assumeFullOnlyPeers: false };
 
 let storedSeq = 0;
 function stored(kind: 'full' | 'delta', bytes: number, txnId: number): StoredSnapshot {
