@@ -104,7 +104,7 @@ describe('mixed fleet: a peer that takes only full snapshots', { timeout: 240_00
       const newestDelta = deltasOf('a').sort((x, y) => (x.match(NAME_TS)![1]! < y.match(NAME_TS)![1]! ? -1 : 1)).at(-1)!;
       const pairTs = newestDelta.match(NAME_TS)![1]!;
       assert.ok(fullsOf('a').some((n) => n.includes(`__${pairTs}__`)), `no full snapshot of a beside delta ${newestDelta}: ${fullsOf('a').join(' ')}`);
-      // (b may have had the change first from c, which stores after its merges; it still follows a's chain.)
+      // (b may have had the change first through a snapshot of c; it still follows a's chain.)
       await waitFor('b merges a\'s delta', 20_000, () => b.log().includes(`snapshot=${newestDelta}`), logs(a, b));
       const bLoads = b.log().split('\n').slice(bLoadedBefore).filter((l) => l.includes('msg="snapshot loaded"') && l.includes('snapshot_instance=a'));
       assert.ok(bLoads.every((l) => /snapshot=\S+\.dpb\.gz/.test(l)), `b loaded a full snapshot of a:\n${bLoads.join('\n')}`);
