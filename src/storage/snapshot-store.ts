@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import {
   DELTA_EXTENSION, journalPrefix, parseJournalRef, parseObjectName, SNAPSHOT_EXTENSION, snapshotPrefix, formatTimestamp,
+  type JournalRef,
 } from '../snapshot/name.js';
 import { listAfter } from './common.js';
 import type { ObjectInfo, Storage } from './storage.js';
@@ -80,11 +81,15 @@ export function parseJournalObject(info: ObjectInfo, db: string): JournalItem | 
   }
   const ref = parseJournalRef(info.name);
   if (!ref.ok || ref.value.target.db !== db) return undefined;
-  const { target, timestamp, size } = ref.value;
-  const snapshot = entryOf({ name: target.name, size, lastModified: info.lastModified }, { ok: true, value: target });
-  return target.kind === 'delta'
-    ? { kind: 'delta', snapshot, journalNano: timestamp, refName: info.name }
-    : { kind: 'full-ref', snapshot, journalNano: timestamp, refName: info.name };
+  const snapshot = referencedEntry(info, ref.value);
+  return snapshot.kind === 'delta'
+    ? { kind: 'delta', snapshot, journalNano: ref.value.timestamp, refName: info.name }
+    : { kind: 'full-ref', snapshot, journalNano: ref.value.timestamp, refName: info.name };
+}
+
+/** The snapshot a journal reference (the object `info`) stands for, with the size the reference names. */
+function referencedEntry(info: ObjectInfo, ref: JournalRef): SnapshotEntry {
+  return entryOf({ name: ref.target.name, size: ref.size, lastModified: info.lastModified }, { ok: true, value: ref.target });
 }
 
 /**
@@ -99,8 +104,7 @@ export function describeObject(info: ObjectInfo): { kind: 'full' | 'delta' | 're
   }
   const ref = parseJournalRef(info.name);
   if (!ref.ok) return undefined;
-  const item = parseJournalObject(info, ref.value.target.db);
-  return item && { kind: 'reference', entry: item.snapshot };
+  return { kind: 'reference', entry: referencedEntry(info, ref.value) };
 }
 
 /** Entries of one LMDB's `<db>__` listing. */

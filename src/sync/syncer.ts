@@ -66,8 +66,6 @@ export class Syncer {
   private storedWhenReady = false;
   /** --only-once: the error that ends the run (a daemon keeps trying instead). */
   private fatal: Error | undefined;
-  /** Present peers that take only full snapshots, as last logged. */
-  private fullOnlyPeers: string[] = [];
 
   constructor(private readonly ctx: LmdbSyncContext, private readonly opts: SyncerOptions) {
     this.clock = ctx.clock ?? systemClock;
@@ -131,7 +129,7 @@ export class Syncer {
     this.receiver.startDownloads(signal);
     if (hasDataAtStart && !this.receiver.hasSnapshots && !opts.receiveOnly) {
       log.info('no snapshot in the storage yet: storing an initial one');
-      await this.storeOrBackOff(signal);
+      await this.storeOrBackOff(signal, false);
     }
     this.scheduler.restartClock(this.clock.now());
     void this.polls.run(signal);
@@ -174,7 +172,7 @@ export class Syncer {
     if (held) {
       log.debug(held);
     } else if (lastTxnId > 0) {
-      await this.storeOrBackOff(signal);
+      await this.storeOrBackOff(signal, fullReaders);
       if (this.gate.done) this.storedWhenReady = true;
     } else if (!warnedEmpty) {
       log.warn('LMDB is empty, waiting for data');
@@ -213,9 +211,9 @@ export class Syncer {
   }
 
   /** Stores a snapshot; a failure is logged and retried later with a growing pause (--only-once: fatal). */
-  private async storeOrBackOff(signal: AbortSignal): Promise<void> {
+  private async storeOrBackOff(signal: AbortSignal, fullReaders: boolean): Promise<void> {
     try {
-      await this.store(signal);
+      await this.store(signal, fullReaders);
     } catch (err) {
       if (signal.aborted || this.opts.onlyOnce) throw err;
       const { delayMs, failures } = this.scheduler.failed(this.clock.now());
@@ -223,10 +221,13 @@ export class Syncer {
     }
   }
 
-  /** One store: a delta when the scheduler plans one and it is worth it, else a full snapshot. */
-  private async store(signal: AbortSignal): Promise<void> {
+  /**
+   * One store: a delta when the scheduler plans one and it is worth it, else a full snapshot (`fullReaders`: peers
+   * that take only full snapshots are present, see fullReadersPresent).
+   */
+  private async store(signal: AbortSignal, fullReaders: boolean): Promise<void> {
     const { ctx } = this;
-    const plan = this.scheduler.begin(this.clock.now(), this.fullReadersPresent());
+    const plan = this.scheduler.begin(this.clock.now(), fullReaders);
     try {
       await ctx.mode.prepareSnapshot(signal, { initial: false });
       if (plan.kind === 'delta') {
@@ -280,13 +281,12 @@ export class Syncer {
     const configured = this.opts.deltas?.fullOnlyPeerTimeout ?? 0;
     const timeout = configured > 0 ? configured : defaultFullOnlyPeerTimeoutMs(this.opts.forceSnapshotMs);
     const present = presentFullOnlyPeers(this.receiver.listing.peersWithoutJournal, this.clock.nowNano(), timeout);
-    if (present.join() !== this.fullOnlyPeers.join()) {
+    if (present.join() !== this.status.fullOnlyPeers.join()) {
       if (present.length > 0) {
         this.ctx.log.info('peers that take only full snapshots are present: full snapshots are stored beside deltas', { instances: present.join(',') });
       } else {
         this.ctx.log.info('no peer takes only full snapshots any more: deltas only between full snapshots');
       }
-      this.fullOnlyPeers = present;
       this.status.fullOnlyPeers = present;
     }
     return present.length > 0;

@@ -119,12 +119,6 @@ export class Receiver {
     return [...this.newestByInstance.keys()];
   }
 
-  get pendingDownloads(): number {
-    let n = 0;
-    for (const t of this.tracks.values()) if (t.downloading) n++;
-    return n;
-  }
-
   /** Start-up: download only the own snapshot until releasePeers(). */
   holdPeersForOwn(): void {
     this.ownFirst = true;

@@ -200,7 +200,7 @@ async function announceStep(ctx: LmdbSyncContext, signal: AbortSignal, stored: S
  * (stampedNano: the timestamp in its name) only when its upload ended later than LATE_AFTER_NS after that time.
  * A reference that is late itself is written again, with a new timestamp, up to MAX_ANNOUNCEMENTS times.
  */
-export async function announceInJournal(
+async function announceInJournal(
   ctx: LmdbSyncContext, signal: AbortSignal, stored: Pick<StoredSnapshot, 'name' | 'bytes'>, stampedNano?: bigint,
 ): Promise<void> {
   const clock = ctx.clock ?? systemClock;
