@@ -26,7 +26,7 @@ export interface LoadResult {
   baseTxnId: number;
   /** The whole load: decompressing, decoding, merging. */
   ms: number;
-  /** How long the LMDB's write lock was held (writing the winners). */
+  /** How long the LMDB's write lock was held (writing the winners), in ms to a tenth. */
   lockMs: number;
   /** Deciding the winners against a read txn, outside the lock. */
   planMs: number;
@@ -111,6 +111,8 @@ interface LoadPlan {
 /** Batches planned between two yields to the event loop (the plan runs outside the lock, in a read txn). */
 const PLAN_BATCHES_PER_TURN = 32;
 
+const tenths = (ms: number): number => Math.round(ms * 10) / 10;
+
 async function planLoad(
   ctx: LmdbSyncContext, snapshotName: string, spool: SnapshotSpool, coverage: LoadOptions['coverage'],
   winnerSpool: () => SnapshotSpool, signal: AbortSignal,
@@ -167,7 +169,7 @@ async function planLoad(
 type AppliedLoad = Omit<LoadResult, 'ms' | 'planMs' | 'spoolBytes' | 'spooledToDisk' | 'snapshotTxnId'>;
 
 function applyLoad(ctx: LmdbSyncContext, snapshotName: string, plan: LoadPlan): AppliedLoad {
-  const lockStart = Date.now();
+  const lockStart = performance.now();
   const { mode } = ctx;
   const txn = ctx.env.beginWrite();
   let committed = false;
@@ -190,7 +192,7 @@ function applyLoad(ctx: LmdbSyncContext, snapshotName: string, plan: LoadPlan): 
     mode.loadCommitted(committedTxnId);
     return {
       changed, remoteEntries: plan.remoteEntries, identical: plan.identical && !changedSincePlan, baseTxnId: txnId - 1,
-      txnId: committedTxnId, lockMs: Date.now() - lockStart,
+      txnId: committedTxnId, lockMs: tenths(performance.now() - lockStart),
     };
   } finally {
     if (!committed) txn.abort();
