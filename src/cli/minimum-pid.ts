@@ -63,7 +63,7 @@ function rerun(env: NodeJS.ProcessEnv, logger: Logger): Promise<number> {
     });
     child.on('exit', (code, signal) => {
       done();
-      const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+      const exitCode = code ?? 128 + (signal ? constants.signals[signal] : 0);
       if (exitCode !== 0) logger.warn('Exiting with exit code', { exitcode: exitCode, pid: process.pid });
       resolve(exitCode);
     });

@@ -124,11 +124,10 @@ describe('drop-shadow on a real shadow-mode LMDB', { timeout: 120_000 }, () => {
       }
     }, 2);
     let r: Result;
-    let writtenBefore = 0;
-    let writtenDuring = 0;
+    let writtenDuring: number;
     try {
       await waitFor('the application to be writing', 30_000, () => written >= 10 || failed !== undefined);
-      writtenBefore = written;
+      const writtenBefore = written;
       r = await cli(config, 'drop-shadow');
       writtenDuring = written - writtenBefore;
       const after = written;

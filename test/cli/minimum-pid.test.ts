@@ -153,7 +153,7 @@ describe('--minimum-pid in a fresh PID namespace', { timeout: 180_000 }, () => {
     }
   });
 
-  it("the re-run command's exit code is the command's", async (t) => {
+  it("the re-run command's exit code is the command's", (t) => {
     if (!skipUnlessUsable(t)) return;
     const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', ...ours('--minimum-pid', '50', 'drop-shadow', '--only-db', 'nope')],
       { encoding: 'utf8', timeout: 60_000 });
