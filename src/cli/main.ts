@@ -31,6 +31,8 @@ import * as migrateTimestamps from './migrate-timestamps.js';
 import * as dropShadow from './drop-shadow.js';
 import * as verify from './verify.js';
 import * as restore from './restore.js';
+import * as completion from './completion.js';
+import * as docs from './docs.js';
 import { MAXIMUM_MIN_PID } from './minimum-pid.js';
 
 export type RegisterCommand = (program: Command, contexts: ContextFactory) => void;
@@ -47,6 +49,8 @@ const COMMANDS: RegisterCommand[] = [
   dropShadow.register,
   verify.register,
   restore.register,
+  completion.register,
+  docs.register,
   // sync.register, receive.register, dump.register, stats.register, dropShadow.register, ...
 ];
 
