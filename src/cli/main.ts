@@ -33,6 +33,7 @@ import * as verify from './verify.js';
 import * as restore from './restore.js';
 import * as completion from './completion.js';
 import * as docs from './docs.js';
+import * as pdnsV5FixDuplicateDomains from './pdns-v5-fix-duplicate-domains.js';
 import { MAXIMUM_MIN_PID } from './minimum-pid.js';
 
 export type RegisterCommand = (program: Command, contexts: ContextFactory) => void;
@@ -46,6 +47,7 @@ const COMMANDS: RegisterCommand[] = [
   dump.register,
   stats.register,
   migrateTimestamps.register,
+  pdnsV5FixDuplicateDomains.register,
   dropShadow.register,
   verify.register,
   restore.register,
