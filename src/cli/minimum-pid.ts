@@ -6,7 +6,8 @@
  * A process cannot change its own PID, so, like Go, a process below N spends PIDs on short-lived children
  * until the namespace's PID counter has passed N - 1, then runs itself again as a child (with
  * LIGHTNINGSTREAM_NO_PID_CHECK=1, so the child never loops) and exits with the child's exit code. Signals it
- * receives meanwhile are passed on to the child. N is capped at 200, as in Go (with a warning).
+ * receives meanwhile are passed on to the child, which runs in a process group of its own. N is capped at 200,
+ * as in Go (with a warning).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -49,6 +50,9 @@ function rerun(env: NodeJS.ProcessEnv, logger: Logger): Promise<number> {
     const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       stdio: 'inherit',
       env: { ...env, [SKIP_PID_CHECK_ENV]: '1' },
+      // A process group of its own: a Ctrl-C (SIGINT to the terminal's foreground group) reaches it once, through
+      // this process, and not a second time directly (a second signal means "exit at once").
+      detached: true,
     });
     const forward = (signal: NodeJS.Signals): void => {
       child.kill(signal);

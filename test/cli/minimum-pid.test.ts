@@ -27,10 +27,11 @@ function canUnshare(): boolean {
 }
 
 // Runs inside the namespace: starts the command in the background, waits (up to 60 s) until some process maps
-// the LMDB, prints the PIDs, then SIGTERMs the started process and prints its exit code.
+// the LMDB, prints the PIDs, then SIGTERMs the started process and prints its exit code. With PROBE_CTRL_C=1 the
+// command gets a process group of its own and the whole group gets SIGINT, as from a terminal's Ctrl-C.
 const PROBE = `
 data="$1"; shift
-"$@" &
+if [ "\${PROBE_CTRL_C:-}" = 1 ]; then setsid "$@" & else "$@" & fi
 main=$!
 holders=
 for _ in $(seq 1 1200); do
@@ -40,7 +41,7 @@ for _ in $(seq 1 1200); do
   sleep 0.05
 done
 echo "PROBE started=$main holders=$holders"
-kill -TERM $main 2>/dev/null
+if [ "\${PROBE_CTRL_C:-}" = 1 ]; then kill -INT -- -$main 2>/dev/null; else kill -TERM $main 2>/dev/null; fi
 wait $main
 echo "PROBE exit=$?"
 `;
@@ -130,6 +131,14 @@ describe('--minimum-pid in a fresh PID namespace', { timeout: 180_000 }, () => {
     const g = await inNamespace(go('--minimum-pid', '50', 'sync'));
     assertHolder(g, 50, 'go');
     t.diagnostic(`go --minimum-pid 50: started ${g.started}, LMDB mapped by ${g.holders.join(',')}`);
+  });
+
+  it('a Ctrl-C (SIGINT to the process group) stops the re-run command cleanly, once', async (t) => {
+    if (!skipUnlessUsable(t)) return;
+    const p = await inNamespace(ours('--minimum-pid', '50', 'sync'), { PROBE_CTRL_C: '1' });
+    assertHolder(p, 50, 'ours');
+    assert.equal(p.log.match(/msg="Received SIGINT, shutting down/g)?.length, 1, p.log);
+    assert.doesNotMatch(p.log, /again, exiting immediately/);
   });
 
   it('LIGHTNINGSTREAM_NO_PID_CHECK: no new process, a warning (Go too)', async (t) => {
