@@ -21,7 +21,12 @@ import { SyncStatus } from '../../src/sync/status.js';
 import type { Syncer } from '../../src/sync/syncer.js';
 import { SyncMetrics } from '../../src/status/metrics.js';
 import { registerRemoteCallMetrics } from '../../src/status/remote-call-metrics.js';
+import { createLogger } from '../../src/log/logger.js';
+import { MDB_DUPSORT, MDB_INTEGERKEY } from '../../src/lmdb/flags.js';
+import { MemoryStorage } from '../../src/storage/memory.js';
+import { StatusServer } from '../../src/status/server.js';
 import { NativeApp } from '../sync/helpers.js';
+import { get } from './helpers.js';
 import { azureOptions, requireAzureTestEnv, uniqueContainer } from '../storage/azureenv.js';
 import { requireS3TestEnv, s3Options, uniqueBucket } from '../storage/s3env.js';
 import { parsePrometheusText, sampleValue, type PromFamily } from './prom.js';
@@ -44,7 +49,7 @@ function mdbStat(path: string): { pageSize: number; mapSize: number; dbis: Map<s
   return { pageSize: num(/Page size: (\d+)/), mapSize: num(/Map size: (\d+)/), dbis };
 }
 
-function fixture(dir: string, smaps: boolean, limits: Semaphore[] = []): { app: NativeApp; run: SyncRun } {
+function fixture(dir: string, smaps: boolean, limits: Semaphore[] = [], http = ''): { app: NativeApp; run: SyncRun } {
   const path = join(dir, 'lmdb');
   const app = new NativeApp(path);
   const config = parseConfig([
@@ -52,10 +57,11 @@ function fixture(dir: string, smaps: boolean, limits: Semaphore[] = []): { app: 
     `lmdbs: { main: { path: ${JSON.stringify(path)}, schema_tracks_changes: true } }`,
     'storage: { type: memory }',
     `lmdb_scrape_smaps: ${smaps}`,
+    http,
   ].join('\n'), {});
   const status = new SyncStatus('main', 'a');
   const run: SyncRun = {
-    config, instance: 'a', storage: undefined as never, limits,
+    config, instance: 'a', storage: new MemoryStorage(), limits,
     lmdbs: [{ name: 'main', env: app.env, syncer: { status } as unknown as Syncer, ctx: { mode: { kind: 'native' } } as unknown as LmdbSyncContext }],
   };
   return { app, run };
@@ -154,6 +160,37 @@ describe('Go v1.0.0 metric families', { timeout: 60_000 }, () => {
     }
     m.stop();
     app.close();
+  });
+
+  it('status page data: the per-DBI table of Go (entries, depth, pages, used, flags) equals mdb_stat', async () => {
+    const { app, run } = fixture(join(dir, 'page'), false, [], 'http: { address: "127.0.0.1:0" }');
+    for (let i = 0; i < 300; i++) app.put('data', `key-${i}`, 'v'.repeat(200), 1n);
+    const dups = app.env.openDbi('dups', { create: true, flags: MDB_DUPSORT })!;
+    const ints = app.env.openDbi('ints', { create: true, flags: MDB_INTEGERKEY })!;
+    app.env.write((txn) => {
+      txn.put(dups, Buffer.from('k'), Buffer.from('a'));
+      txn.put(dups, Buffer.from('k'), Buffer.from('b'));
+      txn.put(ints, Buffer.alloc(8, 1), Buffer.from('x'));
+    });
+    const server = await StatusServer.start(run, createLogger({ level: 'error', stream: { write: () => true } }));
+    try {
+      const body = JSON.parse((await get(`http://127.0.0.1:${server.address().port}/status.json`)).text) as {
+        lmdbs: Array<{ dbis: Array<{ name: string; usedBytes: number; entries: number; depth: number; branchPages: number; leafPages: number; overflowPages: number; flags: string }> }>;
+      };
+      const oracle = mdbStat(app.env.path);
+      const shown = body.lmdbs[0]!.dbis;
+      assert.deepEqual(shown.map((d) => d.name).sort(), [...oracle.dbis.keys()].sort());
+      for (const d of shown) {
+        const s = oracle.dbis.get(d.name)!;
+        assert.deepEqual([d.entries, d.depth, d.branchPages, d.leafPages, d.overflowPages, d.usedBytes],
+          [s.entries, s.depth, s.branch, s.leaf, s.overflow, (s.branch + s.leaf + s.overflow) * oracle.pageSize], d.name);
+      }
+      assert.ok(oracle.dbis.get('data')!.depth > 1);
+      assert.deepEqual(Object.fromEntries(shown.map((d) => [d.name, d.flags])), { data: '', dups: 'DupSort', ints: 'IntegerKey' });
+    } finally {
+      await server.stop();
+      app.close();
+    }
   });
 
   const servers: Array<{ type: StorageType; api: string; env: () => Record<string, unknown> | undefined; notFound: string; create: string }> = [
