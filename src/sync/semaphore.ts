@@ -74,27 +74,29 @@ export class Semaphore {
     const since = performance.now();
     if (pool.available > 0) {
       pool.available--;
-    } else {
-      use.waiting++;
-      try {
-        await new Promise<void>((resolve, reject) => {
-          const wake = () => {
-            forget?.();
-            resolve();
-          };
-          const forget = signal && onAbort(signal, () => {
-            pool.waiters = pool.waiters.filter((w) => w !== wake);
-            reject(abortReason(signal));
-          });
-          pool.waiters.push(wake);
-        });
-      } finally {
-        use.waiting--;
-      }
+      return this.granted(use, since);
     }
+    use.waiting++;
+    await new Promise<void>((resolve, reject) => {
+      const wake = () => {
+        forget?.();
+        use.waiting--;
+        resolve();
+      };
+      const forget = signal && onAbort(signal, () => {
+        pool.waiters = pool.waiters.filter((w) => w !== wake);
+        use.waiting--;
+        reject(abortReason(signal));
+      });
+      pool.waiters.push(wake);
+    });
+    return this.granted(use, since);
+  }
+
+  private granted(use: TokenUse, waitingSince: number): () => void {
     use.acquired++;
     use.active++;
-    pool.timed(this.lmdb, 'wait', since);
+    this.pool.timed(this.lmdb, 'wait', waitingSince);
     return this.releaser(use);
   }
 
