@@ -36,3 +36,16 @@ export function formatDbiFlags(flags: number): string {
   const names = Object.entries(DBI_FLAGS).filter(([, bit]) => (flags & bit) !== 0).map(([name]) => name);
   return names.length > 0 ? names.join('|') : '0';
 }
+
+const FRIENDLY: ReadonlyArray<[number, string]> = [
+  [MDB_REVERSEKEY, 'ReverseKey'], [MDB_DUPSORT, 'DupSort'], [MDB_INTEGERKEY, 'IntegerKey'],
+  [MDB_DUPFIXED, 'DupFixed'], [MDB_INTEGERDUP, 'IntegerDup'], [MDB_REVERSEDUP, 'ReverseDup'],
+];
+
+/** Flags as Go's status page shows them (dbiflags FriendlyString): `DupSort DupFixed`, '' when none. */
+export function friendlyDbiFlags(flags: number): string {
+  const names = FRIENDLY.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
+  const unknown = flags & ~FRIENDLY.reduce((all, [bit]) => all | bit, 0);
+  if (unknown !== 0) names.push(`UNKNOWN:0x${unknown.toString(16)}`);
+  return names.join(' ');
+}

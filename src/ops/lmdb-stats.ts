@@ -24,6 +24,28 @@ export function pageUsageBytes(s: Stat): number {
   return s.pageSize * (s.branchPages + s.leafPages + s.overflowPages);
 }
 
+/** One named DBI's statistics (mdb_stat), persistent flags and page usage. */
+export interface DbiStats {
+  name: string;
+  flags: number;
+  stat: Stat;
+  usageBytes: number;
+}
+
+/**
+ * Every named DBI's statistics (the `_sync*` ones too, as Go's LMDB collector reads them), in LMDB order,
+ * read in one short read txn; a DBI dropped by another process since the listing is left out.
+ */
+export function dbiStats(env: Env): DbiStats[] {
+  const names = env.listDbis();
+  const dbis = names.map((n) => env.openDbi(n));
+  return env.read((txn) => dbis.flatMap((dbi, i) => {
+    if (!dbi) return [];
+    const stat = txn.stat(dbi);
+    return [{ name: names[i]!, flags: dbi.flags, stat, usageBytes: pageUsageBytes(stat) }];
+  }));
+}
+
 export function lmdbStatsLines(name: string, env: Env): string[] {
   const dbiNames = env.listDbis();
   const dbis = dbiNames.map((n) => env.openDbi(n));

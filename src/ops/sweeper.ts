@@ -84,6 +84,8 @@ export interface SweeperDbMetrics {
 
 export const sweeperMetrics = {
   byDb: new Map<string, SweeperDbMetrics>(),
+  /** Failed sweeps per LMDB name (ours, lightningstream_sweeper_failed_total: Go only logs them). */
+  failedByDb: new Map<string, number>(),
   listeners: new Set<(db: string, stats: SweepStats) => void>(),
   /** Registers a listener for completed sweeps; returns its removal. */
   onSweep(fn: (db: string, stats: SweepStats) => void): () => void {
@@ -254,6 +256,8 @@ export function startSweeper(
   const local = new AbortController();
   const inner = AbortSignal.any([signal, local.signal]);
   let lastStats: SweepStats | undefined;
+  // From 0, so that the first failure is an increase Prometheus sees.
+  if (!sweeperMetrics.failedByDb.has(lmdb.name)) sweeperMetrics.failedByDb.set(lmdb.name, 0);
   const loop = (async () => {
     let wait = config.firstInterval;
     for (;;) {
@@ -267,6 +271,7 @@ export function startSweeper(
         lastStats = await sweeper.sweep(inner);
       } catch (err) {
         if (inner.aborted) break;
+        sweeperMetrics.failedByDb.set(lmdb.name, (sweeperMetrics.failedByDb.get(lmdb.name) ?? 0) + 1);
         slog.warn('Sweep failed', { error: errorMessage(err) });
       }
     }

@@ -18,6 +18,12 @@ import { parseJournalObject, parseListedObject } from '../storage/snapshot-store
 import { listAfter } from '../storage/common.js';
 import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { errorMessage } from '../util/errors.js';
+import { metrics } from './registry.js';
+import { registerRemoteCallMetrics } from './remote-call-metrics.js';
+
+// The remote stores report their calls from their first one (a bucket check at start-up): this module is
+// loaded before the storage is opened when the HTTP server is on (src/cli/sync.ts).
+registerRemoteCallMetrics(metrics.registry);
 
 export type StorageOp = 'list' | 'load' | 'store' | 'delete';
 
@@ -55,14 +61,22 @@ function describeName(name: string): { db: string; instance: string } {
 class StorageMetrics {
   readonly registry = new Registry();
   private readonly opts = { registers: [this.registry] };
-  readonly listCalls = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_list_calls_total', help: 'Number of snapshot list calls', labelNames: ['lmdb'] });
+  // Go's names, unlabelled as in Go (one total for the process)...
+  readonly listCalls = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_list_calls_total', help: 'Number of snapshot list calls' });
+  readonly loadCalls = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_load_calls_total', help: 'Number of snapshot load calls' });
+  readonly loadBytes = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_load_bytes_total', help: 'Number of bytes downloaded successfully' });
+  readonly storeCalls = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_store_calls_total', help: 'Number of snapshot store calls' });
+  readonly storeBytes = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_store_bytes_total', help: 'Number of bytes stored successfully' });
+  // ...and ours by LMDB.
+  readonly listCallsByDb = new Counter({ ...this.opts, name: 'lightningstream_storage_list_calls_total', help: 'Number of storage list calls by LMDB (lmdb="" for listings of other names)', labelNames: ['lmdb'] });
+  readonly loadCallsByDb = new Counter({ ...this.opts, name: 'lightningstream_storage_load_calls_total', help: 'Number of storage load calls by LMDB', labelNames: ['lmdb'] });
+  readonly loadBytesByDb = new Counter({ ...this.opts, name: 'lightningstream_storage_load_bytes_total', help: 'Number of bytes downloaded successfully by LMDB', labelNames: ['lmdb'] });
+  readonly storeCallsByDb = new Counter({ ...this.opts, name: 'lightningstream_storage_store_calls_total', help: 'Number of storage store calls by LMDB', labelNames: ['lmdb'] });
+  readonly storeBytesByDb = new Counter({ ...this.opts, name: 'lightningstream_storage_store_bytes_total', help: 'Number of bytes stored successfully by LMDB', labelNames: ['lmdb'] });
+  // Labelled as in Go.
   readonly listFailed = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_list_failed_total', help: 'Number of snapshot failed list attempts', labelNames: ['lmdb'] });
-  readonly loadCalls = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_load_calls_total', help: 'Number of snapshot load calls', labelNames: ['lmdb'] });
   readonly loadFailed = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_load_failed_total', help: 'Number of snapshot failed load attempts', labelNames: ['lmdb', 'syncer_instance'] });
-  readonly loadBytes = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_load_bytes_total', help: 'Number of bytes downloaded successfully', labelNames: ['lmdb'] });
-  readonly storeCalls = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_store_calls_total', help: 'Number of snapshot store calls', labelNames: ['lmdb'] });
   readonly storeFailed = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_store_failed_attempts_total', help: 'Number of snapshot failed store attempts', labelNames: ['lmdb'] });
-  readonly storeBytes = new Counter({ ...this.opts, name: 'lightningstream_syncer_snapshots_store_bytes_total', help: 'Number of bytes stored successfully', labelNames: ['lmdb'] });
   readonly inStorageCount = new Gauge({ ...this.opts, name: 'lightningstream_receiver_snapshots_in_storage_count', help: 'Number of snapshots in storage (as of the last listing)', labelNames: ['lmdb'] });
   readonly inStorageBytes = new Gauge({ ...this.opts, name: 'lightningstream_receiver_snapshots_in_storage_bytes', help: 'Number of bytes occupied by snapshots in storage (as of the last listing)', labelNames: ['lmdb'] });
   readonly receivedAge = new Histogram({
@@ -98,7 +112,7 @@ export class InstrumentedStorage implements Storage {
 
   async list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
     const db = dbOfPrefix(prefix);
-    this.metrics.listCalls.inc({ lmdb: db });
+    this.countList(db);
     const objects = await this.track('list', db, () => this.inner.list(prefix, signal), () => this.metrics.listFailed.inc({ lmdb: db }));
     if (db !== '') this.observeListing(db, prefix, objects);
     return objects;
@@ -106,7 +120,7 @@ export class InstrumentedStorage implements Storage {
 
   async listAfter(prefix: string, startAfter: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
     const db = dbOfPrefix(prefix);
-    this.metrics.listCalls.inc({ lmdb: db });
+    this.countList(db);
     const objects = await this.track('list', db, () => listAfter(this.inner, prefix, startAfter, signal), () => this.metrics.listFailed.inc({ lmdb: db }));
     if (db !== '') this.observeListing(db, prefix, objects);
     return objects;
@@ -118,7 +132,8 @@ export class InstrumentedStorage implements Storage {
    */
   async loadStream(name: string, signal?: AbortSignal): Promise<Readable> {
     const { db, instance } = describeName(name);
-    this.metrics.loadCalls.inc({ lmdb: db });
+    this.metrics.loadCalls.inc();
+    this.metrics.loadCallsByDb.inc({ lmdb: db });
     const started = this.now();
     const failed = (err: unknown) => {
       this.metrics.loadFailed.inc({ lmdb: db, syncer_instance: instance });
@@ -134,14 +149,16 @@ export class InstrumentedStorage implements Storage {
     let bytes = 0;
     return pipeline(source, counter((n) => { bytes += n; }), (err) => {
       if (err) { failed(err); return; }
-      this.metrics.loadBytes.inc({ lmdb: db }, bytes);
+      this.metrics.loadBytes.inc(bytes);
+      this.metrics.loadBytesByDb.inc({ lmdb: db }, bytes);
       this.record('load', db, started);
     });
   }
 
   async store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {
     const { db } = describeName(name);
-    this.metrics.storeCalls.inc({ lmdb: db });
+    this.metrics.storeCalls.inc();
+    this.metrics.storeCallsByDb.inc({ lmdb: db });
     let bytes = 0;
     let body: Buffer | Readable = data;
     if (Buffer.isBuffer(data)) {
@@ -156,7 +173,8 @@ export class InstrumentedStorage implements Storage {
       if (body !== data) (body as Readable).destroy();
       throw err;
     }
-    this.metrics.storeBytes.inc({ lmdb: db }, bytes);
+    this.metrics.storeBytes.inc(bytes);
+    this.metrics.storeBytesByDb.inc({ lmdb: db }, bytes);
   }
 
   delete(name: string, signal?: AbortSignal): Promise<void> {
@@ -175,6 +193,11 @@ export class InstrumentedStorage implements Storage {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  private countList(db: string): void {
+    this.metrics.listCalls.inc();
+    this.metrics.listCallsByDb.inc({ lmdb: db });
   }
 
   private async track<T>(op: StorageOp, db: string, call: () => Promise<T>, onFailure?: () => void): Promise<T> {

@@ -7,12 +7,26 @@
  * lightningstream_receiver_*, and its LMDB collector's unprefixed lmdb_* names), so dashboards carry
  * over; labels are `lmdb` and `syncer_instance` like Go's.
  */
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { realpathSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Histogram, Registry } from 'prom-client';
+import { dbiStats, type DbiStats } from '../ops/lmdb-stats.js';
 import type { RunningLmdb, SyncRun } from '../sync/runner.js';
 import { collectedCounter, collectedGauge, type Labels, type Sample } from './collect.js';
 import { AGE_BUCKETS, DURATION_BUCKETS } from './instrument.js';
+import { mappingStats, readSmaps } from './smaps.js';
+
+/** Go's buckets for the climit histograms (Prometheus' default buckets). */
+const TOKEN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** What one scrape reads of the LMDBs is read once for all the families that show it. */
+const SCRAPE_CACHE_MS = 500;
+
+/** The data file of a running LMDB, as configured (absolute, symlinks kept: Go's label) and as mapped (real path). */
+function dataFile(run: SyncRun, l: RunningLmdb): { path: string; real: string } {
+  const lc = run.config.lmdbs[l.name];
+  const path = resolve(lc?.options.noSubdir ? l.env.path : join(l.env.path, 'data.mdb'));
+  return { path, real: realpathSync(path) };
+}
 
 /** A snapshot's timestamp (nanoseconds since the epoch, from its name) as UNIX seconds. */
 export function snapshotSeconds(timestampNano: bigint): number {
@@ -36,6 +50,8 @@ export class SyncMetrics {
   private readonly storeDuration: Histogram<'lmdb'>;
   private readonly mergeDuration: Histogram<'lmdb'>;
   private readonly lag: Histogram<'lmdb'>;
+  private readonly stopTimings: Array<() => void> = [];
+  private cache: { at: number; dbis: Map<string, DbiStats[]>; smaps: string | undefined } | undefined;
 
   constructor(private readonly run: SyncRun, private readonly now: () => number = Date.now) {
     const lmdbs = (read: (l: RunningLmdb) => Array<Sample | undefined>) => () => this.samples(read);
@@ -102,6 +118,49 @@ export class SyncMetrics {
       return [u.mapSize > 0 ? [db(l), u.usedBytes / u.mapSize] : undefined];
     }));
 
+    // Go's LMDB collector (lmdbenv/stats): every named DBI, unlabelled totals; smaps when lmdb_scrape_smaps.
+    const perDbi = (read: (d: DbiStats) => Array<[Labels, number]>) => lmdbs((l) =>
+      this.dbis(l).flatMap((d) => read(d).map(([labels, v]): Sample => [{ lmdb: l.name, db: d.name, ...labels }, v])));
+    const totalUsage = (l: RunningLmdb) => this.dbis(l).reduce((n, d) => n + d.usageBytes, 0);
+    this.gauge('lmdb_db_usage_bytes', 'Bytes used in last version by data in databases', perDbi((d) => [[{}, d.usageBytes]]), ['lmdb', 'db']);
+    this.gauge('lmdb_total_usage_bytes', 'Bytes used in last version by data in all databases', lmdbs((l) => [[db(l), totalUsage(l)]]));
+    this.gauge('lmdb_total_usage_fraction', 'Bytes used in last version by data in all databases as fraction (0-1) of map size', lmdbs((l) => {
+      const mapSize = l.env.info().mapSize;
+      return [mapSize > 0 ? [db(l), totalUsage(l) / mapSize] : undefined];
+    }));
+    this.gauge('lmdb_stat_entries', 'Number of entries in named LMDB database', perDbi((d) => [[{}, d.stat.entries]]), ['lmdb', 'db']);
+    this.gauge('lmdb_stat_depth', 'Tree depth in named LMDB database', perDbi((d) => [[{}, d.stat.depth]]), ['lmdb', 'db']);
+    this.gauge('lmdb_stat_pages', 'Number of pages (4kB) in named LMDB database per page type (branch, leaf and overflow)', perDbi((d) => [
+      [{ pagetype: 'branch' }, d.stat.branchPages], [{ pagetype: 'leaf' }, d.stat.leafPages], [{ pagetype: 'overflow' }, d.stat.overflowPages],
+    ]), ['lmdb', 'db', 'pagetype']);
+    if (run.config.lmdbScrapeSmaps) {
+      this.gauge('lmdb_smaps_bytes', 'Memory statistics for LMDB database from /proc/self/smaps (Linux only)', lmdbs((l) => {
+        const smaps = this.scrape().smaps;
+        if (smaps === undefined) return [];
+        const file = dataFile(run, l);
+        return [...mappingStats(smaps, file.real)].map(([smap, v]): Sample => [{ lmdb: l.name, database_path: file.path, smap }, v]);
+      }), ['lmdb', 'database_path', 'smap']);
+    }
+
+    // Go's concurrency limits (climit): the download and decompress token pools, by LMDB. Ours are shared by the
+    // LMDBs of the process (Go has one per LMDB): the limit is the pool's, the use is each LMDB's.
+    const limits = run.limits ?? [];
+    const tokenLabels = ['limit_name', 'lmdb'];
+    const perUse = (read: (u: { acquired: number; active: number; waiting: number }) => number) => () =>
+      limits.flatMap((p) => [...p.uses()].map(([lmdb, u]): Sample => [{ limit_name: p.name, lmdb }, read(u)]));
+    this.gauge('lightningstream_climit_limit', 'Configured maximum number of tokens that can be active at once', () =>
+      limits.flatMap((p) => run.lmdbs.map((l): Sample => [{ limit_name: p.name, lmdb: l.name }, p.limit])), tokenLabels);
+    this.counter('lightningstream_climit_acquired_total', 'Total number of times the token has been acquired', perUse((u) => u.acquired), tokenLabels);
+    this.gauge('lightningstream_climit_active', 'Number of tasks currently active with the token', perUse((u) => u.active), tokenLabels);
+    this.gauge('lightningstream_climit_waiting', 'Number of tasks waiting to acquire the token', perUse((u) => u.waiting), tokenLabels);
+    const tokenHistogram = (name: string, help: string) =>
+      new Histogram({ name, help, labelNames: tokenLabels, buckets: TOKEN_BUCKETS, registers: [this.registry] });
+    const waited = tokenHistogram('lightningstream_climit_waiting_seconds', 'Histogram of how long tasks have had to wait for the token');
+    const held = tokenHistogram('lightningstream_climit_active_seconds', 'Histogram of how long tasks held the token');
+    for (const p of limits) {
+      this.stopTimings.push(p.onTiming((lmdb, kind, seconds) => (kind === 'wait' ? waited : held).observe({ limit_name: p.name, lmdb }, seconds)));
+    }
+
     // Fed by the watcher.
     const histogram = (name: string, help: string, buckets: number[]) =>
       new Histogram({ name, help, labelNames: ['lmdb'], buckets, registers: [this.registry] });
@@ -120,6 +179,23 @@ export class SyncMetrics {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    for (const stop of this.stopTimings.splice(0)) stop();
+  }
+
+  /** The statistics of the LMDB's named DBIs (read once per scrape). */
+  dbis(l: RunningLmdb): DbiStats[] {
+    const cache = this.scrape();
+    let d = cache.dbis.get(l.name);
+    if (!d) cache.dbis.set(l.name, (d = dbiStats(l.env)));
+    return d;
+  }
+
+  private scrape(): { at: number; dbis: Map<string, DbiStats[]>; smaps: string | undefined } {
+    const now = performance.now();
+    if (!this.cache || now - this.cache.at > SCRAPE_CACHE_MS) {
+      this.cache = { at: now, dbis: new Map(), smaps: this.run.config.lmdbScrapeSmaps ? readSmaps() : undefined };
+    }
+    return this.cache;
   }
 
   /** Observes what SyncStatus recorded since the last call (only the newest store/merge of a burst between two calls). */
@@ -156,12 +232,12 @@ export class SyncMetrics {
     return out;
   }
 
-  private counter(name: string, help: string, read: () => Sample[]): void {
-    collectedCounter(this.registry, name, help, this.labelNames(name), read);
+  private counter(name: string, help: string, read: () => Sample[], labelNames = this.labelNames(name)): void {
+    collectedCounter(this.registry, name, help, labelNames, read);
   }
 
-  private gauge(name: string, help: string, read: () => Sample[]): void {
-    collectedGauge(this.registry, name, help, this.labelNames(name), read);
+  private gauge(name: string, help: string, read: () => Sample[], labelNames = this.labelNames(name)): void {
+    collectedGauge(this.registry, name, help, labelNames, read);
   }
 
   private labelNames(name: string): string[] {

@@ -31,6 +31,8 @@ export function registerOpsMetrics(registry: Registry): void {
 
   counter('lightningstream_sweeper_cleaned_total', 'Number of stale deletion markers cleaned by the sweeper', ['lmdb'], () =>
     [...sweeperMetrics.byDb].map(([lmdb, m]) => [{ lmdb }, m.cleanedTotal]));
+  counter('lightningstream_sweeper_failed_total', 'Number of sweeps that failed (ours: Go only logs them)', ['lmdb'], () =>
+    [...sweeperMetrics.failedByDb].map(([lmdb, n]) => [{ lmdb }, n]));
   gauge('lightningstream_sweeper_stats_available', 'Set to 1 when the stats are available after a sweep run', (m) => m.statsAvailable);
   gauge('lightningstream_sweeper_stats_total_entries', 'Total entries after last sweeper run, including deleted', (m) => m.totalEntries);
   gauge('lightningstream_sweeper_stats_deleted_entries', 'Deleted entries after last sweeper run', (m) => m.deletedEntries);

@@ -12,6 +12,8 @@
  *   interval + 60 s. With the forced snapshots disabled (0), age is not judged.
  */
 import type { Config } from '../config/config.js';
+import { friendlyDbiFlags } from '../lmdb/flag-names.js';
+import { dbiStats } from '../ops/lmdb-stats.js';
 import { describeObject } from '../storage/snapshot-store.js';
 import type { Storage } from '../storage/storage.js';
 import type { RemoteSnapshot } from '../sync/receive/receiver.js';
@@ -154,6 +156,29 @@ export interface ViewContext {
   startedAt: Date;
 }
 
+/** Go's per-DBI table: every named DBI (the `_sync*` ones too) with its mdb_stat, page usage and flags. */
+export interface DbiView {
+  name: string;
+  usedBytes: number;
+  entries: number;
+  depth: number;
+  branchPages: number;
+  leafPages: number;
+  overflowPages: number;
+  flags: string;
+}
+
+function dbisView(l: RunningLmdb): DbiView[] | { error: string } {
+  try {
+    return dbiStats(l.env).map((d) => ({
+      name: d.name, usedBytes: d.usageBytes, entries: d.stat.entries, depth: d.stat.depth,
+      branchPages: d.stat.branchPages, leafPages: d.stat.leafPages, overflowPages: d.stat.overflowPages, flags: friendlyDbiFlags(d.flags),
+    }));
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
 function lmdbView(ctx: ViewContext, l: RunningLmdb, th: Thresholds, checks: CheckResult[], now: number) {
   const { run, scrub } = ctx;
   const s = l.syncer.status;
@@ -172,6 +197,7 @@ function lmdbView(ctx: ViewContext, l: RunningLmdb, th: Thresholds, checks: Chec
     path: run.config.lmdbs[l.name]?.path ?? '',
     ready: s.ready,
     env,
+    dbis: ((d) => ('error' in d ? { error: scrub(d.error) } : d))(dbisView(l)),
     lastStored: stored && {
       name: stored.name, at: iso(stored.at), ageSeconds: seconds(now - stored.at.getTime()),
       txnId: stored.txnId, entries: stored.entries, bytes: stored.bytes, ms: stored.ms,

@@ -50,6 +50,8 @@ export interface SyncRun {
   instance: string;
   storage: Storage;
   lmdbs: RunningLmdb[];
+  /** The download and decompress token pools shared by the LMDBs (Go's climit `download`, `decompress`). */
+  limits?: Semaphore[];
 }
 
 export function selectLmdbs(config: Config, onlyDbs: string[]): string[] {
@@ -78,8 +80,8 @@ export async function runSync(
   const names = selectLmdbs(config, opts.onlyDbs);
   const backend = await openStorage(storageOptions, { logger: log.with({ component: 'storage' }) });
   const storage = opts.wrapStorage ? opts.wrapStorage(backend) : backend;
-  const downloads = new Semaphore(config.memoryDownloadedSnapshots);
-  const decompressions = new Semaphore(config.memoryDecompressedSnapshots);
+  const downloads = new Semaphore(config.memoryDownloadedSnapshots, 'download');
+  const decompressions = new Semaphore(config.memoryDecompressedSnapshots, 'decompress');
   const retry = storageRetryPolicy(config, opts.onlyOnce);
   const lmdbs: RunningLmdb[] = [];
   const stops: Array<() => Promise<void>> = [];
@@ -102,12 +104,12 @@ export async function runSync(
       const syncer = new Syncer(ctx, {
         receiveOnly: opts.receiveOnly, onlyOnce: opts.onlyOnce, lmdbPollMs: config.lmdbPollInterval,
         storagePollMs: config.storagePollInterval, forceSnapshotMs: config.storageForceSnapshotInterval,
-        downloads, decompressions, growMap: mapGrower(name, lc, env, dbLog), deltas: config.deltas, contentHash: config.contentHash,
+        downloads: downloads.forLmdb(name), decompressions: decompressions.forLmdb(name), growMap: mapGrower(name, lc, env, dbLog), deltas: config.deltas, contentHash: config.contentHash,
       });
       lmdbs.push({ name, env, syncer, ctx });
       startStatsLogger(env, config.lmdbLogStatsInterval, dbLog, inner);
     }
-    const run: SyncRun = { config, instance, storage, lmdbs };
+    const run: SyncRun = { config, instance, storage, lmdbs, limits: [downloads, decompressions] };
     if (!opts.onlyOnce && opts.maintenance) stops.push(...opts.maintenance(run, inner));
     await onStarted?.(run);
     await Promise.all(lmdbs.map(async (l) => {

@@ -172,6 +172,19 @@ describe('tomb sweeper', () => {
     t.env.close();
   });
 
+  it('counts a failed sweep (lightningstream_sweeper_failed_total) and tries again at the next interval', async () => {
+    const t = target();
+    const name = `failing-${process.pid}-${Date.now()}`;
+    const failing: SweepTarget = { ...t, name };
+    t.env.close(); // every sweep of a closed env fails
+    const ac = new AbortController();
+    const h = startSweeper(failing, sweeperConfig({ firstInterval: 0, interval: 50 }), testLogger(), ac.signal);
+    await waitFor('two failed sweeps', 5000, () => (sweeperMetrics.failedByDb.get(name) ?? 0) >= 2);
+    ac.abort();
+    await h.stop();
+    assert.equal(h.lastStats, undefined);
+  });
+
   it('runs first after first_interval, then every interval, until stopped', async () => {
     const t = target();
     putEntries(t.env, 'data', [{ key: 'gone', ts: nsAgo(3 * DAY_MS), deleted: true }]);

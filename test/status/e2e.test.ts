@@ -3,6 +3,7 @@
 // real headless Chromium shows them and updates live (screenshot: test-output/status-page.png), and
 // /healthz turns 503 while the storage is broken and 200 once it is back.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,10 +127,15 @@ describe('status endpoints of two real sync processes', { timeout: 90_000 }, () 
     }
     const a = await scrape(base.a!);
     const main = { lmdb: 'main' };
-    assert.ok(a.value('lightningstream_syncer_snapshots_list_calls_total', main)! > 1);
-    assert.ok(a.value('lightningstream_syncer_snapshots_store_calls_total', main)! >= 2);
-    assert.ok(a.value('lightningstream_syncer_snapshots_store_bytes_total', main)! > 0);
-    assert.ok(a.value('lightningstream_syncer_snapshots_load_bytes_total', main)! > 0);
+    // Go's names are process totals (unlabelled, as in Go); ours by LMDB beside them.
+    assert.ok(a.value('lightningstream_syncer_snapshots_list_calls_total', {})! > 1);
+    assert.ok(a.value('lightningstream_syncer_snapshots_store_calls_total', {})! >= 2);
+    assert.ok(a.value('lightningstream_syncer_snapshots_store_bytes_total', {})! > 0);
+    assert.ok(a.value('lightningstream_syncer_snapshots_load_bytes_total', {})! > 0);
+    assert.ok(a.value('lightningstream_storage_list_calls_total', main)! > 1);
+    assert.ok(a.value('lightningstream_storage_store_calls_total', main)! >= 2);
+    assert.ok(a.value('lightningstream_storage_store_bytes_total', main)! > 0);
+    assert.ok(a.value('lightningstream_storage_load_bytes_total', main)! > 0);
     const total = (await getJson(base.a!, '/storage?format=json', '&prefix=main__')).body.total;
     await waitFor('in_storage_count to match the bucket', 5000, async () =>
       (await scrape(base.a!)).value('lightningstream_receiver_snapshots_in_storage_count', main) === total);
@@ -199,6 +205,10 @@ describe('status endpoints of two real sync processes', { timeout: 90_000 }, () 
         (await page.getAttribute(cell, 'title')) !== before);
       assert.equal(await page.evaluate('window.__notReloaded'), true, 'updated without reloading the page');
       await page.waitForSelector('svg[aria-label="sync lag chart"]', { timeout: 5_000 });
+      // Go's per-DBI table: the entries of `data` as mdb_stat counts them (re-rendered every 2 s).
+      const entries = /Status of data\n(?:.*\n)*?\s*Entries: (\d+)/.exec(execFileSync('mdb_stat', ['-a', join(dir, 'lmdb-a')], { encoding: 'utf8' }))![1]!;
+      await waitFor('the DBI table to show the entries of data', 10_000, async () =>
+        (await page.textContent('table.dbis tr[data-dbi="data"] td:nth-child(3)')) === entries);
       mkdirSync(join(ROOT, 'test-output'), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
       t.diagnostic(`screenshot: ${SCREENSHOT}`);

@@ -191,11 +191,20 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     assert.equal(v('lightningstream_syncer_snapshots_generated_total', main), 1);
     assert.equal(v('lightningstream_syncer_snapshots_generated_last_size_bytes', main), 42);
     assert.equal(v('lightningstream_syncer_snapshots_loaded_total', main), 1);
-    assert.equal(v('lightningstream_syncer_snapshots_store_calls_total', main), 2);
-    assert.equal(v('lightningstream_syncer_snapshots_store_bytes_total', main), 142);
-    assert.equal(v('lightningstream_syncer_snapshots_load_calls_total', main), 1);
-    assert.equal(v('lightningstream_syncer_snapshots_load_bytes_total', main), 100);
-    assert.equal(v('lightningstream_syncer_snapshots_list_calls_total', main), 1);
+    // Go's call and byte counters are process totals (unlabelled, as in Go); ours by LMDB beside them.
+    for (const go of ['store_calls', 'store_bytes', 'load_calls', 'load_bytes', 'list_calls']) {
+      assert.deepEqual(fams.get(`lightningstream_syncer_snapshots_${go}_total`)?.samples.map((s) => s.labels), [{}], go);
+    }
+    assert.equal(v('lightningstream_syncer_snapshots_store_calls_total'), 2);
+    assert.equal(v('lightningstream_syncer_snapshots_store_bytes_total'), 142);
+    assert.equal(v('lightningstream_syncer_snapshots_load_calls_total'), 1);
+    assert.equal(v('lightningstream_syncer_snapshots_load_bytes_total'), 100);
+    assert.equal(v('lightningstream_syncer_snapshots_list_calls_total'), 1);
+    assert.equal(v('lightningstream_storage_store_calls_total', main), 2);
+    assert.equal(v('lightningstream_storage_store_bytes_total', main), 142);
+    assert.equal(v('lightningstream_storage_load_calls_total', main), 1);
+    assert.equal(v('lightningstream_storage_load_bytes_total', main), 100);
+    assert.equal(v('lightningstream_storage_list_calls_total', main), 1);
     assert.equal(v('lightningstream_receiver_snapshots_in_storage_count', main), 2);
     assert.equal(v('lightningstream_receiver_snapshots_in_storage_bytes', main), 142);
     assert.equal(v('lightningstream_receiver_snapshots_last_received_age_seconds_count', { lmdb: 'main', syncer_instance: 'b' }), 1);
@@ -227,7 +236,8 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), kind: 'full', timestampNano: 0n, txnId: 2, entries: 1, bytes: 8, ms: 3 });
     const again = parsePrometheusText((await get(`${f.base}/metrics`)).text);
     assert.equal(sampleValue(again, 'lightningstream_syncer_snapshots_generated_total', main), 2);
-    assert.equal(sampleValue(again, 'lightningstream_syncer_snapshots_store_bytes_total', main), 150);
+    assert.equal(sampleValue(again, 'lightningstream_syncer_snapshots_store_bytes_total'), 150);
+    assert.equal(sampleValue(again, 'lightningstream_storage_store_bytes_total', main), 150);
   });
 
   it('/healthz: storage_list warns, then answers 503, then 200 again when the storage is back', async () => {
@@ -399,8 +409,8 @@ describe('status building blocks', () => {
     assert.ok(o.failingSince);
     assert.equal(s.outcome('store', 'other').lastError, undefined);
     const fams = parsePrometheusText(await s.registry.metrics());
-    assert.equal(sampleValue(fams, 'lightningstream_syncer_snapshots_store_bytes_total', { lmdb: 'x' }), 11);
-    assert.equal(sampleValue(fams, 'lightningstream_syncer_snapshots_load_bytes_total', { lmdb: 'x' }), 11);
+    assert.equal(sampleValue(fams, 'lightningstream_storage_store_bytes_total', { lmdb: 'x' }), 11);
+    assert.equal(sampleValue(fams, 'lightningstream_storage_load_bytes_total', { lmdb: 'x' }), 11);
     assert.equal(sampleValue(fams, 'lightningstream_syncer_snapshots_store_failed_attempts_total', { lmdb: 'x' }), 1);
     assert.equal(sampleValue(fams, 'lightningstream_storage_request_duration_seconds_count', { op: 'delete', result: 'error' }), 1);
   });

@@ -247,12 +247,31 @@
       '; a full snapshot is stored beside each delta for them.');
   }
 
+  // Go's per-DBI table (DBI, used, entries, depth, branch/leaf/overflow pages, flags).
+  function dbisTable(db) {
+    var dbis = db.dbis;
+    if (!dbis) return null;
+    if (dbis.error) return h('p', { class: 'muted' }, 'DBI statistics unavailable: ' + dbis.error);
+    if (dbis.length === 0) return h('p', { class: 'muted' }, 'No named DBI.');
+    var rows = dbis.map(function (d) {
+      return h('tr', { 'data-dbi': d.name }, h('td', { class: 'mono' }, d.name), h('td', { class: 'num' }, fmtBytes(d.usedBytes)),
+        h('td', { class: 'num' }, num(d.entries)), h('td', { class: 'num' }, num(d.depth)), h('td', { class: 'num' }, num(d.branchPages)),
+        h('td', { class: 'num' }, num(d.leafPages)), h('td', { class: 'num' }, num(d.overflowPages)), h('td', null, d.flags));
+    });
+    return h('div', { class: 'scroll' }, h('table', { class: 'dbis' },
+      h('thead', null, h('tr', null, h('th', null, 'DBI'), h('th', { class: 'num' }, 'Used'), h('th', { class: 'num' }, 'Entries'),
+        h('th', { class: 'num' }, 'Depth'), h('th', { class: 'num' }, 'Branch pages'), h('th', { class: 'num' }, 'Leaf pages'),
+        h('th', { class: 'num' }, 'Overflow pages'), h('th', null, 'Flags'))),
+      h('tbody', null, rows)));
+  }
+
   function lmdbCard(db, data) {
     return h('section', { class: 'card', 'data-lmdb': db.name },
       h('div', { class: 'card-head' }, h('h2', null, db.name), h('span', { class: 'tag' }, db.mode + ' mode'),
         h('span', { class: 'chip ' + (db.ready ? 'ok' : 'warning') }, db.ready ? 'initial sync done' : 'initial sync in progress'),
         h('span', { class: 'path muted mono' }, db.path)),
       h('div', { class: 'kpis' }, envKpis(db)),
+      h('h3', null, 'DBIs'), dbisTable(db),
       h('h3', null, 'This instance\u2019s snapshots'), ours(db),
       h('h3', null, 'Instances in the storage'), instancesTable(db, data.thresholds), fullOnly(db),
       h('h3', null, 'Content'), content(db),

@@ -19,6 +19,7 @@ import { NotFoundError, type ObjectInfo, type Storage } from '../storage.js';
 import { UpdateMarkerListCache } from '../update-marker.js';
 import { failureText, isTransientFailure, type Failure, type FailureCodes } from './failure.js';
 import { SecretScrubber } from './secrets.js';
+import { reportRemoteCall } from './call-observer.js';
 
 /** One entry of a listing as the server has it: the whole key, global_prefix included. */
 export interface RemoteEntry {
@@ -67,6 +68,8 @@ export abstract class RemoteBlobStore implements Storage {
   private readonly listCache: UpdateMarkerListCache;
   private markerSeq = 0;
   private closed = false;
+  /** The server's code behind each error mapError made (a NotFoundError carries none). */
+  private readonly failureCodes = new WeakMap<object, string>();
 
   protected constructor(private readonly settings: BlobStoreSettings) {
     this.logger = settings.logger;
@@ -118,7 +121,7 @@ export abstract class RemoteBlobStore implements Storage {
   async store(name: string, data: Buffer | Readable, signal?: AbortSignal): Promise<void> {
     this.checkName(name, signal);
     const key = this.key(name);
-    const etag = await this.put(name, key, data, signal);
+    const etag = await this.timed('store', () => this.put(name, key, data, signal));
     await this.setMarker(key, etag, false, signal);
   }
 
@@ -127,7 +130,7 @@ export abstract class RemoteBlobStore implements Storage {
     this.checkName(name, signal);
     const key = this.key(name);
     try {
-      await this.remove(name, key, signal);
+      await this.timed('delete', () => this.remove(name, key, signal));
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
@@ -187,7 +190,11 @@ export abstract class RemoteBlobStore implements Storage {
     if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new Error('aborted');
     if (err instanceof NotFoundError || err instanceof BackendOperationError || err instanceof StorageClosedError) return err;
     const f = this.classify(err);
-    if (f.notFound && name !== undefined) return new NotFoundError(name);
+    if (f.notFound && name !== undefined) {
+      const notFound = new NotFoundError(name);
+      this.failureCodes.set(notFound, f.code);
+      return notFound;
+    }
     const { label, container, codes } = this.settings;
     if (codes.auth.has(f.code)) {
       this.credentialsRefused();
@@ -235,7 +242,7 @@ export abstract class RemoteBlobStore implements Storage {
    */
   private async listObjects(prefix: string, startAfter: string | undefined, signal: AbortSignal | undefined): Promise<ObjectInfo[]> {
     const gp = this.settings.options.global_prefix;
-    const entries = await this.listKeys(gp + prefix, startAfter ? gp + startAfter : undefined, signal);
+    const entries = await this.timed('list', () => this.listKeys(gp + prefix, startAfter ? gp + startAfter : undefined, signal));
     const out: ObjectInfo[] = [];
     for (const e of entries) {
       if (e.key === this.markerKey || !e.key.startsWith(gp)) continue;
@@ -247,7 +254,7 @@ export abstract class RemoteBlobStore implements Storage {
   }
 
   private async openStream(name: string, key: string, signal: AbortSignal | undefined): Promise<Readable> {
-    const body = await this.get(name, key, signal);
+    const body = await this.timed('load', () => this.get(name, key, signal));
     const { label, ops, errorClass } = this.settings;
     if (!body) throw new errorClass(`${label}: ${ops.get} ${name}: empty response body`, ops.get, name, 'NoBody', undefined);
     if (signal) {
@@ -272,15 +279,44 @@ export abstract class RemoteBlobStore implements Storage {
     if (!this.settings.options.use_update_marker) return;
     const nanos = BigInt(Date.now()) * 1_000_000n + BigInt(this.markerSeq++ % 1_000_000);
     const content = Buffer.from(`${key}:${etag}:${nanos}:${isDelete}`);
-    await this.put(this.settings.markerName, this.markerKey, content, signal);
+    await this.timed('store', () => this.put(this.settings.markerName, this.markerKey, content, signal));
     this.listCache.invalidate();
+  }
+
+  /**
+   * Runs one primitive (one request, or one listing's page loop) and reports it under Go's method name
+   * (storage_s3_call_* / storage_azure_call_*): every attempt, failures with the server's error code.
+   */
+  private async timed<T>(method: string, primitive: () => Promise<T>): Promise<T> {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    const report = (error?: string) => reportRemoteCall({
+      backend: this.settings.label, method, startedAt, seconds: (performance.now() - t0) / 1000, ...(error !== undefined && { error }),
+    });
+    try {
+      const result = await primitive();
+      report();
+      return result;
+    } catch (err) {
+      report(this.failureCode(err));
+      throw err;
+    }
+  }
+
+  private failureCode(err: unknown): string {
+    if (err instanceof BackendOperationError) return err.code;
+    if (typeof err === 'object' && err !== null) {
+      const code = this.failureCodes.get(err);
+      if (code !== undefined) return code;
+    }
+    return err instanceof Error ? err.name : 'Error';
   }
 
   private ensureWithRetry(signal: AbortSignal): Promise<void> {
     const { label, containerKind, container, ops, options, errorClass } = this.settings;
     return retryTransientUntilAborted({
       signal,
-      attempt: () => this.ensureContainer(signal),
+      attempt: () => this.timed(`create-${containerKind}`, () => this.ensureContainer(signal)),
       isTransient: (err) => this.isTransient(err),
       onRetry: (err, delayMs) => this.logger?.warn?.(`${label}: ${containerKind} check failed, retrying within init_timeout`, {
         [containerKind]: container, error: err instanceof Error ? err.message : String(err), retry_in: formatDuration(delayMs),
