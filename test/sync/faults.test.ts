@@ -60,9 +60,13 @@ suite('faults', { timeout: 180_000 }, () => {
     const cfg = writeConfig(dir, { instance: 'marker', lmdbPath: join(dir, 'marker'), storage: storage('bucket-marker') });
     const p = startLightningstream(dir, 'marker', ['-c', cfg, 'sync', '--wait-for-marker-file', 'ready.marker']);
     await waitFor('the wait to be logged', 20_000, () => p.log().includes('waiting for the marker object'), () => p.log());
-    await new Promise((r) => setTimeout(r, 800));
+    // A directory in the marker's place cannot be read: each check logs it, which shows the process still
+    // checking (the checks are sequential, so it went on past the missing marker too) rather than a pause.
+    mkdirSync(join(dir, 'bucket-marker', 'ready.marker'), { recursive: true });
+    const checks = () => p.log().split('\n').filter((l) => l.includes('cannot check the storage for the marker object')).length;
+    await waitFor('3 more checks for the marker', 20_000, () => checks() >= 3, () => p.log());
     assert.doesNotMatch(p.log(), /initial sync complete/);
-    mkdirSync(join(dir, 'bucket-marker'), { recursive: true });
+    rmSync(join(dir, 'bucket-marker', 'ready.marker'), { recursive: true });
     writeFileSync(join(dir, 'bucket-marker', 'ready.marker'), '');
     await waitFor('the sync to start after the marker appeared', 20_000, () => p.log().includes('initial sync complete'), () => p.log());
     assert.equal(await p.stop(), 0);
