@@ -17,8 +17,11 @@ COPY package.json package-lock.json binding.gyp tsconfig.json ./
 COPY native/ native/
 COPY src/ src/
 COPY bin/ bin/
-# npm ci runs the install script (node-gyp: the addons) and prepare (tsc: src/ only here).
-RUN npm ci --silent \
+# npm ci runs the install script (node-gyp: the addons) and prepare (tsc: src/ only here). Behind a TLS-inspecting
+# proxy, pass its CA bundle: --secret id=ca-certificates,src=/etc/ssl/certs/ca-certificates.crt (not kept in the image).
+RUN --mount=type=secret,id=ca-certificates,target=/run/secrets/ca-certificates \
+    if [ -s /run/secrets/ca-certificates ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-certificates; fi \
+ && npm ci --silent \
  && npm prune --omit=dev --silent \
  && rm -rf build/Release/obj.target build/Release/.deps
 
