@@ -9,7 +9,8 @@ import { after, describe as suite, it } from 'node:test';
 import { Env, KVBatchWriter, MDB_DUPSORT, parseValue, writeHeader } from '../../src/lmdb/index.js';
 import { NativeApp, PlainApp, runLightningstream, startLightningstream, waitFor, writeConfig } from './helpers.js';
 
-suite('faults', { timeout: 180_000 }, () => {
+// A generous bound: seven merges of 400k entries and their reruns take minutes on a loaded 2-core machine.
+suite('faults', { timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ls-faults-'));
   after(() => {
     if (process.env.LS_KEEP_TEST_DIR !== '1') rmSync(dir, { recursive: true, force: true });
