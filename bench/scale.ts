@@ -99,6 +99,7 @@ function mapGiB(entries: number): number {
 
 const mb = (bytes: number) => (bytes / 1e6 >= 100 ? (bytes / 1e6).toFixed(0) : (bytes / 1e6).toFixed(1));
 const sec = (s: number) => (Number.isNaN(s) ? '-' : s.toFixed(2));
+const dec = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(1));
 const int = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : String(Math.round(x)));
 const count = (n: number) => (n >= 1e6 ? `${+(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${+(n / 1e3).toFixed(1)}k` : String(n));
 const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
@@ -208,6 +209,8 @@ interface MergeResult {
   impl: string;
   changed: number;
   receive: Measured[];
+  /** The same snapshot received again by B right after (nothing changes: the unchanged re-merge). */
+  again: Measured[];
 }
 
 async function mergePoint(kind: { label: string; kind: ValueKind }): Promise<MergeResult[]> {
@@ -229,7 +232,7 @@ async function mergePoint(kind: { label: string; kind: ValueKind }): Promise<Mer
       if (snaps.count !== 2) throw new Error(`${impl.name}: expected 2 snapshots of A, found ${snaps.count}`);
       const baseline = join(site.dir, 'b-before.mdb');
       copyFileSync(join(site.b, 'data.mdb'), baseline);
-      results.push({ site, baseline, result: { values: kind.label, impl: impl.name, changed: Math.ceil(MERGE_ENTRIES / 100), receive: [] } });
+      results.push({ site, baseline, result: { values: kind.label, impl: impl.name, changed: Math.ceil(MERGE_ENTRIES / 100), receive: [], again: [] } });
     }
     for (let r = 0; r < RUNS; r++) {
       for (const { site, baseline, result } of results) {
@@ -240,6 +243,10 @@ async function mergePoint(kind: { label: string; kind: ValueKind }): Promise<Mer
         result.receive.push(m);
         console.log(`  run ${r + 1} ${site.impl.name}: receive of A's new snapshot into B ${runLine(m)}, longest write lock ${int(m.lockMs)} ms` +
           (m.changed === undefined ? '' : `, ${m.changed} entries changed`));
+        const again = await site.receive();
+        result.again.push(again);
+        console.log(`  run ${r + 1} ${site.impl.name}: the same snapshot received again ${runLine(again)}, longest write lock ${int(again.lockMs)} ms` +
+          (again.changed === undefined ? '' : `, ${again.changed} entries changed`));
       }
     }
     return results.map((x) => x.result);
@@ -308,10 +315,11 @@ for (const kind of VALUES) {
 if (merges.length > 0) {
   say('');
   say(`merge: receive of ${count(MERGE_ENTRIES)} remote entries into an LMDB that holds them, 1% changed (medians of ${RUNS} runs)`);
-  say('| values | impl | receive s | RSS peak / anon / file MiB | longest write lock ms |');
-  say('|---|---|---|---|---|');
+  say('| values | impl | receive s | RSS peak / anon / file MiB | longest write lock ms | again: receive s | again: write lock ms |');
+  say('|---|---|---|---|---|---|---|');
   for (const m of merges) {
-    say(`| ${m.values} | ${m.impl} | ${sec(med(m.receive, (x) => x.seconds))} | ${rss(m.receive)} | ${int(med(m.receive, (x) => x.lockMs))} |`);
+    say(`| ${m.values} | ${m.impl} | ${sec(med(m.receive, (x) => x.seconds))} | ${rss(m.receive)} | ${int(med(m.receive, (x) => x.lockMs))} | ` +
+      `${sec(med(m.again, (x) => x.seconds))} | ${dec(med(m.again, (x) => x.lockMs))} |`);
     const go = merges.find((g) => g.impl === 'go' && g.values === m.values);
     if (m.impl === 'ours' && go) {
       say(`| | ours/go | ${ratio(med(m.receive, (x) => x.seconds), med(go.receive, (x) => x.seconds))} | ` +

@@ -847,20 +847,28 @@ static napi_value CursorCount(napi_env env, napi_callback_info info) {
 #define ALIGN4(x) (((x) + 3u) & ~(size_t)3u)
 
 /*
- * cursorScan(cursor, buf, mode, key | null) -> n >= 0 records, or -needed when the first entry
+ * cursorScan(cursor, buf, mode, key | null, valuePrefix?) -> n >= 0 records, or -needed when the first entry
  * does not fit in buf (the cursor then stays on it; call again with a bigger buffer, mode 0).
  * mode 0: continue after the last entry returned; 1: from the first entry; 2: from SET_RANGE(key).
  * Records, 4-byte aligned: u32 keyLen, u32 valLen (native endian), key, pad, value, pad.
+ * With valuePrefix, only the first min(valLen, valuePrefix) bytes of each value are copied (valLen
+ * stays the value's length): a pass that needs lengths and value headers copies a fraction.
  * n == 0 means the end. Every duplicate of a DUPSORT DBI is returned (MDB_NEXT).
  */
 static napi_value CursorScan(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(5);
   CurH *c = arg_cursor(env, argv[0]);
   MDB_val out, k = {0, NULL}, v;
-  uint32_t mode;
+  uint32_t mode, prefix = UINT32_MAX;
+  napi_valuetype prefix_type;
   if (!c || !arg_buf(env, argv[1], &out, "scan buffer")) return NULL;
   if (!get_u32(env, argv[2], &mode) || mode > 2) {
     throw_plain(env, "lmdb: cursorScan: bad mode");
+    return NULL;
+  }
+  if (napi_typeof(env, argv[4], &prefix_type) != napi_ok) return NULL;
+  if (prefix_type != napi_undefined && !get_u32(env, argv[4], &prefix)) {
+    throw_plain(env, "lmdb: cursorScan: bad value prefix");
     return NULL;
   }
   if (mode == 2 && !arg_buf(env, argv[3], &k, "start key")) return NULL;
@@ -879,7 +887,8 @@ static napi_value CursorScan(napi_env env, napi_callback_info info) {
       break;
     }
     if (rc) return throw_mdb(env, rc);
-    size_t need = 8 + ALIGN4(k.mv_size) + ALIGN4(v.mv_size);
+    size_t copied = v.mv_size < prefix ? v.mv_size : prefix;
+    size_t need = 8 + ALIGN4(k.mv_size) + ALIGN4(copied);
     if (used + need > cap) {
       c->pending = 1;
       if (n == 0) return make_num(env, -(double)need);
@@ -889,7 +898,7 @@ static napi_value CursorScan(napi_env env, napi_callback_info info) {
     memcpy(p + used, &kl, 4);
     memcpy(p + used + 4, &vl, 4);
     memcpy(p + used + 8, k.mv_data, kl);
-    if (vl) memcpy(p + used + 8 + ALIGN4(kl), v.mv_data, vl);
+    if (copied) memcpy(p + used + 8 + ALIGN4(kl), v.mv_data, copied);
     used += need;
     n++;
     c->pending = 0;

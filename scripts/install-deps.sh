@@ -4,9 +4,10 @@
 # LS_APT_LOCK_WAIT seconds (default 900), instead of failing at once.
 set -euo pipefail
 # liblmdb-dev, libdeflate-dev: the addons; lmdb-utils, python3-lmdb, protobuf-compiler: interop tests; radosgw ceph-*: the real S3
-# server; chromium: status page test; time: benchmarks; systemd: systemd-analyze for the unit's test; podman runc
-# debootstrap: the container image test. PowerDNS comes from scripts/pdns.sh install.
-PKGS=(liblmdb-dev libdeflate-dev lmdb-utils python3-lmdb protobuf-compiler radosgw ceph-mon ceph-osd chromium time curl
+# server; chromium: status page test; time: benchmarks; openssl: certificates of the Azure OAuth test; zsh, fish: completion
+# tests; systemd: systemd-analyze for the unit's test; podman runc debootstrap: the container image test. PowerDNS comes
+# from scripts/pdns.sh install.
+PKGS=(liblmdb-dev libdeflate-dev lmdb-utils python3-lmdb protobuf-compiler radosgw ceph-mon ceph-osd chromium time curl openssl zsh fish
   systemd podman runc debootstrap)
 missing=()
 for p in "${PKGS[@]}"; do

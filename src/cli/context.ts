@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { ConfigError, configToYaml, instanceName, loadConfig, type Config } from '../config/index.js';
 import { createLogger, type LogFormat, type Logger, type LogTimestamp } from '../log/logger.js';
 import { parseStorageOptions, type StorageOptions } from '../storage/index.js';
+import { ensureMinimumPid } from './minimum-pid.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -103,6 +104,13 @@ export function createContextFactory(state: RunState): ContextFactory {
     const options = command.optsWithGlobals<GlobalOptions>();
     const config = needConfig ? loadFor(options) : undefined;
     const logger = makeLogger(options, config);
+    if (config) {
+      const childExit = await ensureMinimumPid(options.minimumPid, logger);
+      if (childExit !== undefined) {
+        state.exitCode = childExit;
+        return;
+      }
+    }
     const controller = new AbortController();
     const { signal } = controller;
     const timers: NodeJS.Timeout[] = [];
@@ -136,7 +144,6 @@ export function createContextFactory(state: RunState): ContextFactory {
       let ctx: BaseContext | CommandContext = { options, logger, signal };
       if (config) {
         for (const warning of config.warnings) logger.warn(`Config: ${warning}`);
-        if (options.minimumPid) logger.warn('--minimum-pid is accepted for compatibility but has no effect here');
         if (options.logConfig) logger.info(`Effective configuration:\n${configToYaml(config)}`);
         let resolved: string | undefined;
         ctx = {

@@ -1,11 +1,11 @@
 /**
- * `lightningstream drop-shadow --force [--only-db NAME...]`: deletes every DBI whose name starts with
+ * `lightningstream drop-shadow [--dry-run] [--only-db NAME...]`: deletes every DBI whose name starts with
  * `_sync` (the shadow DBIs of shadow mode and any other sync metadata) from each configured LMDB, or from
- * the ones named by --only-db. The application DBIs are not touched.
+ * the ones named by --only-db, as Go's command does (Go has no flags). The application DBIs are not touched.
+ * With --dry-run it only lists what it would drop (the LMDB is opened read-only, nothing is written).
  *
- * Go's command has no flags and drops at once. Here, without --force, the command only lists what it
- * would drop (the LMDB is opened read-only) and exits 1: dropping loses the change timestamps and the
- * deletion markers, so a deleted entry can come back from another instance's snapshot.
+ * Dropping loses the change timestamps and the deletion markers, so a deleted entry can come back from
+ * another instance's snapshot: that is why Go's help says "This can potentially cause data loss".
  *
  * Safety: each LMDB is changed in one short write txn (its duration is logged), so the application may
  * keep running and writing; it waits for that txn like for any other writer, and it never opens `_sync*`
@@ -16,7 +16,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { LmdbConfig } from '../config/config.js';
 import { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
@@ -26,7 +26,7 @@ import type { CommandContext, ContextFactory } from './context.js';
 import { repeatable } from './repeatable.js';
 
 interface DropShadowFlags {
-  force?: boolean;
+  dryRun?: boolean;
   onlyDb?: string[];
 }
 
@@ -81,22 +81,22 @@ function openForDrop(name: string, lc: LmdbConfig): Env {
   }
 }
 
-/** One LMDB; returns how many DBIs are (with force: were) to drop. */
-function dropShadowOf(name: string, lc: LmdbConfig, force: boolean, log: Logger): number {
+/** One LMDB; returns how many DBIs were (with dryRun: would be) dropped. */
+function dropShadowOf(name: string, lc: LmdbConfig, dryRun: boolean, log: Logger): number {
   if (!existsSync(dataFile(lc))) {
     log.warn('LMDB does not exist, nothing to drop', { path: lc.path });
     return 0;
   }
-  const env = force ? openForDrop(name, lc) : openReadOnly(name, lc);
+  const env = dryRun ? openReadOnly(name, lc) : openForDrop(name, lc);
   try {
-    if (!force) {
+    if (dryRun) {
       const found = listSyncDbis(env);
       for (const d of found) log.info('Would drop', { dbi: d.name, entries: d.entries });
       if (found.length === 0) log.info('No sync DBIs to drop', { path: lc.path });
       return found.length;
     }
     const { dropped, txnMs } = dropSyncDbis(env);
-    for (const d of dropped) log.info('Dropped', { dbi: d.name, entries: d.entries });
+    for (const d of dropped) log.info('Dropping', { dbi: d.name, entries: d.entries });
     if (dropped.length === 0) log.info('No sync DBIs to drop', { path: lc.path });
     else log.info('Sync DBIs dropped', { path: lc.path, count: dropped.length, write_txn_ms: Math.round(txnMs * 10) / 10 });
     return dropped.length;
@@ -106,17 +106,11 @@ function dropShadowOf(name: string, lc: LmdbConfig, force: boolean, log: Logger)
 }
 
 async function dropShadow(ctx: CommandContext, flags: DropShadowFlags): Promise<number> {
-  const force = Boolean(flags.force);
-  let pending = 0;
+  const dryRun = Boolean(flags.dryRun);
   const failed = await forEachLmdb(chooseLmdbs(ctx.config, flags.onlyDb), (name) => {
-    pending += dropShadowOf(name, ctx.config.lmdbs[name]!, force, ctx.logger.with({ db: name }));
+    dropShadowOf(name, ctx.config.lmdbs[name]!, dryRun, ctx.logger.with({ db: name }));
     return Promise.resolve();
   }, (name, err) => ctx.logger.error('LMDB drop-shadow error', { db: name, error: (err as Error).message }));
-  if (!force && pending > 0) {
-    throw new Error(`refusing to drop ${pending} sync DBI(s) without --force: this loses change timestamps and ` +
-      'deletion markers (deleted entries may come back from other instances); stop lightningstream for these ' +
-      'LMDBs first (the application may keep running), then rerun with --force');
-  }
   return failed > 0 ? 1 : 0;
 }
 
@@ -124,7 +118,9 @@ export function register(program: Command, contexts: ContextFactory): void {
   program
     .command('drop-shadow')
     .description('Drop all shadow dbs and other sync metadata. This can potentially cause data loss.')
-    .option('--force', 'Really drop them (without it, only list what would be dropped and exit 1)')
+    .option('--dry-run', 'Only list what would be dropped (opens the LMDBs read-only)')
+    // Earlier versions dropped only with --force: still accepted, now the default.
+    .addOption(new Option('--force').hideHelp())
     .option('--only-db <name>', 'Only this configured LMDB (repeatable)', repeatable)
     .action(contexts.action((ctx, flags: DropShadowFlags) => dropShadow(ctx, flags)));
 }

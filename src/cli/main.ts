@@ -31,6 +31,10 @@ import * as migrateTimestamps from './migrate-timestamps.js';
 import * as dropShadow from './drop-shadow.js';
 import * as verify from './verify.js';
 import * as restore from './restore.js';
+import * as completion from './completion.js';
+import * as docs from './docs.js';
+import * as pdnsV5FixDuplicateDomains from './pdns-v5-fix-duplicate-domains.js';
+import { MAXIMUM_MIN_PID } from './minimum-pid.js';
 
 export type RegisterCommand = (program: Command, contexts: ContextFactory) => void;
 
@@ -43,9 +47,12 @@ const COMMANDS: RegisterCommand[] = [
   dump.register,
   stats.register,
   migrateTimestamps.register,
+  pdnsV5FixDuplicateDomains.register,
   dropShadow.register,
   verify.register,
   restore.register,
+  completion.register,
+  docs.register,
   // sync.register, receive.register, dump.register, stats.register, dropShadow.register, ...
 ];
 
@@ -74,7 +81,8 @@ export function buildProgram(state: RunState): Command {
     .addOption(new Option('--log-timestamp <timestamp>', 'Log timestamp (default: short)').choices(LOG_TIMESTAMPS))
     .option('--log-config', 'Log the evaluated configuration on startup')
     .option('--timeout <duration>', 'Timeout for command execution, e.g. 30s (exit code 75)', durationArg)
-    .option('--minimum-pid <pid>', 'Accepted for compatibility with the Go implementation; no effect', intArg)
+    .option('--minimum-pid <pid>', 'Try to fork processes until we reach a minimum PID to avoid LMDB lock PID clashes ' +
+      `when running in a container. The maximum allowed value is ${MAXIMUM_MIN_PID}`, intArg)
     .exitOverride()
     .configureOutput({ outputError: () => {} }) // main() prints the one-line error itself
     .showSuggestionAfterError(true);

@@ -108,10 +108,10 @@ export class Cursor {
   }
 
   /** @internal one bulk-scan step (see NativeAddon.cursorScan) */
-  _scan(buf: Buffer, mode: 0 | 1 | 2, key: Uint8Array | null): number {
+  _scan(buf: Buffer, mode: 0 | 1 | 2, key: Uint8Array | null, valuePrefix?: number): number {
     this._check('cursor scan');
     try {
-      return native.cursorScan(this.h, buf, mode, key);
+      return native.cursorScan(this.h, buf, mode, key, valuePrefix);
     } catch (e) {
       throw this.txn._err(e, 'mdb_cursor_get', this.dbi, key);
     }
@@ -130,6 +130,11 @@ export interface ScanOptions {
   start?: Uint8Array;
   /** Size of the reusable buffer (default 256 KiB); grown when one entry does not fit. */
   batchBytes?: number;
+  /**
+   * Copy only the first min(valLen, valuePrefix) bytes of each value: valLen stays the value's whole length,
+   * and the bytes past the prefix are not in the batch (for passes that need lengths and value headers only).
+   */
+  valuePrefix?: number;
 }
 
 const MIN_RECORD = 12; // u32 + u32 + a key of at least one byte padded to 4
@@ -164,10 +169,12 @@ export function* scanBatches(txn: Txn, dbi: Dbi, opts: ScanOptions = {}): Genera
   };
   sizeBatch(batch, buf);
   const cur = new Cursor(txn, dbi);
+  const prefix = opts.valuePrefix;
+  const copiedMax = prefix ?? Infinity;
   let mode: 0 | 1 | 2 = opts.start ? 2 : 1;
   try {
     for (;;) {
-      const n = cur._scan(buf, mode, mode === 2 ? opts.start! : null);
+      const n = cur._scan(buf, mode, mode === 2 ? opts.start! : null, prefix);
       mode = 0;
       if (n < 0) {
         bytes = Math.max(bytes * 2, (-n + 3) & ~3);
@@ -187,7 +194,8 @@ export function* scanBatches(txn: Txn, dbi: Dbi, opts: ScanOptions = {}): Genera
         keyLen[i] = kl;
         valOff[i] = vo;
         valLen[i] = vl;
-        w = (vo + ((vl + 3) & ~3)) >>> 2;
+        const copied = vl < copiedMax ? vl : copiedMax;
+        w = (vo + ((copied + 3) & ~3)) >>> 2;
       }
       batch.count = n;
       yield batch;

@@ -8,9 +8,19 @@ import { MDB_INTEGERKEY, MDB_REVERSEKEY } from './flags.js';
 /** Compares key a (in bufA) with key b (in bufB) in the order LMDB iterates the DBI: negative when a sorts first. */
 export type KeyComparator = (bufA: Buffer, offA: number, lenA: number, bufB: Buffer, offB: number, lenB: number) => number;
 
+/** Below this many bytes (both keys together) a JS loop compares faster than Buffer#compare (a native call). */
+const SHORT_KEYS = 64;
+
 /** Plain DBIs: bytewise, a prefix sorts before its extensions (memcmp, then length). */
-export const bytewiseCompare: KeyComparator = (bufA, offA, lenA, bufB, offB, lenB) =>
-  bufA.compare(bufB, offB, offB + lenB, offA, offA + lenA);
+export const bytewiseCompare: KeyComparator = (bufA, offA, lenA, bufB, offB, lenB) => {
+  if (lenA + lenB > SHORT_KEYS) return bufA.compare(bufB, offB, offB + lenB, offA, offA + lenA);
+  const n = lenA < lenB ? lenA : lenB;
+  for (let i = 0; i < n; i++) {
+    const d = bufA[offA + i]! - bufB[offB + i]!;
+    if (d !== 0) return d;
+  }
+  return lenA - lenB;
+};
 
 /** MDB_REVERSEKEY: bytes compared from the last one backwards, then length. */
 export const reverseKeyCompare: KeyComparator = (bufA, offA, lenA, bufB, offB, lenB) => {

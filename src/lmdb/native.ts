@@ -76,7 +76,7 @@ export interface NativeAddon {
    * mode 0 continue, 1 first, 2 SET_RANGE(key). Returns the record count (0 = end), or -needed
    * when the next entry alone does not fit (the cursor stays on it).
    */
-  cursorScan(cur: CursorHandle, buf: Uint8Array, mode: 0 | 1 | 2, key: Uint8Array | null): number;
+  cursorScan(cur: CursorHandle, buf: Uint8Array, mode: 0 | 1 | 2, key: Uint8Array | null, valuePrefix?: number): number;
   strerror(code: number): string;
   version(): string;
 }

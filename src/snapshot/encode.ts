@@ -98,7 +98,7 @@ export function dbiPrefix(dbiLength: number): Buffer {
 /** Sums a DBI's message length from its batches (first pass). */
 export async function measureDbi(dbi: DbiSource, signal?: AbortSignal): Promise<number> {
   let total = dbiHeaderFields(dbi.name, dbi.flags, dbi.transform).length;
-  for await (const batch of dbi.batches()) {
+  for await (const batch of dbi.measureBatches ? dbi.measureBatches() : dbi.batches()) {
     signal?.throwIfAborted();
     total += batchEntriesLength(batch);
   }

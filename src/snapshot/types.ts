@@ -38,6 +38,11 @@ export interface DbiSource {
   flags: number;
   transform: string;
   batches(): Iterable<EntryBatch> | AsyncIterable<EntryBatch>;
+  /**
+   * The same entries for the encoder's measuring pass: lengths, timestamps and flags are right, key and value
+   * bytes need not be in the batch (a cheaper read). Default: batches().
+   */
+  measureBatches?(): Iterable<EntryBatch> | AsyncIterable<EntryBatch>;
 }
 
 /** What the decoder reports, in stream order. */

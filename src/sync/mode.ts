@@ -1,6 +1,8 @@
-import type { Dbi, Env, Txn } from '../lmdb/index.js';
+import type { KVBatch } from '../lmdb/batch.js';
+import { formatDbiFlags } from '../lmdb/flag-names.js';
+import { MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../lmdb/index.js';
+import type { KeyComparator } from '../lmdb/key-order.js';
 import type { DbiSource } from '../snapshot/types.js';
-import type { DbiMerger, MergeOptions } from './merge/merger.js';
 import type { DeltaFilter } from './native-source.js';
 
 /** DBIs whose name starts with this are Lightning Stream's own: never synced as data. */
@@ -8,8 +10,24 @@ export const SYNC_DBI_PREFIX = '_sync';
 /** Shadow mode's DBI holding the native headers of application DBI X: `_sync_shadow_X`. */
 export const SHADOW_DBI_PREFIX = `${SYNC_DBI_PREFIX}_shadow_`;
 
-/** What a merge target needs to know beyond the DBI: where it runs and what it records. */
-export type MergeContext = Pick<MergeOptions, 'txnId' | 'snapshotName' | 'coverage'>;
+/** What a merge plan (read txn, outside the write lock) needs of the local DBI a remote DBI merges into. */
+export interface PlanTarget {
+  /** The DBI holding the native headers, if it exists yet. */
+  headers: Dbi | undefined;
+  compare: KeyComparator;
+  integerKeys: boolean;
+  /** Deleted remote entries older than this (ns since epoch) are not added when absent locally. */
+  tombstoneCutoffNano: bigint | undefined;
+}
+
+/** Where a plan's winners are written, inside the load's write txn. */
+export interface ApplyTarget {
+  headers: Dbi;
+  /** Add one empty 8-byte extension block to every header (header_extra_padding_block). */
+  paddingBlock: boolean;
+  /** Sees every batch of entries (key → header + value) just written, in the same txn (shadow mode). */
+  onFlush?: (written: KVBatch) => void;
+}
 
 /**
  * What differs between native mode (the application writes native headers) and shadow mode
@@ -42,10 +60,12 @@ export interface SyncMode {
    */
   snapshotSources(txn: Txn, dbiNames: string[], filter?: DeltaFilter): { sources: DbiSource[]; entries: number };
   /**
-   * The merger for one remote DBI (its final flags and transform) inside the load's write txn; throws
-   * IncompatibleSnapshotError when this mode cannot take it.
+   * The local side of one remote DBI (its final flags and transform) for a merge plan, opened before the
+   * plan's read txn begins (LMDB rule); throws IncompatibleSnapshotError when this mode cannot take it.
    */
-  mergeTarget(txn: Txn, dbiName: string, flags: number, transform: string, merge: MergeContext): DbiMerger;
+  planTarget(dbiName: string, flags: number, transform: string, snapshotName: string): PlanTarget;
+  /** The same DBI inside the load's write txn, created when absent; throws IncompatibleSnapshotError too. */
+  applyTarget(txn: Txn, dbiName: string, flags: number, snapshotName: string): ApplyTarget;
   /** The synced DBIs as seen by `txn`, each with the DBI holding its native headers. */
   syncedDbis(txn: Txn): Array<{ name: string; headers: Dbi }>;
   /**
@@ -68,4 +88,11 @@ export class IncompatibleSnapshotError extends Error {
     super(message);
     this.name = 'IncompatibleSnapshotError';
   }
+}
+
+/** A remote DBI merges only into a local DBI with the same persistent flags (key order and layout). */
+export function checkSamePersistentFlags(dbiName: string, remoteFlags: number, localFlags: number, where: string): void {
+  if ((localFlags & MDB_PERSISTENT_FLAGS) === (remoteFlags & MDB_PERSISTENT_FLAGS)) return;
+  throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(remoteFlags)}, ` +
+    `but the local DBI has ${formatDbiFlags(localFlags)}`);
 }

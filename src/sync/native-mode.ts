@@ -1,11 +1,10 @@
 import type { LmdbConfig } from '../config/config.js';
 import { formatDbiFlags } from '../lmdb/flag-names.js';
-import { MDB_DUPSORT, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../lmdb/index.js';
+import { MDB_DUPSORT, MDB_INTEGERKEY, type Dbi, type Env, type Txn } from '../lmdb/index.js';
 import { comparatorForFlags } from '../lmdb/key-order.js';
 import type { Logger } from '../log/logger.js';
 import type { DbiSource } from '../snapshot/types.js';
-import { DbiMerger } from './merge/merger.js';
-import { IncompatibleSnapshotError, listDataDbis, type MergeContext, type SyncMode } from './mode.js';
+import { checkSamePersistentFlags, IncompatibleSnapshotError, listDataDbis, type ApplyTarget, type PlanTarget, type SyncMode } from './mode.js';
 import { nativeDbiSource, type DeltaFilter } from './native-source.js';
 
 export interface NativeModeOptions {
@@ -57,30 +56,39 @@ export class NativeMode implements SyncMode {
     return { sources, entries };
   }
 
-  mergeTarget(txn: Txn, dbiName: string, flags: number, transform: string, merge: MergeContext): DbiMerger {
-    const where = `snapshot ${merge.snapshotName}`;
+  planTarget(dbiName: string, flags: number, transform: string, snapshotName: string): PlanTarget {
+    const where = `snapshot ${snapshotName}`;
     this.checkFlags(dbiName, flags, where);
     if (transform !== '') {
       throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} uses transform "${transform}", ` +
         'which only shadow mode (schema_tracks_changes: false) can load');
     }
+    const dbi = this.env.openDbi(dbiName) ?? undefined;
+    const localFlags = dbi?.flags ?? this.createFlags(dbiName, flags);
+    checkSamePersistentFlags(dbiName, flags, localFlags, where);
+    return {
+      headers: dbi, compare: comparatorForFlags(localFlags), integerKeys: (localFlags & MDB_INTEGERKEY) !== 0,
+      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(),
+    };
+  }
+
+  applyTarget(txn: Txn, dbiName: string, flags: number, snapshotName: string): ApplyTarget {
     let dbi = txn.openDbi(dbiName);
     if (!dbi) {
-      const createFlags = this.opts.lmdb.dbiOptions[dbiName]?.overrideCreateFlags ?? flags;
-      this.checkFlags(dbiName, createFlags, `lmdbs.${this.opts.dbName}.dbi_options.${dbiName}.override_create_flags`);
+      const createFlags = this.createFlags(dbiName, flags);
       if (createFlags !== 0) {
-        this.opts.log.info('creating DBI from snapshot', { dbi: dbiName, flags: formatDbiFlags(createFlags), snapshot: merge.snapshotName });
+        this.opts.log.info('creating DBI from snapshot', { dbi: dbiName, flags: formatDbiFlags(createFlags), snapshot: snapshotName });
       }
       dbi = txn.openDbi(dbiName, { create: true, flags: createFlags })!;
     }
-    if ((dbi.flags & MDB_PERSISTENT_FLAGS) !== (flags & MDB_PERSISTENT_FLAGS)) {
-      throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, ` +
-        `but the local DBI has ${formatDbiFlags(dbi.flags)}`);
-    }
-    return new DbiMerger(txn, dbi, {
-      ...merge, compare: comparatorForFlags(dbi.flags), paddingBlock: this.opts.lmdb.headerExtraPaddingBlock,
-      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName,
-    });
+    checkSamePersistentFlags(dbiName, flags, dbi.flags, `snapshot ${snapshotName}`);
+    return { headers: dbi, paddingBlock: this.opts.lmdb.headerExtraPaddingBlock };
+  }
+
+  private createFlags(dbiName: string, flags: number): number {
+    const createFlags = this.opts.lmdb.dbiOptions[dbiName]?.overrideCreateFlags ?? flags;
+    this.checkFlags(dbiName, createFlags, `lmdbs.${this.opts.dbName}.dbi_options.${dbiName}.override_create_flags`);
+    return createFlags;
   }
 
   syncedDbis(txn: Txn): Array<{ name: string; headers: Dbi }> {

@@ -2,6 +2,7 @@ import type { KVBatch } from '../lmdb/batch.js';
 import type { Dbi, Txn } from '../lmdb/index.js';
 import type { EntryBatch } from '../snapshot/batch.js';
 import type { DbiSource } from '../snapshot/types.js';
+import { HEADER_SIZE } from '../lmdb/header.js';
 import { readHeaderFields } from './header-fields.js';
 
 /**
@@ -9,10 +10,14 @@ import { readHeaderFields } from './header-fields.js';
  * the header is parsed in place (timestamp, deleted flag) and the value offsets moved past it.
  * No per-entry allocation: the typed arrays are reused from batch to batch.
  */
-export function* headerScan(txn: Txn, dbi: Dbi, dbiName: string, onRaw?: (kv: KVBatch) => void): Generator<EntryBatch> {
+export function* headerScan(
+  txn: Txn, dbi: Dbi, dbiName: string, onRaw?: (kv: KVBatch) => void, opts: { headersOnly?: boolean } = {},
+): Generator<EntryBatch> {
   let out: EntryBatch | undefined;
   const fields = { tsHi: 0, tsLo: 0, flags: 0, valOff: 0, valLen: 0 };
-  for (const kv of txn.scan(dbi)) {
+  // Headers only: the scan copies each value's 24-byte header (the fixed part, which tells the whole header's
+  // size) and no more; lengths stay right, value bytes are not in the batch.
+  for (const kv of txn.scan(dbi, opts.headersOnly ? { valuePrefix: HEADER_SIZE } : {})) {
     onRaw?.(kv);
     out = reuse(out, kv);
     for (let i = 0; i < kv.count; i++) {
@@ -109,15 +114,18 @@ function emptyBatch(size: number): EntryBatch {
 
 /** A snapshot DBI backed by a native-mode DBI of a read txn; batches() can be replayed. With a filter: a delta's entries only. */
 export function nativeDbiSource(txn: Txn, dbi: Dbi, name: string, filter?: DeltaFilter): DbiSource {
-  if (!filter) return { name, flags: dbi.flags, transform: '', batches: () => headerScan(txn, dbi, name) };
-  return {
-    name, flags: dbi.flags, transform: '',
-    batches: () => {
-      let current: KVBatch | undefined;
-      const scan = headerScan(txn, dbi, name, (kv) => { current = kv; });
-      return deltaScan(scan, (i) => headerTxnId(current!.buf, current!.valOff[i]!), filter, name);
-    },
+  if (!filter) {
+    return {
+      name, flags: dbi.flags, transform: '',
+      batches: () => headerScan(txn, dbi, name), measureBatches: () => headerScan(txn, dbi, name, undefined, { headersOnly: true }),
+    };
+  }
+  const filtered = (headersOnly: boolean) => {
+    let current: KVBatch | undefined;
+    const scan = headerScan(txn, dbi, name, (kv) => { current = kv; }, { headersOnly });
+    return deltaScan(scan, (i) => headerTxnId(current!.buf, current!.valOff[i]!), filter, name);
   };
+  return { name, flags: dbi.flags, transform: '', batches: () => filtered(false), measureBatches: () => filtered(true) };
 }
 
 /** The txn id of the native header at buf[off] (bytes 8-15, big-endian); past 2^53 it is reported as Infinity. */

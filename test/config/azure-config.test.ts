@@ -71,7 +71,6 @@ test('azure option checks, each naming its key', () => {
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ ...ok, container: undefined }, /storage\.options\.container: is required/],
     [{ ...ok, account_name: undefined }, /storage\.options\.account_name: is required when endpoint_url is not set/],
-    [{ ...ok, use_shared_key: undefined }, /storage\.options\.use_shared_key: must be true/],
     [{ ...ok, account_key: undefined }, /storage\.options\.account_key: account_key or account_key_file is required/],
     [{ ...ok, account_key_file: '/k' }, /storage\.options\.account_key_file: use either/],
     [{ ...ok, account_key: 'not base64!' }, /storage\.options\.account_key: is not a base64 account key/],
@@ -84,6 +83,11 @@ test('azure option checks, each naming its key', () => {
   for (const [o, re] of bad) {
     assert.throws(() => parseAzureOptions(o), (err: unknown) => err instanceof ConfigError && re.test(err.message), JSON.stringify(o));
   }
+  // use_shared_key false (Go's default): the default Azure credential chain, no key needed (one given is ignored).
+  const identity = parseAzureOptions({ account_name: 'a', container: 'c' });
+  assert.equal(identity.use_shared_key, false);
+  assert.equal(parseAzureOptions({ endpoint_url: 'https://127.0.0.1:10000/devstoreaccount1', container: 'c' }).use_shared_key, false);
+  assert.equal(parseAzureOptions({ ...ok, use_shared_key: false }).use_shared_key, false);
   const parsed = parseStorageOptions('azure', ok);
   assert.equal(parsed.type, 'azure');
   assert.equal(JSON.stringify(parsed.options).includes(KEY), false, 'the key is a Secret');

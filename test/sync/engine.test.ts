@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe as suite, it } from 'node:test';
-import { Env, MDB_INTEGERKEY, buildValue } from '../../src/lmdb/index.js';
+import { Env, MDB_INTEGERKEY, buildValue, type Dbi, type Txn } from '../../src/lmdb/index.js';
+import type { KVBatch } from '../../src/lmdb/batch.js';
 import { createLogger } from '../../src/log/logger.js';
 import { mapGrower } from '../../src/sync/map-growth.js';
 import { sleepOn, systemClock } from '../../src/util/clock.js';
@@ -16,7 +17,10 @@ import { WakeableSleep } from '../../src/sync/wakeable-sleep.js';
 import { comparatorForFlags } from '../../src/lmdb/key-order.js';
 import type { EntryBatch } from '../../src/snapshot/batch.js';
 import { mergeOrder } from '../../src/sync/merge/merge-rule.js';
-import { DbiMerger } from '../../src/sync/merge/merger.js';
+import { applyWinners } from '../../src/sync/merge/apply.js';
+import { DbiPlanner } from '../../src/sync/merge/merge-plan.js';
+import { SnapshotSpool } from '../../src/sync/merge/spool.js';
+import { selectWinners } from '../../src/sync/merge/winners.js';
 import { rng } from '../snapshot/helpers.js';
 import { Instance, TrackedStorage, firstDifference, lastWriterWins, type Op } from './engine-harness.js';
 import { VirtualClock } from './virtual-clock.js';
@@ -102,51 +106,102 @@ suite('merge rule', () => {
 });
 
 suite('merge-join', () => {
-  it('merges random remote DBIs into random local ones exactly as the oracle says (plain and INTEGERKEY)', () => {
+  it('merges random remote DBIs into random local ones exactly as the oracle says (plain and INTEGERKEY), ' +
+    'with the application writing between the plan and the write txn', () => {
     const r = rng(SEED + 1);
     const env = Env.open(join(dir, 'mergejoin'), { create: true, mapSize: 256 << 20, maxDbs: 64 });
+    let rechecked = 0;
     try {
-      for (let round = 0; round < 40; round++) {
+      for (let round = 0; round < 60; round++) {
         const integer = round % 4 === 3;
+        const concurrent = round % 2 === 1;
         const flags = integer ? MDB_INTEGERKEY : 0;
         const name = `d${round}`;
         const dbi = env.openDbi(name, { create: true, flags })!;
         const pool: Buffer[] = [];
-        const gen = (): Op => {
-          if (!integer) return randomOp(r, pool, 100n, name);
-          const key = Buffer.alloc(8);
-          key.writeBigUInt64LE(BigInt(Math.floor(r() * 2 ** 20)) << BigInt(Math.floor(r() * 40)));
-          return { ...randomOp(r, [], 100n, name), key };
-        };
-        const localOps = Array.from({ length: Math.floor(r() * 300) }, gen);
-        const remoteOps = Array.from({ length: Math.floor(r() * 300) }, gen);
-        const localWinners = lastWriterWins(localOps);
-        env.write((txn) => {
-          for (const [id, desc] of localWinners) {
-            const [ts, kind, hex] = desc.split(':') as [string, string, string];
-            txn.put(dbi, Buffer.from(id.split('/')[1]!, 'hex'), buildValue(BigInt(ts), 7, Buffer.from(hex, 'hex'), { deleted: kind === 'D' }));
+        /** A random write; with `last`, one of this LMDB's application's (see stamp). */
+        const gen = (last?: Map<string, bigint>): Op => {
+          let op = randomOp(r, pool, 100n, name);
+          if (integer) {
+            const key = Buffer.alloc(8);
+            key.writeBigUInt64LE(BigInt(Math.floor(r() * 2 ** 20)) << BigInt(Math.floor(r() * 40)));
+            op = { ...op, key };
           }
-        });
-        // The remote snapshot: its own winners, in the DBI's key order, as one entry batch.
+          return last ? stamp(op, last) : op;
+        };
+        const localLast = new Map<string, bigint>();
+        const localOps = Array.from({ length: Math.floor(r() * 300) }, () => gen(localLast));
+        const remoteOps = Array.from({ length: Math.floor(r() * 300) }, () => gen());
+        writeWinners(env, dbi, lastWriterWins(localOps));
+        // The remote snapshot: its own winners, in the DBI's key order, spooled as the loader spools it.
         const remote = [...lastWriterWins(remoteOps)].map(([id, desc]) => ({ key: Buffer.from(id.split('/')[1]!, 'hex'), desc }));
         const cmp = comparatorForFlags(flags);
         remote.sort((a, b) => cmp(a.key, 0, a.key.length, b.key, 0, b.key.length));
-        const batch = toBatch(remote);
-        env.write((txn) => {
-          const merger = new DbiMerger(txn, dbi, { compare: cmp, txnId: txn.id, paddingBlock: false, dbiName: name, snapshotName: 'test' });
-          merger.add(batch);
-          merger.finish();
-        });
-        const want = lastWriterWins([...localOps, ...remoteOps]);
-        const have = contentsOf(env, name);
-        const problem = firstDifference(want, have);
-        assert.equal(problem, undefined, `seed ${SEED + 1} round ${round} (${integer ? 'INTEGERKEY' : 'plain'}): ${problem}`);
+        const spool = new SnapshotSpool();
+        const copies = new SnapshotSpool();
+        try {
+          spool.beginDbi(name);
+          spool.addEntries(toBatch(remote));
+          const spooled = spool.endDbi(name, flags, '', remote.length);
+          const planTxn = env.beginRead();
+          const planner = new DbiPlanner(txnScan(planTxn, dbi), remote.length, { compare: cmp, integerKeys: integer, dbiName: name, snapshotName: 'test' });
+          for (const batch of spool.batches(spooled)) planner.add(batch);
+          const plan = planner.finish();
+          const readTxnId = planTxn.id;
+          planTxn.abort();
+          const winners = selectWinners(spool, spooled, plan, () => copies);
+          // The application writes between the plan and the write txn (later timestamps than its own earlier
+          // writes of a key: it stamps the current time), mostly on keys the snapshot holds.
+          const appOps = concurrent ? Array.from({ length: Math.floor(r() * 100) }, () => {
+            const op = gen();
+            const onRemoteKey = r() < 0.7 && remoteOps.length > 0;
+            return stamp(onRemoteKey ? { ...op, key: remoteOps[Math.floor(r() * remoteOps.length)]!.key } : op, localLast);
+          }) : [];
+          if (appOps.length > 0) writeWinners(env, dbi, lastWriterWins([...localOps, ...appOps]));
+          env.write((txn) => {
+            const recheck = txn.id - 1 !== readTxnId;
+            assert.equal(recheck, appOps.length > 0, `seed ${SEED + 1} round ${round}: the LMDB changed since the plan`);
+            if (recheck) rechecked++;
+            applyWinners(txn, dbi, winners, { txnId: txn.id, paddingBlock: false, recheck, dbiName: name });
+          });
+          const want = lastWriterWins([...localOps, ...appOps, ...remoteOps]);
+          const problem = firstDifference(want, contentsOf(env, name));
+          assert.equal(problem, undefined, `seed ${SEED + 1} round ${round} (${integer ? 'INTEGERKEY' : 'plain'}` +
+            `${concurrent ? `, ${appOps.length} application writes after the plan` : ''}): ${problem}`);
+        } finally {
+          spool.close();
+          copies.close();
+        }
       }
+      assert.ok(rechecked >= 20, `seed ${SEED + 1}: only ${rechecked} rounds re-checked winners`);
     } finally {
       env.close();
     }
   });
 });
+
+/** An application stamps the current time: its timestamps of one key only grow. */
+function stamp(op: Op, last: Map<string, bigint>): Op {
+  const id = `${op.dbi}/${op.key.toString('hex')}`;
+  const prev = last.get(id);
+  const ts = prev !== undefined && op.ts <= prev ? prev + 1n : op.ts;
+  last.set(id, ts);
+  return { ...op, ts };
+}
+
+/** Writes an oracle's winners as local entries (native headers), overwriting what the keys held. */
+function writeWinners(env: Env, dbi: Dbi, winners: Map<string, string>): void {
+  env.write((txn) => {
+    for (const [id, desc] of winners) {
+      const [ts, kind, hex] = desc.split(':') as [string, string, string];
+      txn.put(dbi, Buffer.from(id.split('/')[1]!, 'hex'), buildValue(BigInt(ts), 7, Buffer.from(hex, 'hex'), { deleted: kind === 'D' }));
+    }
+  });
+}
+
+function txnScan(txn: Txn, dbi: Dbi): Iterator<KVBatch> {
+  return txn.scan(dbi)[Symbol.iterator]();
+}
 
 function toBatch(entries: Array<{ key: Buffer; desc: string }>): EntryBatch {
   const n = entries.length;

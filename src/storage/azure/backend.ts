@@ -1,6 +1,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import {
   ContainerClient,
   newPipeline,
@@ -29,20 +30,27 @@ export { AzureStorageError };
 const STREAM_BLOCK_BYTES = 4 << 20;
 const LIST_PAGE_SIZE = 5000;
 
+/** How the client authenticates: the shared account key, or a token credential (Azure AD / Entra ID). */
+export type AzureCredential = { key: string } | { token: TokenCredential };
+
 /**
- * Blobs in one Azure Blob Storage container (under global_prefix), through @azure/storage-blob with a
- * shared key (account_name + account_key, or account_key_file re-read every secrets_refresh_interval): the
- * primitives of a RemoteBlobStore. Every store is one Put Blob, or staged blocks committed by one Put Block
- * List: readers see the old blob or the whole new one, never a part.
+ * Blobs in one Azure Blob Storage container (under global_prefix), through @azure/storage-blob: the
+ * primitives of a RemoteBlobStore. With use_shared_key, authenticated by the account key (account_key, or
+ * account_key_file re-read every secrets_refresh_interval); without it (Go's default), by @azure/identity's
+ * DefaultAzureCredential, as Go's azidentity.NewDefaultAzureCredential: a service principal from the
+ * environment (AZURE_TENANT_ID, AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH;
+ * AZURE_AUTHORITY_HOST), workload identity, managed identity, then developer logins (Azure CLI...).
+ * Every store is one Put Blob, or staged blocks committed by one Put Block List: readers see the old blob
+ * or the whole new one, never a part.
  */
 export class AzureStorage extends RemoteBlobStore {
   #container: ContainerClient;
-  /** The key in use (JS-private: no inspection of the storage object reaches it). */
-  #key: string;
+  /** The credential in use (JS-private: no inspection of the storage object reaches it). */
+  #credential: AzureCredential;
   private readonly agent: HttpAgent | HttpsAgent;
   private refreshTimer: NodeJS.Timeout | undefined;
 
-  private constructor(readonly options: AzureOptions, key: string, logger: StorageLogger | undefined) {
+  private constructor(readonly options: AzureOptions, credential: AzureCredential, logger: StorageLogger | undefined) {
     super({
       label: 'azure',
       containerKind: 'container',
@@ -60,17 +68,30 @@ export class AzureStorage extends RemoteBlobStore {
     this.agent = new URL(azureServiceUrl(options)).protocol === 'https:'
       ? new HttpsAgent({ ...agentOptions, ...tlsAgentOptions(options.tls, 'azure') })
       : new HttpAgent(agentOptions);
-    this.#key = key;
-    this.secrets.remember(key);
-    this.#container = this.makeClient(key);
+    this.#credential = credential;
+    if ('key' in credential) this.secrets.remember(credential.key);
+    this.#container = this.makeClient(credential);
   }
 
-  /** Reads the key, creates the client and, with create_container, the container (within init_timeout). */
+  /**
+   * Reads the key (use_shared_key) or sets up the default credential chain, creates the client and, with
+   * create_container, the container (within init_timeout).
+   */
   static async open(options: AzureOptions, ctx?: StorageContext): Promise<AzureStorage> {
-    const key = options.account_key_file !== undefined ? await readKeyFile(options.account_key_file) : options.account_key?.reveal();
-    if (key === undefined) throw new Error('azure: no account key (account_key or account_key_file)');
-    const s = new AzureStorage(options, key, ctx?.logger);
-    if (options.account_key_file !== undefined) s.startKeyRefresh(options.account_key_file);
+    let credential: AzureCredential;
+    if (options.use_shared_key) {
+      const key = options.account_key_file !== undefined ? await readKeyFile(options.account_key_file) : options.account_key?.reveal();
+      if (key === undefined) throw new Error('azure: no account key (account_key or account_key_file)');
+      credential = { key };
+    } else {
+      if (options.account_key !== undefined || options.account_key_file !== undefined) {
+        ctx?.logger?.warn?.('azure: account_key and account_key_file are not used: use_shared_key is false, so the ' +
+          'default Azure credential chain authenticates (as in Go)');
+      }
+      credential = { token: new DefaultAzureCredential({ disableInstanceDiscovery: isPrivateAuthority(process.env.AZURE_AUTHORITY_HOST) }) };
+    }
+    const s = new AzureStorage(options, credential, ctx?.logger);
+    if (options.use_shared_key && options.account_key_file !== undefined) s.startKeyRefresh(options.account_key_file);
     await s.start(options.create_container);
     return s;
   }
@@ -139,7 +160,7 @@ export class AzureStorage extends RemoteBlobStore {
   }
 
   protected classify(err: unknown): Failure {
-    return classifyAzureError(err);
+    return classifyAzureError(err, this.options.use_shared_key);
   }
 
   protected release(): void {
@@ -149,8 +170,8 @@ export class AzureStorage extends RemoteBlobStore {
 
   // --- internals -----------------------------------------------------------------------------
 
-  private makeClient(key: string): ContainerClient {
-    const credential = new StorageSharedKeyCredential(this.options.account_name ?? '', key);
+  private makeClient(c: AzureCredential): ContainerClient {
+    const credential = 'key' in c ? new StorageSharedKeyCredential(this.options.account_name ?? '', c.key) : c.token;
     // `agent` is not in the typed options, but the SDK hands these options to @azure/core-rest-pipeline,
     // whose agent policy then sends every request through our agent (keep-alive, idle sockets, TLS).
     const pipelineOptions: StoragePipelineOptions & { agent: HttpAgent | HttpsAgent } = {
@@ -171,10 +192,10 @@ export class AzureStorage extends RemoteBlobStore {
   private startKeyRefresh(file: string): void {
     this.refreshTimer = setInterval(() => {
       readKeyFile(file).then((key) => {
-        if (this.isClosed() || key === this.#key) return;
+        if (this.isClosed() || ('key' in this.#credential && key === this.#credential.key)) return;
         this.secrets.remember(key);
-        this.#key = key;
-        this.#container = this.makeClient(key);
+        this.#credential = { key };
+        this.#container = this.makeClient(this.#credential);
         this.invalidateListings();
         this.logger?.info?.('azure: updated the account key from account_key_file', { account_key_file: file });
       }, (err: unknown) => {
@@ -184,6 +205,26 @@ export class AzureStorage extends RemoteBlobStore {
       });
     }, this.options.secrets_refresh_interval);
     this.refreshTimer.unref();
+  }
+}
+
+/** Microsoft's public and national-cloud sign-in hosts: MSAL knows their metadata without asking. */
+const MICROSOFT_AUTHORITY_HOSTS = new Set([
+  'login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn',
+  'login.microsoftonline.de', 'login.windows.net', 'login.microsoft.com', 'sts.windows.net',
+]);
+
+/**
+ * True when AZURE_AUTHORITY_HOST names an authority of one's own (Azure Stack, AD FS, a test service): MSAL
+ * would otherwise validate it by asking login.microsoftonline.com ("instance discovery"), which such a host is
+ * unknown to and which an isolated network cannot reach.
+ */
+export function isPrivateAuthority(authorityHost: string | undefined): boolean {
+  if (!authorityHost) return false;
+  try {
+    return !MICROSOFT_AUTHORITY_HOSTS.has(new URL(authorityHost).hostname.toLowerCase());
+  } catch {
+    return false; // @azure/identity reports the bad value itself
   }
 }
 

@@ -69,32 +69,27 @@ export function parseAzureOptions(raw: unknown, path = 'storage.options'): Azure
   if (o.account_name === undefined && o.endpoint_url === undefined) {
     throw new ConfigError(r.key('account_name'), 'is required when endpoint_url is not set');
   }
-  if (!o.use_shared_key) {
-    // Go then authenticates with azidentity's DefaultAzureCredential (environment, workload or managed
-    // identity, Azure CLI), which this implementation does not have: refuse rather than fail later.
-    throw new ConfigError(
-      r.key('use_shared_key'),
-      'must be true: this implementation authenticates with the account key only (account_name with account_key or account_key_file); ' +
-        "Go's default, DefaultAzureCredential, is not supported",
-    );
+  if (o.use_shared_key) {
+    if (o.account_name === undefined) throw new ConfigError(r.key('account_name'), 'is required when use_shared_key is true');
+    if (o.account_key !== undefined && o.account_key_file !== undefined) {
+      throw new ConfigError(r.key('account_key_file'), 'use either account_key or account_key_file, not both');
+    }
+    if (o.account_key === undefined && o.account_key_file === undefined) {
+      throw new ConfigError(r.key('account_key'), 'account_key or account_key_file is required when use_shared_key is true');
+    }
+    if (o.account_key !== undefined && !isBase64Key(o.account_key.reveal())) {
+      throw new ConfigError(r.key('account_key'), 'is not a base64 account key');
+    }
   }
-  if (o.account_name === undefined) throw new ConfigError(r.key('account_name'), 'is required when use_shared_key is true');
-  if (o.account_key !== undefined && o.account_key_file !== undefined) {
-    throw new ConfigError(r.key('account_key_file'), 'use either account_key or account_key_file, not both');
-  }
-  if (o.account_key === undefined && o.account_key_file === undefined) {
-    throw new ConfigError(r.key('account_key'), 'account_key or account_key_file is required when use_shared_key is true');
-  }
-  if (o.account_key !== undefined && !isBase64Key(o.account_key.reveal())) {
-    throw new ConfigError(r.key('account_key'), 'is not a base64 account key');
-  }
-  if (o.account_key_file !== undefined && o.secrets_refresh_interval < 1000) {
+  // Without use_shared_key (Go's default), the default Azure credential chain authenticates (see backend.ts);
+  // a key in the config is then ignored, as in Go.
+  if (o.use_shared_key && o.account_key_file !== undefined && o.secrets_refresh_interval < 1000) {
     throw new ConfigError(r.key('secrets_refresh_interval'), 'must be at least 1s');
   }
   if (o.endpoint_url !== undefined) {
     const u = endpointUrl(r, o.endpoint_url);
     if (u.search !== '' || u.username !== '' || u.password !== '') {
-      throw new ConfigError(r.key('endpoint_url'), 'must not contain a query (SAS token) or user info: the account key authenticates');
+      throw new ConfigError(r.key('endpoint_url'), 'must not contain a query (SAS token) or user info: the account key or the Azure credential authenticates');
     }
   }
   return o;

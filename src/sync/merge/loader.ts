@@ -4,10 +4,13 @@ import { ContentHasher, hashingEvents, type ContentHash } from '../../snapshot/c
 import { decodeSnapshot } from '../../snapshot/decode.js';
 import { SnapshotFormatError } from '../../snapshot/errors.js';
 import { LMDB_MAX_KEY_SIZE } from '../../lmdb/flags.js';
-import { SYNC_DBI_PREFIX, type SyncMode } from '../mode.js';
+import { SYNC_DBI_PREFIX, type PlanTarget, type SyncMode } from '../mode.js';
 import type { LmdbSyncContext } from '../context.js';
 import type { RestartCoverage } from '../restart-coverage.js';
-import { SnapshotSpool, type SpoolOptions } from './spool.js';
+import { applyWinners } from './apply.js';
+import { DbiPlanner, type DbiPlan, type MergeStats } from './merge-plan.js';
+import { SnapshotSpool, type SpooledDbi, type SpoolOptions } from './spool.js';
+import { selectWinners, type WinnerSource } from './winners.js';
 
 export interface LoadResult {
   /** Entries written into the LMDB (0 means the snapshot brought nothing new). */
@@ -23,8 +26,10 @@ export interface LoadResult {
   baseTxnId: number;
   /** The whole load: decompressing, decoding, merging. */
   ms: number;
-  /** How long the LMDB's write lock was held (the merge alone). */
+  /** How long the LMDB's write lock was held (writing the winners), in ms to a tenth. */
   lockMs: number;
+  /** Deciding the winners against a read txn, outside the lock. */
+  planMs: number;
   /** Decoded size, and whether it went to a temporary file. */
   spoolBytes: number;
   spooledToDisk: boolean;
@@ -42,19 +47,22 @@ export interface LoadOptions {
 }
 
 /**
- * Loads one snapshot in two steps. First it is decompressed, decoded and validated into a spool,
- * outside any LMDB transaction: a corrupt or truncated snapshot is refused before the LMDB is touched,
- * and the application's writers are not held up by the network, gunzip or parsing. Then it is merged
- * in one write txn, synchronously (no await while the write lock is held): any error aborts the txn,
- * so a merge is applied whole or not at all, and a process killed at any instruction leaves the LMDB
- * as it was before the merge or after it. A merge that changes nothing commits an empty txn, which LMDB
- * does not record.
+ * Loads one snapshot in three steps, so the application's writers wait only for the entries that change.
+ * 1. Decompress, decode and validate into a spool, outside any LMDB transaction: a corrupt or truncated
+ *    snapshot is refused before the LMDB is touched.
+ * 2. Plan (mergePlan): decide the winners against a read txn, outside the write lock, and gather them.
+ * 3. Apply them in one write txn, synchronously (no await while the write lock is held), re-checking each
+ *    winner against the current value when the LMDB changed since the plan's read txn. Any error aborts the
+ *    txn, so a merge is applied whole or not at all, and a process killed at any instruction leaves the LMDB
+ *    as it was before the merge or after it. A merge that changes nothing commits an empty txn, which LMDB
+ *    does not record.
  */
 export async function loadSnapshot(
   ctx: LmdbSyncContext, snapshotName: string, open: () => Promise<Readable>, signal: AbortSignal, opts: LoadOptions = {},
 ): Promise<LoadResult> {
   const started = Date.now();
   const spool = new SnapshotSpool(opts.spool);
+  let winnerSpool: SnapshotSpool | undefined;
   try {
     const input = await open();
     const hasher = opts.hashContent ? new ContentHasher() : undefined;
@@ -64,12 +72,14 @@ export async function loadSnapshot(
     if (ctx.log.isEnabled('debug')) {
       ctx.log.debug('snapshot decoded, merging', { snapshot: snapshotName, entries: spool.entries, spool_bytes: spool.bytes, on_disk: spool.onDisk });
     }
+    const plan = await planLoad(ctx, snapshotName, spool, opts.coverage, () => (winnerSpool ??= new SnapshotSpool(opts.spool)), signal);
     for (;;) {
       signal.throwIfAborted();
       try {
-        const merged = await ctx.writeLock.run(() => mergeSpool(ctx, snapshotName, spool, opts.coverage));
+        const merged = await ctx.writeLock.run(() => applyLoad(ctx, snapshotName, plan));
         return {
-          ...merged, ms: Date.now() - started, spoolBytes: spool.bytes, spooledToDisk: spool.onDisk, ...(contentHash ? { contentHash } : {}),
+          ...merged, snapshotTxnId: Number(spool.meta?.lmdbTxnId ?? 0), ms: Date.now() - started, planMs: plan.ms,
+          spoolBytes: spool.bytes, spooledToDisk: spool.onDisk, ...(contentHash ? { contentHash } : {}),
         };
       } catch (err) {
         if (!(err instanceof LmdbError && err.code === MDB_MAP_FULL && opts.onMapFull?.(err))) throw err;
@@ -77,45 +87,112 @@ export async function loadSnapshot(
     }
   } finally {
     spool.close();
+    winnerSpool?.close();
   }
 }
 
-type MergeOutcome = Omit<LoadResult, 'ms' | 'spoolBytes' | 'spooledToDisk'>;
+interface PlannedDbi {
+  name: string;
+  flags: number;
+  stats: MergeStats;
+  winners: WinnerSource;
+}
 
-function mergeSpool(ctx: LmdbSyncContext, snapshotName: string, spool: SnapshotSpool, coverage: LoadOptions['coverage']): MergeOutcome {
-  const lockStart = Date.now();
+interface LoadPlan {
+  /** The LMDB's last committed txn as the plan read it. */
+  readTxnId: number;
+  dbis: PlannedDbi[];
+  /** As read: the LMDB held exactly the snapshot's entries (no winners, nothing local-only or differing). */
+  identical: boolean;
+  remoteEntries: number;
+  ms: number;
+}
+
+/** Batches planned between two yields to the event loop (the plan runs outside the lock, in a read txn). */
+const PLAN_BATCHES_PER_TURN = 32;
+
+const tenths = (ms: number): number => Math.round(ms * 10) / 10;
+
+async function planLoad(
+  ctx: LmdbSyncContext, snapshotName: string, spool: SnapshotSpool, coverage: LoadOptions['coverage'],
+  winnerSpool: () => SnapshotSpool, signal: AbortSignal,
+): Promise<LoadPlan> {
+  const started = Date.now();
+  const { mode } = ctx;
+  const targets: Array<{ spooled: SpooledDbi; target: PlanTarget }> = [];
+  const seenDbis = new Set<string>();
+  for (const dbi of spool.dbis) {
+    if (dbi.name.startsWith(SYNC_DBI_PREFIX)) {
+      ctx.log.warn('remote snapshot contains a private DBI, ignored', { snapshot: snapshotName, dbi: dbi.name });
+      continue;
+    }
+    if (seenDbis.has(dbi.name)) throw new SnapshotFormatError(snapshotName, `DBI ${JSON.stringify(dbi.name)} appears twice`);
+    const nameProblem = dbiNameProblem(dbi.name);
+    if (nameProblem) throw new SnapshotFormatError(snapshotName, `DBI ${JSON.stringify(dbi.name)}: ${nameProblem}`);
+    seenDbis.add(dbi.name);
+    targets.push({ spooled: dbi, target: mode.planTarget(dbi.name, dbi.flags, dbi.transform, snapshotName) });
+  }
+  const txn = ctx.env.beginRead();
+  const plan: LoadPlan = { readTxnId: txn.id, dbis: [], identical: true, remoteEntries: 0, ms: 0 };
+  const decided: Array<{ spooled: SpooledDbi; plan: DbiPlan }> = [];
+  try {
+    for (const { spooled, target } of targets) {
+      const planner = new DbiPlanner(target.headers && txn.scan(target.headers)[Symbol.iterator](), spooled.count, {
+        compare: target.compare, integerKeys: target.integerKeys, dbiName: spooled.name, snapshotName,
+        ...(target.tombstoneCutoffNano !== undefined && { tombstoneCutoffNano: target.tombstoneCutoffNano }),
+        ...(coverage && { coverage }),
+      });
+      let batches = 0;
+      for (const batch of spool.batches(spooled)) {
+        planner.add(batch);
+        if (++batches % PLAN_BATCHES_PER_TURN === 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+          signal.throwIfAborted();
+        }
+      }
+      decided.push({ spooled, plan: planner.finish() });
+    }
+    if (localDataOutside(txn, mode, seenDbis, coverage)) plan.identical = false;
+  } finally {
+    txn.abort();
+  }
+  for (const { spooled, plan: dbiPlan } of decided) {
+    const { stats } = dbiPlan;
+    if (stats.winners > 0 || stats.localOnly > 0 || stats.differing > 0) plan.identical = false;
+    plan.remoteEntries += stats.remoteEntries;
+    plan.dbis.push({ name: spooled.name, flags: spooled.flags, stats, winners: selectWinners(spool, spooled, dbiPlan, winnerSpool) });
+  }
+  plan.ms = Date.now() - started;
+  return plan;
+}
+
+type AppliedLoad = Omit<LoadResult, 'ms' | 'planMs' | 'spoolBytes' | 'spooledToDisk' | 'snapshotTxnId'>;
+
+function applyLoad(ctx: LmdbSyncContext, snapshotName: string, plan: LoadPlan): AppliedLoad {
+  const lockStart = performance.now();
   const { mode } = ctx;
   const txn = ctx.env.beginWrite();
   let committed = false;
   try {
     const txnId = txn.id;
     const preparedWrites = mode.beginLoad(txn);
-    const result = { changed: 0, remoteEntries: 0, identical: preparedWrites === 0, baseTxnId: txnId - 1 };
-    const seenDbis = new Set<string>();
-    for (const dbi of spool.dbis) {
-      if (dbi.name.startsWith(SYNC_DBI_PREFIX)) {
-        ctx.log.warn('remote snapshot contains a private DBI, ignored', { snapshot: snapshotName, dbi: dbi.name });
-        continue;
-      }
-      if (seenDbis.has(dbi.name)) throw new SnapshotFormatError(snapshotName, `DBI ${JSON.stringify(dbi.name)} appears twice`);
-      const nameProblem = dbiNameProblem(dbi.name);
-      if (nameProblem) throw new SnapshotFormatError(snapshotName, `DBI ${JSON.stringify(dbi.name)}: ${nameProblem}`);
-      seenDbis.add(dbi.name);
-      const merger = mode.mergeTarget(txn, dbi.name, dbi.flags, dbi.transform, { txnId, snapshotName, coverage });
-      for (const batch of spool.batches(dbi)) merger.add(batch);
-      const stats = merger.finish();
-      if (stats.written > 0 || stats.localOnly > 0 || stats.differing > 0) result.identical = false;
-      result.changed += stats.written;
-      result.remoteEntries += stats.remoteEntries;
+    const changedSincePlan = preparedWrites > 0 || txnId - 1 !== plan.readTxnId;
+    let changed = 0;
+    for (const dbi of plan.dbis) {
+      const target = mode.applyTarget(txn, dbi.name, dbi.flags, snapshotName);
+      changed += applyWinners(txn, target.headers, dbi.winners, {
+        txnId, paddingBlock: target.paddingBlock, recheck: changedSincePlan, dbiName: dbi.name,
+        ...(target.onFlush && { onFlush: target.onFlush }),
+      });
     }
-    if (localDataOutside(txn, mode, seenDbis, coverage)) result.identical = false;
     txn.commit();
     committed = true;
     // A txn that wrote nothing is not recorded by LMDB: the LMDB is then still at the base txn.
-    const committedTxnId = result.changed + preparedWrites > 0 ? txnId : txnId - 1;
+    const committedTxnId = changed + preparedWrites > 0 ? txnId : txnId - 1;
     mode.loadCommitted(committedTxnId);
     return {
-      ...result, txnId: committedTxnId, snapshotTxnId: Number(spool.meta?.lmdbTxnId ?? 0), lockMs: Date.now() - lockStart,
+      changed, remoteEntries: plan.remoteEntries, identical: plan.identical && !changedSincePlan, baseTxnId: txnId - 1,
+      txnId: committedTxnId, lockMs: tenths(performance.now() - lockStart),
     };
   } finally {
     if (!committed) txn.abort();

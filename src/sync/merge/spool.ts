@@ -64,6 +64,7 @@ export class SnapshotSpool {
     tsHi: new Uint32Array(BLOCK_ENTRIES), tsLo: new Uint32Array(BLOCK_ENTRIES), flags: new Uint8Array(BLOCK_ENTRIES),
   };
   private closed = false;
+  private current: SpooledDbi | undefined;
 
   constructor(opts: SpoolOptions = {}) {
     this.memoryLimit = opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
@@ -80,23 +81,21 @@ export class SnapshotSpool {
    * valid) was seen, and rejects with the decoder's error otherwise.
    */
   async fill(events: AsyncIterable<SnapshotEvent>, signal?: AbortSignal): Promise<this> {
-    let current: SpooledDbi | undefined;
+    let open = false;
     for await (const ev of events) {
       signal?.throwIfAborted();
       switch (ev.type) {
         case 'dbi-start':
-          current = { name: ev.name, flags: 0, transform: '', count: 0, firstBlock: this.blockCount, blockCount: 0 };
+          this.beginDbi(ev.name);
+          open = true;
           break;
         case 'entries':
           this.addEntries(ev.batch);
           break;
         case 'dbi-end':
-          if (!current) break;
-          this.flushBlock();
-          Object.assign(current, { name: ev.name, flags: ev.flags, transform: ev.transform, count: ev.count });
-          current.blockCount = this.blockCount - current.firstBlock;
-          this.dbis.push(current);
-          current = undefined;
+          if (!open) break;
+          this.endDbi(ev.name, ev.flags, ev.transform, ev.count);
+          open = false;
           break;
         case 'end':
           this.meta = ev.meta;
@@ -107,6 +106,23 @@ export class SnapshotSpool {
     }
     if (!this.meta) throw new Error('snapshot stream ended without its end event');
     return this;
+  }
+
+  /** Starts a DBI whose entries come next (addEntries / addEntry), ended by endDbi. */
+  beginDbi(name: string): void {
+    this.current = { name, flags: 0, transform: '', count: 0, firstBlock: this.blockCount, blockCount: 0 };
+  }
+
+  /** Ends the DBI begun last; count: its entries as its writer declared them (checked by the decoder). */
+  endDbi(name: string, flags: number, transform: string, count: number): SpooledDbi {
+    const current = this.current;
+    if (!current) throw new Error('spool: endDbi without beginDbi');
+    this.flushBlock();
+    Object.assign(current, { name, flags, transform, count });
+    current.blockCount = this.blockCount - current.firstBlock;
+    this.dbis.push(current);
+    this.current = undefined;
+    return current;
   }
 
   /** The entries of one spooled DBI, block by block; each batch is valid until the next is requested. */
@@ -130,27 +146,30 @@ export class SnapshotSpool {
   }
 
   /** Copies the batch's entries into the block being filled (the batch's buffer is reused after this). */
-  private addEntries(batch: EntryBatch): void {
+  addEntries(batch: EntryBatch): void {
+    for (let i = 0; i < batch.count; i++) this.addEntry(batch, i);
+  }
+
+  /** Copies entry i of the batch into the block being filled. */
+  addEntry(batch: EntryBatch, i: number): void {
     const st = this.staging;
-    for (let i = 0; i < batch.count; i++) {
-      const kLen = batch.keyLen[i]!;
-      const vLen = batch.valLen[i]!;
-      if (st.count >= BLOCK_ENTRIES || (st.count > 0 && st.used + kLen + vLen > BLOCK_DATA_BYTES)) this.flushBlock();
-      if (st.used + kLen + vLen > st.data.length) {
-        const grown = Buffer.allocUnsafeSlow(st.used + kLen + vLen);
-        st.data.copy(grown, 0, 0, st.used);
-        st.data = grown;
-      }
-      const n = st.count++;
-      st.keyLen[n] = kLen;
-      st.valLen[n] = vLen;
-      st.tsHi[n] = batch.tsHi[i]!;
-      st.tsLo[n] = batch.tsLo[i]!;
-      st.flags[n] = batch.flags[i]!;
-      batch.buf.copy(st.data, st.used, batch.keyOff[i], batch.keyOff[i]! + kLen);
-      batch.buf.copy(st.data, st.used + kLen, batch.valOff[i], batch.valOff[i]! + vLen);
-      st.used += kLen + vLen;
+    const kLen = batch.keyLen[i]!;
+    const vLen = batch.valLen[i]!;
+    if (st.count >= BLOCK_ENTRIES || (st.count > 0 && st.used + kLen + vLen > BLOCK_DATA_BYTES)) this.flushBlock();
+    if (st.used + kLen + vLen > st.data.length) {
+      const grown = Buffer.allocUnsafeSlow(st.used + kLen + vLen);
+      st.data.copy(grown, 0, 0, st.used);
+      st.data = grown;
     }
+    const n = st.count++;
+    st.keyLen[n] = kLen;
+    st.valLen[n] = vLen;
+    st.tsHi[n] = batch.tsHi[i]!;
+    st.tsLo[n] = batch.tsLo[i]!;
+    st.flags[n] = batch.flags[i]!;
+    batch.buf.copy(st.data, st.used, batch.keyOff[i], batch.keyOff[i]! + kLen);
+    batch.buf.copy(st.data, st.used + kLen, batch.valOff[i], batch.valOff[i]! + vLen);
+    st.used += kLen + vLen;
   }
 
   /** Ends the block being filled and keeps it (in memory or in the file). */

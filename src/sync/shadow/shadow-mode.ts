@@ -1,14 +1,15 @@
 import type { LmdbConfig } from '../../config/config.js';
 import { formatDbiFlags } from '../../lmdb/flag-names.js';
-import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, MDB_PERSISTENT_FLAGS, type Dbi, type Env, type Txn } from '../../lmdb/index.js';
+import { MDB_DUPFIXED, MDB_DUPSORT, MDB_INTEGERKEY, type Dbi, type Env, type Txn } from '../../lmdb/index.js';
 import { comparatorForFlags } from '../../lmdb/key-order.js';
 import type { Logger } from '../../log/logger.js';
 import { SnapshotFormatError } from '../../snapshot/errors.js';
 import type { DbiSource } from '../../snapshot/types.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import type { AsyncMutex } from '../async-mutex.js';
-import { DbiMerger } from '../merge/merger.js';
-import { IncompatibleSnapshotError, listDataDbis, SHADOW_DBI_PREFIX, type MergeContext, type SyncMode } from '../mode.js';
+import {
+  checkSamePersistentFlags, IncompatibleSnapshotError, listDataDbis, SHADOW_DBI_PREFIX, type ApplyTarget, type PlanTarget, type SyncMode,
+} from '../mode.js';
 import { nativeDbiSource, type DeltaFilter } from '../native-source.js';
 import { applyToApp } from './apply.js';
 import { diffIntoShadow } from './diff.js';
@@ -138,39 +139,51 @@ export class ShadowMode implements SyncMode {
     this.shadowSyncedTxnId = txnId;
   }
 
-  mergeTarget(txn: Txn, dbiName: string, flags: number, transform: string, merge: MergeContext): DbiMerger {
-    const where = `snapshot ${merge.snapshotName}`;
+  planTarget(dbiName: string, flags: number, transform: string, snapshotName: string): PlanTarget {
+    const where = `snapshot ${snapshotName}`;
     this.checkAppFlags(dbiName, flags, where);
     if (transform !== this.expectedTransform(flags)) {
       throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has transform "${transform}", ` +
         `expected "${this.expectedTransform(flags)}" for flags ${formatDbiFlags(flags)}`);
     }
+    const appFlags = this.env.openDbi(dbiName)?.flags ?? this.createFlags(dbiName, flags);
+    checkSamePersistentFlags(dbiName, flags, appFlags, where);
+    const shadow = this.env.openDbi(SHADOW_DBI_PREFIX + dbiName) ?? undefined;
+    const shadowFlags = shadow?.flags ?? appFlags & MDB_INTEGERKEY;
+    return {
+      headers: shadow, compare: comparatorForFlags(shadowFlags), integerKeys: (shadowFlags & MDB_INTEGERKEY) !== 0,
+      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(),
+    };
+  }
+
+  applyTarget(txn: Txn, dbiName: string, flags: number, snapshotName: string): ApplyTarget {
     let app = txn.openDbi(dbiName);
     if (!app) {
-      const createFlags = this.opts.lmdb.dbiOptions[dbiName]?.overrideCreateFlags ?? flags;
-      this.checkAppFlags(dbiName, createFlags, `lmdbs.${this.opts.dbName}.dbi_options.${dbiName}.override_create_flags`);
-      this.opts.log.warn('creating DBI from snapshot', { dbi: dbiName, flags: formatDbiFlags(createFlags), snapshot: merge.snapshotName });
+      const createFlags = this.createFlags(dbiName, flags);
+      this.opts.log.warn('creating DBI from snapshot', { dbi: dbiName, flags: formatDbiFlags(createFlags), snapshot: snapshotName });
       app = txn.openDbi(dbiName, { create: true, flags: createFlags })!;
     }
-    if ((app.flags & MDB_PERSISTENT_FLAGS) !== (flags & MDB_PERSISTENT_FLAGS)) {
-      throw new IncompatibleSnapshotError(`${where}: DBI ${dbiName} has flags ${formatDbiFlags(flags)}, ` +
-        `but the local DBI has ${formatDbiFlags(app.flags)}`);
-    }
+    checkSamePersistentFlags(dbiName, flags, app.flags, `snapshot ${snapshotName}`);
     let shadow = txn.openDbi(SHADOW_DBI_PREFIX + dbiName);
     shadow ??= txn.openDbi(SHADOW_DBI_PREFIX + dbiName, { create: true, flags: app.flags & MDB_INTEGERKEY })!;
     const pair: ShadowPair = { name: dbiName, app, shadow, dupsort: (app.flags & MDB_DUPSORT) !== 0 };
-    return new DbiMerger(txn, shadow, {
-      ...merge, compare: comparatorForFlags(shadow.flags), paddingBlock: this.opts.lmdb.headerExtraPaddingBlock,
-      tombstoneCutoffNano: this.opts.tombstoneCutoffNano(), dbiName,
+    return {
+      headers: shadow, paddingBlock: this.opts.lmdb.headerExtraPaddingBlock,
       onFlush: (written) => {
         try {
           applyToApp(txn, pair, written);
         } catch (err) {
-          if (err instanceof DupsortHackKeyError) throw new SnapshotFormatError(merge.snapshotName, err.message);
+          if (err instanceof DupsortHackKeyError) throw new SnapshotFormatError(snapshotName, err.message);
           throw err;
         }
       },
-    });
+    };
+  }
+
+  private createFlags(dbiName: string, flags: number): number {
+    const createFlags = this.opts.lmdb.dbiOptions[dbiName]?.overrideCreateFlags ?? flags;
+    this.checkAppFlags(dbiName, createFlags, `lmdbs.${this.opts.dbName}.dbi_options.${dbiName}.override_create_flags`);
+    return createFlags;
   }
 
   private expectedTransform(flags: number): string {

@@ -1,5 +1,4 @@
 import type { KVBatch } from '../../lmdb/batch.js';
-import { MDB_APPEND, MDB_INTEGERKEY, type Dbi, type Txn } from '../../lmdb/index.js';
 import { integerKeySizeProblem, type KeyComparator } from '../../lmdb/key-order.js';
 import type { EntryBatch } from '../../snapshot/batch.js';
 import { FLAG_DELETED } from '../../snapshot/batch.js';
@@ -9,16 +8,13 @@ import { readHeaderFields } from '../header-fields.js';
 import { LMDB_MAX_KEY_SIZE } from '../../lmdb/flags.js';
 import { mergeOrder } from './merge-rule.js';
 import { IncompatibleSnapshotError } from '../mode.js';
-import { PutBuffer } from './put-buffer.js';
 import type { RestartCoverage } from '../restart-coverage.js';
 import { ScanCursor } from './scan-cursor.js';
 
-export interface MergeOptions {
+export interface PlanOptions {
   compare: KeyComparator;
-  /** The id of the write txn the merge runs in: written into every header we write. */
-  txnId: number;
-  /** Add one empty 8-byte extension block to every header (header_extra_padding_block). */
-  paddingBlock: boolean;
+  /** The DBI is MDB_INTEGERKEY: every key must have the size of the first (local, else remote) key. */
+  integerKeys: boolean;
   /** Deleted remote entries older than this (ns since epoch) are not added when absent locally. */
   tombstoneCutoffNano?: bigint;
   /** Names the DBI in errors and coverage keys. */
@@ -30,31 +26,43 @@ export interface MergeOptions {
    * the local entries it does not hold; `cover` while loading a peer's removes the keys it holds.
    */
   coverage?: { role: 'collect' | 'cover'; keys: RestartCoverage };
-  /** Sees every batch of entries (key → header + value) just written, in the same txn (shadow mode). */
-  onFlush?: (written: KVBatch) => void;
 }
 
 export interface MergeStats {
   remoteEntries: number;
-  written: number;
+  /** Remote entries that win against the local DBI as the plan saw it. */
+  winners: number;
   /** Local entries the snapshot does not have (they are left alone). */
   localOnly: number;
   /** Entries present on both sides that are not the same entry (timestamp, value, deleted flag). */
   differing: number;
 }
 
+/** Which remote entries of one DBI win, decided against a read txn, to be applied in a short write txn. */
+export interface DbiPlan {
+  stats: MergeStats;
+  /** Bit i set: remote entry i (in snapshot order) wins. */
+  winnerBits: Uint8Array;
+  /** The first remote entry past the last local key (LMDB can append from there on), or -1. */
+  appendFrom: number;
+}
+
+export function isWinner(plan: DbiPlan, entry: number): boolean {
+  return (plan.winnerBits[entry >>> 3]! & (1 << (entry & 7))) !== 0;
+}
+
 /**
- * Merges one DBI of a remote snapshot into a local DBI whose values carry native headers:
- * a merge-join of the snapshot entries against a bulk scan of the local DBI, inside the caller's write
- * txn. Keys absent from the snapshot are left alone. The remote entries must come in strictly
- * ascending key order (checked here too: the join is only right in that order, whatever the decoder
- * could check before the DBI's flags were known).
+ * Decides, for one DBI of a remote snapshot, which entries win against the local DBI whose values carry
+ * native headers: a merge-join of the snapshot entries against a bulk scan of the local DBI in a read txn,
+ * outside the application's write lock. Keys absent from the snapshot are left alone. The remote entries
+ * must come in strictly ascending key order (checked here too: the join is only right in that order,
+ * whatever the decoder could check before the DBI's flags were known).
  */
-export class DbiMerger {
-  readonly stats: MergeStats = { remoteEntries: 0, written: 0, localOnly: 0, differing: 0 };
+export class DbiPlanner {
+  private readonly stats: MergeStats = { remoteEntries: 0, winners: 0, localOnly: 0, differing: 0 };
   private readonly local: ScanCursor;
-  private appending = false;
-  private readonly out = new PutBuffer();
+  private readonly winnerBits: Uint8Array;
+  private appendFrom = -1;
   private readonly cutoffHi: number;
   private readonly cutoffLo: number;
   private readonly fields = { tsHi: 0, tsLo: 0, flags: 0, valOff: 0, valLen: 0 };
@@ -65,13 +73,13 @@ export class DbiMerger {
   private readonly ownKey = Buffer.allocUnsafe(LMDB_MAX_KEY_SIZE);
   /** MDB_INTEGERKEY: the size every key must have (from the local DBI, else the first remote key). */
   private integerKeySize: number | undefined;
-  private readonly integerKeys: boolean;
 
-  constructor(private readonly txn: Txn, private readonly dbi: Dbi, private readonly opts: MergeOptions) {
-    this.local = new ScanCursor(txn.scan(dbi)[Symbol.iterator]());
+  /** local: a bulk scan of the local DBI (undefined: it does not exist); remoteCount: the snapshot DBI's entries. */
+  constructor(local: Iterator<KVBatch> | undefined, remoteCount: number, private readonly opts: PlanOptions) {
+    this.local = new ScanCursor(local ?? [][Symbol.iterator]());
+    this.winnerBits = new Uint8Array((remoteCount + 7) >>> 3);
     [this.cutoffHi, this.cutoffLo] = splitTimestamp(opts.tombstoneCutoffNano ?? 0n);
-    this.integerKeys = (dbi.flags & MDB_INTEGERKEY) !== 0;
-    if (this.integerKeys) {
+    if (opts.integerKeys) {
       const first = this.local.batch();
       if (first) this.integerKeySize = first.keyLen[0];
     }
@@ -82,7 +90,7 @@ export class DbiMerger {
     const collect = coverage?.role === 'collect' ? coverage.keys : undefined;
     const cover = coverage?.role === 'cover' ? coverage.keys : undefined;
     for (let i = 0; i < batch.count; i++) {
-      this.stats.remoteEntries++;
+      const entry = this.stats.remoteEntries++;
       const rKeyOff = batch.keyOff[i]!;
       const rKeyLen = batch.keyLen[i]!;
       this.checkRemoteKey(batch.buf, rKeyOff, rKeyLen);
@@ -115,14 +123,17 @@ export class DbiMerger {
       } else if (rDeleted && this.olderThanCutoff(rTsHi, rTsLo)) {
         continue;
       }
-      this.put(batch, i);
+      // Past the last local key every remaining snapshot key sorts after everything in the DBI: LMDB
+      // can then append (MDB_APPEND), much faster than a search per key (a new instance's first load).
+      if (this.appendFrom < 0 && this.local.done) this.appendFrom = entry;
+      this.winnerBits[entry >>> 3]! |= 1 << (entry & 7);
+      this.stats.winners++;
     }
     this.keepLastKey(batch);
   }
 
-  /** Flushes the remaining writes and counts the local entries after the snapshot's last key. */
-  finish(): MergeStats {
-    this.flush();
+  /** The plan, once every remote entry was added; counts the local entries after the snapshot's last key. */
+  finish(): DbiPlan {
     const collect = this.opts.coverage?.role === 'collect' ? this.opts.coverage.keys : undefined;
     for (let lb = this.local.batch(); lb; lb = this.local.batch()) {
       this.stats.localOnly += lb.count - this.local.index;
@@ -131,7 +142,7 @@ export class DbiMerger {
       }
       this.local.index = lb.count;
     }
-    return this.stats;
+    return { stats: this.stats, winnerBits: this.winnerBits, appendFrom: this.appendFrom };
   }
 
   private checkRemoteKey(buf: Buffer, off: number, len: number): void {
@@ -139,7 +150,7 @@ export class DbiMerger {
       throw new SnapshotFormatError(this.opts.snapshotName, `DBI ${JSON.stringify(this.opts.dbiName)}: ` +
         `entry ${this.stats.remoteEntries - 1} has a key of ${len} bytes (LMDB keys have 1-${LMDB_MAX_KEY_SIZE})`);
     }
-    if (this.integerKeys) {
+    if (this.opts.integerKeys) {
       const problem = integerKeySizeProblem(len, this.integerKeySize);
       if (problem) {
         throw new IncompatibleSnapshotError(`snapshot ${this.opts.snapshotName}: DBI ${this.opts.dbiName}: ` +
@@ -169,25 +180,5 @@ export class DbiMerger {
 
   private olderThanCutoff(hi: number, lo: number): boolean {
     return hi < this.cutoffHi || (hi === this.cutoffHi && lo < this.cutoffLo);
-  }
-
-  private put(batch: EntryBatch, i: number): void {
-    // Past the last local key every remaining snapshot key sorts after everything in the DBI: LMDB
-    // can then append (MDB_APPEND), much faster than a search per key (a new instance's first load).
-    if (this.local.done && !this.appending) {
-      this.flush();
-      this.appending = true;
-    }
-    this.out.addWithHeader(batch.buf, batch.keyOff[i]!, batch.keyLen[i]!, batch.buf, batch.valOff[i]!, batch.valLen[i]!,
-      batch.tsHi[i]!, batch.tsLo[i]!, this.opts.txnId, batch.flags[i]! & FLAG_DELETED, this.opts.paddingBlock ? 1 : 0);
-    this.stats.written++;
-    if (this.out.full) this.flush();
-  }
-
-  private flush(): void {
-    if (this.out.count === 0) return;
-    this.txn.putBatch(this.dbi, this.out.batch, this.appending ? MDB_APPEND : 0);
-    this.opts.onFlush?.(this.out.batch);
-    this.out.reset();
   }
 }
