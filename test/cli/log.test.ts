@@ -89,7 +89,7 @@ test('levels filter, child loggers bind fields', () => {
   assert.equal(log.isEnabled('info'), false);
   assert.equal(parseLevel('WARN'), parseLevel('warning'));
   assert.ok(parseLevel('trace') < parseLevel('debug'));
-  assert.throws(() => parseLevel('verbose'));
+  assert.throws(() => parseLevel('verbose'), /^Error: unknown log level "verbose"$/);
   for (const inherited of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
     assert.throws(() => parseLevel(inherited), /unknown log level/, inherited);
   }

@@ -117,6 +117,7 @@ function actual(x: VerifyJsonInstance): Expected {
 
 describe('verify against an oracle (seeded random data)', { timeout: 120_000 }, () => {
   const seed = process.env.LS_TEST_SEED ? Number(process.env.LS_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
+  console.log(`# verify-random seed ${seed} (LS_TEST_SEED=${seed} to repeat)`);
   const tmp = tempDir('verify-random');
   after(() => tmp.remove());
 

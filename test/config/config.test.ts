@@ -323,8 +323,8 @@ test('DBI flags', () => {
   assert.equal(parseDbiFlags('integerkey, dupsort'), 0x0c);
   assert.equal(parseDbiFlags('0x08+4'), 0x0c);
   assert.equal(parseDbiFlags('0'), 0);
-  assert.throws(() => parseDbiFlags('0x40000'));
-  assert.throws(() => parseDbiFlags('1'));
+  assert.throws(() => parseDbiFlags('0x40000'), /invalid persistent DBI flag: 0X40000$/);
+  assert.throws(() => parseDbiFlags('1'), /invalid persistent DBI flag: 1$/);
 });
 
 test('instance name: --instance override, host name fallback, Go sanitising', () => {

@@ -56,6 +56,18 @@ static uint64_t get_counter(MDB_txn *txn, MDB_dbi dbi) {
   return c;
 }
 
+/* Halfway, wait (up to 60 s) until another process has committed an increment, so that the two
+ * writers interleave whatever the scheduling; the caller's saw_other then shows whether it was seen. */
+static void wait_for_other(MDB_env *env, MDB_dbi dbi, uint64_t c0, long mine) {
+  for (int tries = 0; tries < 60000; tries++) {
+    MDB_txn *txn = begin(env, MDB_RDONLY);
+    uint64_t c = get_counter(txn, dbi);
+    mdb_txn_abort(txn);
+    if ((long)(c - c0) > mine) return;
+    usleep(1000);
+  }
+}
+
 static int count(const char *path, long iterations) {
   MDB_env *env = open_env(path, 0);
   MDB_txn *snap = begin(env, MDB_RDONLY), *txn;
@@ -68,6 +80,7 @@ static int count(const char *path, long iterations) {
   fflush(stdout);
   long saw_other = 0;
   for (long i = 0; i < iterations; i++) {
+    if (i == iterations / 2) wait_for_other(env, dbi, c0, i);
     txn = begin(env, 0);
     uint64_t c = get_counter(txn, dbi) + 1;
     MDB_val k = {7, "counter"}, v = {sizeof c, &c};

@@ -34,6 +34,16 @@ async function names(storage: Storage, prefix = ''): Promise<string[]> {
   return (await storage.list(prefix)).map((o) => o.name).sort();
 }
 
+/**
+ * Waits until the running cleaner (one in this process at a time) has completed `n` more runs, for checks that it
+ * deleted nothing: with interval 150 ms (at least 120 ms perturbed), 5 runs span more than must_keep_interval
+ * (300 ms) after the first of them saw an object, whatever the machine's speed.
+ */
+async function cleanerRuns(n: number): Promise<void> {
+  const target = cleanerMetrics.listCalls + n + 1; // counted as a run starts: n + 1 starts, n completed
+  await waitFor(`${n} more cleaner runs`, 30_000, () => cleanerMetrics.listCalls >= target);
+}
+
 async function add(storage: Storage, ...objects: string[]): Promise<void> {
   for (const name of objects) await storage.store(name, Buffer.from('x'));
 }
@@ -189,7 +199,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
     const ms = await waitFor('the older snapshots to be deleted', 10_000, async () => (await names(storage, 'loop__')).length === 1);
     assert.ok(ms >= 250, `deleted after ${ms} ms, before must_keep_interval`);
     assert.deepEqual(await names(storage, 'loop__'), [seq[2]]);
-    await new Promise((r) => setTimeout(r, 500));
+    await cleanerRuns(3);
     assert.deepEqual(await names(storage, 'loop__'), [seq[2]], 'the newest stays');
     ac.abort();
     await h.stop();
@@ -221,7 +231,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
       const receiver = await startSync(syncConfig({ instance: 'receiver', lmdbPath: rcvPath, storage: withCleanup }),
         { receiveOnly: true }, wire);
       await waitFor('the receiver to load the stale snapshot', 10_000, () => readEntries(receiver.run.lmdbs[0]!.env, 'data').has('from-gone'));
-      await new Promise((r) => setTimeout(r, 1200));
+      await cleanerRuns(5);
       await stopCleaner();
       await receiver.stop();
       assert.deepEqual(await names(st, 'main__'), [staleName], 'receive-only: not proven, kept');
@@ -234,7 +244,7 @@ describe('snapshot cleaner (Ceph S3)', { skip: !s3, timeout: 90_000 }, () => {
         // At start-up we may store before the stale snapshot is even downloaded; loading it changes the
         // LMDB but is no local change, so no snapshot of ours holds it yet: not proven, kept.
         await waitFor('the stale snapshot to be loaded', 10_000, () => readEntries(lmdb.env, 'data').has('from-gone'));
-        await new Promise((r) => setTimeout(r, 800));
+        await cleanerRuns(5);
         assert.deepEqual(await names(st, 'main__gone__'), [staleName], 'loaded but not in a snapshot of ours yet: kept');
         // A local change: the next snapshot of ours includes the merge, and the stale snapshot goes.
         await lmdb.ctx.writeLock.run(() => putEntries(lmdb.env, 'data', [{ key: 'later', value: 'l', ts: nsAgo(0) }]));

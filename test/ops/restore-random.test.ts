@@ -18,6 +18,7 @@ import { startSync, syncConfig, tempDir, type BackgroundSync } from './helpers.j
 import { nativeState, parseNativeValue, rawContents } from './restore-helpers.js';
 
 const SEED = Number(process.env.LS_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`# restore-random seed ${SEED} (LS_TEST_SEED=${SEED} to repeat)`);
 const PHASES = 4;
 const ROUNDS = 2;
 const OPS_PER_ROUND = 25;

@@ -162,7 +162,7 @@ describe('restore from snapshots with chosen contents (fs storage)', () => {
   it('an aborted restore leaves nothing at the target and no build directory', async () => {
     const ac = new AbortController();
     const to = target();
-    await assert.rejects(run(at(35), { to, signal: ac.signal, onMerged: () => ac.abort(new Error('stop')) }));
+    await assert.rejects(run(at(35), { to, signal: ac.signal, onMerged: () => ac.abort(new Error('stop')) }), { message: 'stop' });
     assert.equal(existsSync(to), false);
     assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-')), []);
   });

@@ -162,13 +162,15 @@ describe('tomb sweeper', () => {
     assert.equal(s.deleted, n / 2);
     assert.equal(readEntries(t.env, 'big').size, n / 2);
     assert.ok(s.rounds >= 3, `rounds: ${s.rounds}`);
-    // A round stops within one chunk (about 1 ms) after lock_duration, its commit included as far as
-    // the previous commit predicts it; fsync times vary and a loaded test machine adds preemption, hence
-    // the margins, looser for the single longest round.
-    assert.ok(avg < lockDuration + 10, `average lock per round ${avg} ms`);
-    assert.ok(s.maxLockMs < lockDuration + 150, `a round held the lock ${s.maxLockMs} ms`);
+    // A round stops within one chunk after lock_duration minus the previous commit's time, then commits:
+    // on average a round holds the lock lock_duration plus about one commit; the margin is for preemption
+    // on a loaded machine. The other checks are relative to the whole sweep, so a slow machine (which
+    // stretches every round and the sweep alike) keeps them: a sweeper holding the lock throughout would
+    // have one round as long as the sweep and would keep the other process waiting as long.
+    assert.ok(avg < lockDuration + s.maxCommitMs + 30, `average lock per round ${avg} ms`);
+    assert.ok(s.maxLockMs < s.ms / 2, `a round held the lock ${s.maxLockMs} ms of a ${s.ms} ms sweep`);
     assert.ok(w.during >= 3, `the other process wrote only ${w.during} times during the sweep`);
-    assert.ok(w.maxWaitMs < lockDuration + 150, `the other process waited ${w.maxWaitMs} ms`);
+    assert.ok(w.maxWaitMs < s.ms / 2, `the other process waited ${w.maxWaitMs} ms during a ${s.ms} ms sweep`);
     t.env.close();
   });
 

@@ -60,6 +60,7 @@ async function chainOf(objects: Dbi[][]): Promise<ChainObject[]> {
 describe('verify chain view', () => {
   it('gives the merge-rule winner per key, in key order, for random chains', async () => {
     const seed = process.env.LS_TEST_SEED ? Number(process.env.LS_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
+    console.log(`# verify-chain seed ${seed} (LS_TEST_SEED=${seed} to repeat)`);
     const r = rng(seed);
     for (let round = 0; round < 30; round++) {
       const objects = Array.from({ length: 1 + Math.floor(r() * 4) }, () => randomObject(r, ['a', 'ints', 'z']));

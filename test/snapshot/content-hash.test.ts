@@ -18,6 +18,7 @@ import type { SnapshotEvent } from '../../src/snapshot/types.js';
 import { encode, FIXTURES, makeBatch, randomDbi, rng, type Dbi, type Entry } from './helpers.js';
 
 const seed = Number(process.env.LS_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`# content-hash seed ${seed} (LS_TEST_SEED=${seed} to repeat)`);
 const withSeed = (msg: string) => `${msg} (seed ${seed}; rerun with LS_TEST_SEED=${seed})`;
 
 /** The README's definition, written out plainly. */

@@ -62,7 +62,8 @@ class FlakyStorage implements Storage {
 }
 
 function testConfig(lmdbPath: string, address = '127.0.0.1:0') {
-  const health = '{ interval: 100ms, warn_duration: 300ms, error_duration: 700ms }';
+  // The warning stage lasts 2.7 s: a margin a loaded machine keeps for seeing it between two polls.
+  const health = '{ interval: 100ms, warn_duration: 300ms, error_duration: 3s }';
   return parseConfig([
     'instance: a',
     `lmdbs: { main: { path: ${JSON.stringify(lmdbPath)}, schema_tracks_changes: true } }`,
@@ -166,7 +167,12 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     for (const fn of sweeperMetrics.listeners) fn('main', sweep);
     const component = metrics.counter({ name: 'lightningstream_test_component_total', help: 'a component counter', labelNames: ['lmdb'] as const });
     component.inc({ lmdb: 'main' }, 3);
-    await new Promise((r) => setTimeout(r, 300)); // the watcher feeds the histograms every 250 ms
+    // The watcher feeds the store, merge and lag histograms (every 250 ms): wait until it has.
+    await waitFor('the watcher to feed the histograms', 10_000, async () => {
+      const fams = parsePrometheusText((await get(`${f.base}/metrics`)).text);
+      return ['store_duration', 'merge_duration', 'lag'].every((h) =>
+        sampleValue(fams, `lightningstream_syncer_snapshot_${h}_seconds_count`, { lmdb: 'main' }) === 1);
+    });
 
     const res = await get(`${f.base}/metrics`);
     assert.equal(res.code, 200);
@@ -252,13 +258,14 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     };
     const poller = poll();
     try {
-      let sawWarning = false;
-      await waitFor('/healthz 503', 5000, async () => {
+      let sawError = false;
+      await waitFor('/healthz to warn (still 200)', 10_000, async () => {
         const r = await getJson(f.base, '/healthz');
-        if (r.code === 200 && r.body.warnings.main_storage_list_failed_duration) sawWarning = true;
-        return r.code === 503;
+        sawError ||= r.code === 503;
+        return r.code === 200 && r.body.warnings.main_storage_list_failed_duration !== undefined;
       });
-      assert.ok(sawWarning, 'a warning (still 200) came before the error');
+      assert.ok(!sawError, 'the error (503) came before any warning');
+      await waitFor('/healthz 503', 10_000, async () => (await get(`${f.base}/healthz`)).code === 503);
       const r = await getJson(f.base, '/healthz');
       assert.equal(r.body.ok, false);
       assert.equal(r.body.status, 'Unavailable');
@@ -269,7 +276,7 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
       assert.equal(check.status, 'error');
       assert.ok(check.since && check.lastError && (check.consecutiveFailures ?? 0) > 1);
       f.flaky.failure = undefined;
-      await waitFor('/healthz back to 200', 5000, async () => (await get(`${f.base}/healthz`)).code === 200);
+      await waitFor('/healthz back to 200', 10_000, async () => (await get(`${f.base}/healthz`)).code === 200);
       assert.deepEqual((await getJson(f.base, '/healthz')).body.failures, {});
     } finally {
       polling = false;

@@ -2,7 +2,7 @@
 // does not cover.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import type { Agent } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,8 @@ import {
 import { AzureStorageError } from '../../src/storage/azure/errors.js';
 import { loadAll } from '../../src/storage/common.js';
 import { FaultProxy, type FaultRates } from '../chaos/fault-proxy.js';
-import { slowStream } from './contract.js';
+import { waitFor } from '../sync/helpers.js';
+import { gatedStream } from './contract.js';
 import { azureOptions, requireAzureTestEnv, uniqueContainer, type AzureTestEnv } from './azureenv.js';
 
 const env = requireAzureTestEnv('azure');
@@ -140,12 +141,18 @@ function azureSuite(env: AzureTestEnv): void {
         const opts = { account_key: undefined, account_key_file: file, secrets_refresh_interval: '1s', global_prefix: 'kf/' };
         const s = await open(opts, container, lines);
         await s.store('a', Buffer.from('a'));
-        await writeFile(file, `${randomBytes(64).toString('base64')}\n`); // rotated to a key the server refuses
-        await new Promise((r) => setTimeout(r, 1600));
-        assert.ok(lines.some((l) => l.msg.includes('updated the account key')), 'the new key was not picked up');
+        const updates = () => lines.filter((l) => l.msg.includes('updated the account key')).length;
+        // Replaced whole (rename), so a re-read never sees a half-written file.
+        const rotate = async (key: string) => {
+          await writeFile(`${file}.new`, key);
+          await rename(`${file}.new`, file);
+        };
+        assert.equal(updates(), 0);
+        await rotate(`${randomBytes(64).toString('base64')}\n`); // a key the server refuses
+        await waitFor('the rotated key to be picked up', 10_000, () => updates() === 1);
         await assert.rejects(loadAll(s, 'a'), /AuthenticationFailed|AuthorizationFailure/);
-        await writeFile(file, env.key);
-        await new Promise((r) => setTimeout(r, 1600));
+        await rotate(env.key);
+        await waitFor('the restored key to be picked up', 10_000, () => updates() === 2);
         assert.equal((await loadAll(s, 'a')).toString(), 'a');
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -185,8 +192,12 @@ function azureSuite(env: AzureTestEnv): void {
       const s = await open({ global_prefix: 'ab/' });
       const ac = new AbortController();
       const big = Array.from({ length: 40 }, () => randomBytes(256 << 10)); // 10 MiB, several blocks
-      const p = s.store('slow', slowStream(big, 10), ac.signal);
-      setTimeout(() => { ac.abort(); }, 200);
+      const gate = gatedStream(big);
+      const p = s.store('slow', gate.stream, ac.signal);
+      gate.release(8); // 2 MiB: at least one staged block; the store cannot finish before the rest is released
+      await new Promise((r) => setTimeout(r, 200));
+      ac.abort();
+      gate.release(big.length); // the backend may notice the abort only at its next chunk
       await assert.rejects(p, { name: 'AbortError' });
       await assert.rejects(loadAll(s, 'slow'), NotFoundError);
       const ac2 = new AbortController();

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadAll } from '../../src/storage/common.js';
 import { createStorage, FsStorage, InvalidNameError, type Storage } from '../../src/storage/index.js';
-import { expectAbort, slowStream, storageContract } from './contract.js';
+import { waitFor } from '../sync/helpers.js';
+import { expectAbort, gatedStream, storageContract } from './contract.js';
 
 let base: string;
 let counter = 0;
@@ -58,31 +59,26 @@ describe('fs storage', () => {
     await s.close();
   });
 
+  const tempFiles = async (dir: string) => (await readdir(dir)).filter((n) => n.startsWith('.tmp-'));
+
   it('never shows a partial object while a slow streamed store runs', async () => {
     const dir = freshDir();
     const s = await createStorage('fs', { root_path: dir });
     await s.store('obj', Buffer.from('old content'));
     const chunks = Array.from({ length: 30 }, () => randomBytes(4096));
     const whole = Buffer.concat(chunks);
-    const state = { done: false }; // set by the callback below (a plain `let` would look constant to TypeScript)
-    const storing = s.store('obj', slowStream(chunks, 10)).finally(() => {
-      state.done = true;
-    });
-    let observations = 0;
-    let sawTemp = false;
-    while (!state.done) {
+    const gate = gatedStream(chunks);
+    const storing = s.store('obj', gate.stream);
+    gate.release();
+    await waitFor('the store to write into a temporary file', 10_000, async () => (await tempFiles(dir)).length === 1);
+    // Until the last chunk is released the store cannot finish: the old object must show, whole.
+    for (let i = 1; i < chunks.length; i++) {
       const list = await s.list('');
-      assert.deepEqual(list.map((o) => o.name), ['obj']);
-      assert.ok(list[0]!.size === 11 || list[0]!.size === whole.length, `partial size ${list[0]!.size}`);
-      const content = await loadAll(s, 'obj');
-      assert.ok(content.equals(whole) || content.toString() === 'old content', 'partial content');
-      if ((await readdir(dir)).some((n) => n.startsWith('.tmp-'))) sawTemp = true;
-      observations++;
-      await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(list.map((o) => [o.name, o.size]), [['obj', 11]], `after ${i} chunks`);
+      assert.equal((await loadAll(s, 'obj')).toString(), 'old content', `after ${i} chunks`);
+      gate.release();
     }
     await storing;
-    assert.ok(observations > 10, `only ${observations} observations`);
-    assert.ok(sawTemp, 'the store should go through a temporary file');
     assert.deepEqual(await loadAll(s, 'obj'), whole);
     assert.deepEqual(await readdir(dir), ['obj']);
     await s.close();
@@ -91,14 +87,12 @@ describe('fs storage', () => {
   it('a new object appears only complete', async () => {
     const s = await createStorage('fs', { root_path: freshDir() });
     const chunks = Array.from({ length: 20 }, () => randomBytes(1000));
-    const state = { done: false }; // set by the callback below (a plain `let` would look constant to TypeScript)
-    const storing = s.store('fresh', slowStream(chunks, 10)).finally(() => {
-      state.done = true;
-    });
-    while (!state.done) {
-      const list = await s.list('');
-      assert.ok(list.length === 0 || list[0]!.size === 20_000, 'partial object listed');
-      await new Promise((r) => setTimeout(r, 5));
+    const gate = gatedStream(chunks);
+    const storing = s.store('fresh', gate.stream);
+    for (let i = 0; i < chunks.length; i++) {
+      assert.deepEqual(await s.list(''), [], `partial object listed after ${i} chunks`);
+      gate.release();
+      await new Promise((r) => setImmediate(r));
     }
     await storing;
     assert.equal((await s.list(''))[0]!.size, 20_000);
@@ -109,8 +103,12 @@ describe('fs storage', () => {
     const dir = freshDir();
     const s = await createStorage('fs', { root_path: dir });
     const ac = new AbortController();
-    const p = s.store('x', slowStream([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')], 30), ac.signal);
-    setTimeout(() => ac.abort(), 45);
+    const gate = gatedStream([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')]);
+    const p = s.store('x', gate.stream, ac.signal);
+    gate.release();
+    await waitFor('the store to write into a temporary file', 10_000, async () => (await tempFiles(dir)).length === 1);
+    ac.abort();
+    gate.release(2); // the backend may notice the abort only at its next chunk
     await expectAbort(p);
     assert.deepEqual(await readdir(dir), []);
     await s.close();

@@ -9,7 +9,8 @@ import { after, describe as suite, it } from 'node:test';
 import { Env, KVBatchWriter, MDB_DUPSORT, parseValue, writeHeader } from '../../src/lmdb/index.js';
 import { NativeApp, PlainApp, runLightningstream, startLightningstream, waitFor, writeConfig } from './helpers.js';
 
-suite('faults', { timeout: 180_000 }, () => {
+// A generous bound: seven merges of 400k entries and their reruns take minutes on a loaded 2-core machine.
+suite('faults', { timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ls-faults-'));
   after(() => {
     if (process.env.LS_KEEP_TEST_DIR !== '1') rmSync(dir, { recursive: true, force: true });
@@ -60,9 +61,13 @@ suite('faults', { timeout: 180_000 }, () => {
     const cfg = writeConfig(dir, { instance: 'marker', lmdbPath: join(dir, 'marker'), storage: storage('bucket-marker') });
     const p = startLightningstream(dir, 'marker', ['-c', cfg, 'sync', '--wait-for-marker-file', 'ready.marker']);
     await waitFor('the wait to be logged', 20_000, () => p.log().includes('waiting for the marker object'), () => p.log());
-    await new Promise((r) => setTimeout(r, 800));
+    // A directory in the marker's place cannot be read: each check logs it, which shows the process still
+    // checking (the checks are sequential, so it went on past the missing marker too) rather than a pause.
+    mkdirSync(join(dir, 'bucket-marker', 'ready.marker'), { recursive: true });
+    const checks = () => p.log().split('\n').filter((l) => l.includes('cannot check the storage for the marker object')).length;
+    await waitFor('3 more checks for the marker', 20_000, () => checks() >= 3, () => p.log());
     assert.doesNotMatch(p.log(), /initial sync complete/);
-    mkdirSync(join(dir, 'bucket-marker'), { recursive: true });
+    rmSync(join(dir, 'bucket-marker', 'ready.marker'), { recursive: true });
     writeFileSync(join(dir, 'bucket-marker', 'ready.marker'), '');
     await waitFor('the sync to start after the marker appeared', 20_000, () => p.log().includes('initial sync complete'), () => p.log());
     assert.equal(await p.stop(), 0);
