@@ -6,7 +6,8 @@
  *                           [--sample 10s] [--print-every 1m] [--impls ours,go] [--seed N] [--keep]
  *
  * Per implementation (`ours`; `go` = the binary named by LS_REFERENCE_BIN, skipped when unset; `ours+K=V+...`
- * = ours with these environment variables added, for experiments such as `ours+MALLOC_ARENA_MAX=2`), all at
+ * = ours with these environment variables added, for experiments such as `ours+MALLOC_ARENA_MAX=2`; `ours@--flag`:
+ * with this node flag), all at
  * the same time so that they see the same machine, each with its own fs bucket and LMDBs:
  * 1. `--instances` sync processes, each on its own native-mode LMDB preloaded with the same `--keys` entries
  *    (16-byte keys, 100-byte DNS-like values after the native header) and the same YAML for both implementations.
@@ -90,14 +91,16 @@ interface Impl {
 }
 
 function parseImpl(spec: string): Impl {
-  const [base, ...assignments] = spec.split('+');
+  const [head = '', ...assignments] = spec.split('+');
+  const [base, ...nodeFlags] = head.split('@');
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   for (const a of assignments) {
     const eq = a.indexOf('=');
     if (eq <= 0) usage(`--impls: ${JSON.stringify(a)} in ${spec} is not NAME=VALUE`);
     env[a.slice(0, eq)] = a.slice(eq + 1);
   }
-  if (base === 'ours') return { label: spec, command: process.execPath, argv: [BIN], env };
+  if (base === 'ours') return { label: spec, command: process.execPath, argv: [...nodeFlags, BIN], env };
+  if (nodeFlags.length > 0) usage(`--impls: node flags (@) are for ours only: ${spec}`);
   if (base === 'go') {
     const bin = process.env.LS_REFERENCE_BIN;
     if (!bin) usage('--impls go: LS_REFERENCE_BIN is not set');
