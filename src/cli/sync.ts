@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { startMaintenance } from '../ops/maintenance.js';
 import { runSync } from '../sync/runner.js';
+import { settleDaemonMemory, startMemoryReport } from '../util/memory.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { repeatable } from './repeatable.js';
 
@@ -25,6 +26,8 @@ function addSyncOptions(cmd: Command): Command {
 async function run(ctx: CommandContext, flags: SyncFlags, receiveOnly: boolean): Promise<number> {
   const { config } = ctx;
   let stopStatus: (() => Promise<void>) | undefined;
+  if (!flags.onlyOnce && !config.onlyOnce) settleDaemonMemory();
+  const stopMemoryReport = startMemoryReport((fields) => ctx.logger.info('memory', fields));
   try {
     await runSync(config, ctx.instance(), ctx.logger, {
       receiveOnly,
@@ -42,6 +45,7 @@ async function run(ctx: CommandContext, flags: SyncFlags, receiveOnly: boolean):
     if (!ctx.signal.aborted) throw err;
   } finally {
     await stopStatus?.();
+    stopMemoryReport();
   }
   if (ctx.signal.aborted) ctx.logger.info('stopped');
   return 0;

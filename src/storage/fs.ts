@@ -83,9 +83,18 @@ export class FsStorage implements Storage {
   }
 
   async list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
+    return this.listWhere((name) => name.startsWith(prefix), signal);
+  }
+
+  /** Only the names after startAfter are stat'ed: a journal poll costs one readdir, not a stat per delta ever written. */
+  async listAfter(prefix: string, startAfter: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
+    return this.listWhere((name) => name.startsWith(prefix) && name > startAfter, signal);
+  }
+
+  private async listWhere(wanted: (name: string) => boolean, signal?: AbortSignal): Promise<ObjectInfo[]> {
     this.check(signal);
     const entries = await readdir(this.root, { withFileTypes: true });
-    const names = entries.filter((e) => e.isFile() && isListed(e.name) && e.name.startsWith(prefix)).map((e) => e.name);
+    const names = entries.filter((e) => e.isFile() && isListed(e.name) && wanted(e.name)).map((e) => e.name);
     const out: ObjectInfo[] = [];
     // stat in bounded parallel batches: fast for thousands of files without exhausting descriptors.
     for (let i = 0; i < names.length; i += 64) {

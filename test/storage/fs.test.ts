@@ -20,7 +20,7 @@ after(async () => {
 });
 const freshDir = (): string => join(base, `t${++counter}`, 'nested', 'root');
 
-storageContract('fs', { open: async () => createStorage('fs', { root_path: freshDir() }) });
+storageContract('fs', { ownListAfter: true, open: async () => createStorage('fs', { root_path: freshDir() }) });
 
 describe('fs storage', () => {
   it('needs root_path, refuses unknown options', async () => {

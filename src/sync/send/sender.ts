@@ -32,6 +32,15 @@ export interface DeltaStart {
   maxBytes: number;
 }
 
+/**
+ * Chunk (= gzip member) size of deltas. A delta is mostly a few hundred bytes, and the encoder allocates a
+ * chunk of this size per snapshot: the default 1 MiB, several times a second under a trickle of changes,
+ * is megabytes of garbage a second outside V8's heap (and malloc's threshold for mmap moves up to it, so
+ * those megabytes end up fragmenting its heap). Below 128 KiB, malloc's mmap threshold, they come from and go
+ * back to malloc's heap. A large delta is written as several 64 KiB gzip members.
+ */
+const DELTA_CHUNK_BYTES = 64 << 10;
+
 export type DeltaOutcome =
   /** `full`: the full snapshot stored beside the delta (see sendDelta's alsoFull), under the same timestamp. */
   | { kind: 'stored'; stored: StoredSnapshot; full?: StoredSnapshot }
@@ -85,7 +94,7 @@ async function storeDeltaOnce(
     const chunks: Buffer[] = [];
     let bytes = 0;
     try {
-      for await (const chunk of encodeSnapshot(meta, sources, { signal })) {
+      for await (const chunk of encodeSnapshot(meta, sources, { signal, chunkBytes: DELTA_CHUNK_BYTES })) {
         chunks.push(chunk as Buffer);
         bytes += (chunk as Buffer).length;
         if (bytes > start.maxBytes) return { kind: 'full-needed', reason: 'too-big' };
