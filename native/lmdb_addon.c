@@ -13,6 +13,7 @@
  * LMDB errors are thrown as Error(mdb_strerror(rc)) with a numeric `lmdbCode` property.
  */
 #include <node_api.h>
+#include <malloc.h>
 #include <lmdb.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -918,6 +919,17 @@ static napi_value StrError(napi_env env, napi_callback_info info) {
   return s;
 }
 
+/* mallocOption(param, value) -> bool: glibc's mallopt, for the process's allocator settings (see src/lmdb/malloc.ts). */
+static napi_value MallocOption(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t param, value;
+  if (napi_get_value_int32(env, argv[0], &param) != napi_ok || napi_get_value_int32(env, argv[1], &value) != napi_ok) {
+    throw_plain(env, "lmdb addon: mallocOption(param, value) takes two integers");
+    return NULL;
+  }
+  return make_bool(env, mallopt(param, value) == 1);
+}
+
 static napi_value Version(napi_env env, napi_callback_info info) {
   napi_value s;
   napi_create_string_utf8(env, mdb_version(NULL, NULL, NULL), NAPI_AUTO_LENGTH, &s);
@@ -944,6 +956,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       FN("cursorDel", CursorDel),   FN("cursorCount", CursorCount),
       FN("cursorScan", CursorScan), FN("strerror", StrError),
       FN("version", Version),
+      FN("mallocOption", MallocOption),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

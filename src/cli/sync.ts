@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { startMaintenance } from '../ops/maintenance.js';
 import { runSync } from '../sync/runner.js';
+import { tuneMallocForDaemon } from '../lmdb/malloc.js';
 import { settleDaemonMemory, startMemoryReport } from '../util/memory.js';
 import type { CommandContext, ContextFactory } from './context.js';
 import { repeatable } from './repeatable.js';
@@ -26,7 +27,11 @@ function addSyncOptions(cmd: Command): Command {
 async function run(ctx: CommandContext, flags: SyncFlags, receiveOnly: boolean): Promise<number> {
   const { config } = ctx;
   let stopStatus: (() => Promise<void>) | undefined;
-  if (!flags.onlyOnce && !config.onlyOnce) settleDaemonMemory();
+  if (!flags.onlyOnce && !config.onlyOnce) {
+    settleDaemonMemory();
+    const malloc = tuneMallocForDaemon();
+    if (malloc.length > 0) ctx.logger.debug('allocator settings for a long run', { malloc: malloc.join(' ') });
+  }
   const stopMemoryReport = startMemoryReport((fields) => ctx.logger.info('memory', fields));
   try {
     await runSync(config, ctx.instance(), ctx.logger, {

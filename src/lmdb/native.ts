@@ -79,6 +79,8 @@ export interface NativeAddon {
   cursorScan(cur: CursorHandle, buf: Uint8Array, mode: 0 | 1 | 2, key: Uint8Array | null, valuePrefix?: number): number;
   strerror(code: number): string;
   version(): string;
+  /** glibc mallopt(param, value); false when refused. */
+  mallocOption(param: number, value: number): boolean;
 }
 
 function requireAddon(): NativeAddon {
