@@ -157,7 +157,7 @@ describe('status server (in-process)', { timeout: 60_000 }, () => {
     const snap = parseListedObject({ name: remote, size: 100, lastModified: listed[0]!.lastModified }, 'main') as RemoteSnapshot;
     (f.status.peers!.newest as Map<string, RemoteSnapshot>).set('b', snap);
     f.status.stored({ name: buildSnapshotName({ db: 'main', instance: 'a', timestamp: nowNano() }), kind: 'full', timestampNano: 0n, txnId: 1, entries: 1, bytes: 42, ms: 12 });
-    f.status.loaded(snap, { changed: 1, remoteEntries: 1, txnId: 2, snapshotTxnId: 7, identical: false, baseTxnId: 1, ms: 30, planMs: 5, lockMs: 1, spoolBytes: 100, spooledToDisk: false });
+    f.status.loaded(snap, { changed: 1, remoteEntries: 1, txnId: 2, snapshotTxnId: 7, identical: false, baseTxnId: 1, ms: 30, planMs: 5, lockMs: 1, commitMs: 0.5, spoolBytes: 100, spooledToDisk: false });
     cleanerMetrics.listCalls += 2;
     cleanerMetrics.byDb.set('main', { deleteCalls: { 'newer snapshot': 4, 'stale instance': 1 } });
     const sweep = { entries: 10, deleted: 2, cleaned: 3, ms: 1500 } as SweepStats;

@@ -30,6 +30,8 @@ export interface LoadResult {
   lockMs: number;
   /** Deciding the winners against a read txn, outside the lock. */
   planMs: number;
+  /** The part of lockMs that LMDB's commit took (writing the dirty pages, and syncing them). */
+  commitMs: number;
   /** Decoded size, and whether it went to a temporary file. */
   spoolBytes: number;
   spooledToDisk: boolean;
@@ -185,14 +187,16 @@ function applyLoad(ctx: LmdbSyncContext, snapshotName: string, plan: LoadPlan): 
         ...(target.onFlush && { onFlush: target.onFlush }),
       });
     }
+    const commitStart = performance.now();
     txn.commit();
     committed = true;
+    const commitMs = tenths(performance.now() - commitStart);
     // A txn that wrote nothing is not recorded by LMDB: the LMDB is then still at the base txn.
     const committedTxnId = changed + preparedWrites > 0 ? txnId : txnId - 1;
     mode.loadCommitted(committedTxnId);
     return {
       changed, remoteEntries: plan.remoteEntries, identical: plan.identical && !changedSincePlan, baseTxnId: txnId - 1,
-      txnId: committedTxnId, lockMs: tenths(performance.now() - lockStart),
+      txnId: committedTxnId, lockMs: tenths(performance.now() - lockStart), commitMs,
     };
   } finally {
     if (!committed) txn.abort();

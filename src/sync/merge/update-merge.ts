@@ -93,6 +93,6 @@ function recordMerged(deps: UpdateMergeDeps, part: UpdatePart, result: LoadResul
   status.loaded(snap, result);
   ctx.log.info('snapshot loaded', {
     snapshot: snap.name, snapshot_instance: snap.instance, entries: result.remoteEntries,
-    changed: result.changed, bytes: snap.size, ms: result.ms, plan_ms: result.planMs, lock_ms: result.lockMs,
+    changed: result.changed, bytes: snap.size, ms: result.ms, plan_ms: result.planMs, lock_ms: result.lockMs, commit_ms: result.commitMs,
   });
 }
