@@ -154,7 +154,7 @@ test('defaults match the Go implementation', () => {
   });
   assert.deepEqual(c.sweeper, {
     enabled: false, retentionDays: 370, interval: 6 * 3_600_000, firstInterval: 600_000, lockDuration: 50,
-    releaseDuration: 50, retentionLoadCutoffDuration: 0,
+    releaseDuration: 50, retentionLoadCutoffDuration: 0, returnGuard: true,
   });
   assert.deepEqual(c.storage, {
     type: '', options: {}, rootPath: '',
