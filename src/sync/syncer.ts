@@ -156,7 +156,8 @@ export class Syncer {
       this.gate.tick(this.clock.now());
       if (this.gate.done) await this.guard.finish(signal);
       if (this.gate.done) {
-        await this.guard.tick(this.receiver.seenInstances().every((i) => !this.receiver.hasWork(i)), () => !this.progress.unstored(ctx.env.info().lastTxnId));
+        const caughtUp = this.receiver.seenInstances().every((i) => i === ctx.instance || !this.receiver.hasWork(i));
+        await this.guard.tick(caughtUp, () => !this.progress.unstored(ctx.env.info().lastTxnId));
       }
       if (!opts.receiveOnly) warnedEmpty = await this.storeIfDue(signal, warnedEmpty);
       if (this.gate.done && !this.status.ready) {

@@ -27,7 +27,7 @@ import type { Dbi, Txn } from '../../lmdb/index.js';
 import { HEADER_FLAG_DELETED, HEADER_SIZE, MDB_DUPSORT, HEADER_VERSION, headerTsHi, headerTsLo } from '../../lmdb/index.js';
 import type { Logger } from '../../log/logger.js';
 import { decodeSnapshot } from '../../snapshot/decode.js';
-import { sleep, type Clock } from '../../util/clock.js';
+import { sleepOn, type Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { LmdbSyncContext } from '../context.js';
 import { PutBuffer } from '../merge/put-buffer.js';
@@ -282,7 +282,7 @@ export class ReturnGuard {
     const { ctx, config } = this.deps;
     for (let at = 0; at < doomed.length; at += config.chunkEntries) {
       signal.throwIfAborted();
-      if (at > 0) await sleep(config.releaseMs, signal);
+      if (at > 0) await sleepOn(this.deps.clock, config.releaseMs, signal);
       const chunk = doomed.slice(at, at + config.chunkEntries);
       const n = await ctx.writeLock.run(() => this.markChunk(chunk));
       this.removed += n;
