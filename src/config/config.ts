@@ -72,6 +72,8 @@ const SWEEPER_SPEC = struct({
   release_duration: duration(50),
   /** 0 = 1% of the retention (the sweeper code caps an explicit value at 75% of it). */
   retention_load_cutoff_duration: duration(0),
+  /** The return guard (README "Coming back after a long absence"), on whenever the sweeper is. */
+  return_guard: bool(true),
 });
 
 /** Delta snapshots (an extension of this implementation: README, "Delta snapshots"). */

@@ -90,6 +90,10 @@ export class SyncMetrics {
     this.gauge('lightningstream_syncer_ready', '1 once the initial sync of the LMDB completed', lmdbs((l) => [[db(l), l.syncer.status.ready ? 1 : 0]]));
     this.gauge('lightningstream_full_only_peers', 'Peers that take only full snapshots (Go, or ours with deltas off) and count as present: full snapshots are stored beside deltas while above 0',
       lmdbs((l) => [[db(l), l.syncer.status.fullOnlyPeers.length]]));
+    this.counter('lightningstream_return_guard_removed_total', 'Local entries the return guard marked deleted: deleted and swept in the fleet while this instance was away',
+      lmdbs((l) => [[db(l), l.syncer.status.returnGuard?.view().removed ?? 0]]));
+    this.gauge('lightningstream_return_guard_holding', '1 while the return guard holds stores (back after longer than the sweeper retention, cleanup not done)',
+      lmdbs((l) => [[db(l), ['armed', 'cleaning'].includes(l.syncer.status.returnGuard?.view().phase ?? '') ? 1 : 0]]));
     this.gauge('lightningstream_receiver_snapshots_last_received_seconds', 'UNIX timestamp of the newest snapshot in storage by instance', lmdbs((l) =>
       perInstance(l, [...(l.syncer.status.peers?.newest ?? [])].map(([i, s]) => [i, Number(s.timestampNano / 1_000_000n) / 1000]))));
     this.gauge('lightningstream_receiver_snapshots_newest_age_seconds', 'Age of the newest snapshot in storage by instance in seconds', lmdbs((l) =>

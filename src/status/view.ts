@@ -214,6 +214,8 @@ function lmdbView(ctx: ViewContext, l: RunningLmdb, th: Thresholds, checks: Chec
     /** Peers that take only full snapshots (Go, or ours with deltas off): full snapshots are stored beside deltas for them. */
     fullOnlyPeers: [...s.fullOnlyPeers],
     content: contentView(l, run.config.contentHash.enabled),
+    /** The return guard (README "Coming back after a long absence"). */
+    returnGuard: s.returnGuard?.view(),
     recentErrors: [...s.recentErrors].reverse().map((e) => ({ at: iso(e.at), what: scrub(e.what), message: scrub(e.message) })),
     lag: lagView(l, now),
     health: checks.filter((c) => c.lmdb === l.name),

@@ -32,6 +32,14 @@ export class SyncProgress {
   }
 
   /**
+   * Lightning Stream's own record (a `_sync*` DBI, never synced) committed txnId on top of baseTxnId: like a
+   * merge's commit, it needs no snapshot when nothing local was pending before it.
+   */
+  bookkeeping(baseTxnId: number, txnId: number): void {
+    this.merged(baseTxnId, txnId);
+  }
+
+  /**
    * A merge committed txnId on top of baseTxnId (decided inside its write txn: no application commit slips in
    * between). When nothing local was pending at baseTxnId, the merge's own commit needs no snapshot (peers hold
    * what it wrote). Returns whether local changes were pending.

@@ -5,7 +5,7 @@ import type { Env } from '../lmdb/index.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_GENERATION, validateDbName } from '../snapshot/name.js';
 import { openStorage, type StorageOptions } from '../storage/index.js';
-import { sweeperLoadCutoffNano } from './tombstones.js';
+import { returnGuardConfig, sweeperLoadCutoffNano } from './tombstones.js';
 import type { Storage } from '../storage/storage.js';
 import { AsyncMutex } from './async-mutex.js';
 import type { LmdbSyncContext } from './context.js';
@@ -105,6 +105,7 @@ export async function runSync(
         receiveOnly: opts.receiveOnly, onlyOnce: opts.onlyOnce, lmdbPollMs: config.lmdbPollInterval,
         storagePollMs: config.storagePollInterval, forceSnapshotMs: config.storageForceSnapshotInterval,
         downloads: downloads.forLmdb(name), decompressions: decompressions.forLmdb(name), growMap: mapGrower(name, lc, env, dbLog), deltas: config.deltas, contentHash: config.contentHash,
+        returnGuard: returnGuardConfig(config.sweeper),
       });
       lmdbs.push({ name, env, syncer, ctx });
       startStatsLogger(env, config.lmdbLogStatsInterval, dbLog, inner);

@@ -3,6 +3,7 @@ import type { LoadResult } from './merge/loader.js';
 import type { RemoteSnapshot } from './receive/chain-plan.js';
 import { errorMessage } from '../util/errors.js';
 import type { StoredSnapshot } from './send/sender.js';
+import type { ReturnGuardView } from './guard/return-guard.js';
 
 export interface RecentError {
   at: Date;
@@ -29,6 +30,8 @@ export class SyncStatus {
   peers: PeersView | undefined;
   /** Present peers that take only full snapshots (while this instance writes deltas): they get full snapshots beside the deltas. */
   fullOnlyPeers: string[] = [];
+  /** The return guard's state (README "Coming back after a long absence"). */
+  returnGuard: { view(): ReturnGuardView } | undefined;
   lastStored: (StoredSnapshot & { at: Date }) | undefined;
   lastLoaded: LoadedSnapshotInfo | undefined;
   lastLoadedByInstance = new Map<string, LoadedSnapshotInfo>();

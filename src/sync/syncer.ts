@@ -18,6 +18,7 @@ import { SyncStatus } from './status.js';
 import { mergeUpdate, type UpdateMergeDeps } from './merge/update-merge.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 import { defaultFullOnlyPeerTimeoutMs, presentFullOnlyPeers } from './receive/full-only-peers.js';
+import { ReturnGuard, type ReturnGuardConfig } from './guard/return-guard.js';
 
 /** How often the loop looks at the LMDB's txn id and at downloaded snapshots (never more rarely than lmdb_poll_interval). */
 const LOCAL_CHECK_MS = 50;
@@ -38,6 +39,8 @@ export interface SyncerOptions {
   deltas?: DeltasConfig;
   /** Local content hashes and published states (off when absent or not enabled). */
   contentHash?: ContentHashConfig;
+  /** The return guard (on when the sweeper is; off when absent). */
+  returnGuard?: ReturnGuardConfig;
 }
 
 /**
@@ -62,6 +65,7 @@ export class Syncer {
   private readonly polls: PollLoop;
   private readonly content: ContentLoop | undefined;
   private readonly merge: UpdateMergeDeps;
+  private readonly guard: ReturnGuard;
   /** A snapshot was stored after the start-up loads ended (what --only-once waits for). */
   private storedWhenReady = false;
   /** --only-once: the error that ends the run (a daemon keeps trying instead). */
@@ -79,6 +83,11 @@ export class Syncer {
     });
     this.status.peers = this.receiver;
     this.gate = new StartupGate(ctx.instance, opts.receiveOnly, this.progress, ctx.log);
+    this.guard = new ReturnGuard({
+      ctx, receiveOnly: opts.receiveOnly, progress: this.progress, clock: this.clock, log: ctx.log,
+      config: opts.returnGuard ?? { enabled: false, retentionMs: 0, marginMs: 0, releaseMs: 0, chunkEntries: 1 },
+    });
+    this.status.returnGuard = this.guard;
     this.scheduler = new SendScheduler({
       lmdbPollMs: opts.lmdbPollMs, forceSnapshotMs: opts.forceSnapshotMs, retryIntervalMs: ctx.retry.intervalMs,
       ...(opts.deltas && { deltas: opts.deltas }),
@@ -99,6 +108,7 @@ export class Syncer {
       ctx, gate: this.gate, progress: this.progress, status: this.status, decompressions: opts.decompressions,
       loadErrors: new LoadErrorPolicy(ctx.retry.intervalMs, opts.onlyOnce, ctx.log),
       hashing: this.hashing, onMapFull: (err) => this.onMapFull(err), knownHash: (hash, txnId) => this.content?.known(hash, txnId),
+      guard: this.guard,
     };
   }
 
@@ -124,11 +134,13 @@ export class Syncer {
     await this.polls.initial(signal);
     const hasDataAtStart = ctx.env.info().lastTxnId > 0;
     if (hasDataAtStart && ctx.mode.kind === 'shadow') await ctx.mode.prepareSnapshot(signal, { initial: true });
+    this.guard.begin(hasDataAtStart, this.receiver.seenInstances().filter((i) => i !== ctx.instance));
     if (this.gate.begin(this.receiver.seenInstances(), hasDataAtStart, this.clock.now())) this.receiver.holdPeersForOwn();
     else this.receiver.releasePeers(signal);
     this.receiver.startDownloads(signal);
     if (hasDataAtStart && !this.receiver.hasSnapshots && !opts.receiveOnly) {
       log.info('no snapshot in the storage yet: storing an initial one');
+      await this.guard.finish(signal); // armed with no instance to merge: nothing to compare with
       await this.storeOrBackOff(signal, false);
     }
     this.scheduler.restartClock(this.clock.now());
@@ -142,6 +154,11 @@ export class Syncer {
       if (this.fatal) throw this.fatal;
       this.forgetVanishedInstances(signal);
       this.gate.tick(this.clock.now());
+      if (this.gate.done) await this.guard.finish(signal);
+      if (this.gate.done) {
+        const caughtUp = this.receiver.seenInstances().every((i) => i === ctx.instance || !this.receiver.hasWork(i));
+        await this.guard.tick(caughtUp, () => !this.progress.unstored(ctx.env.info().lastTxnId));
+      }
       if (!opts.receiveOnly) warnedEmpty = await this.storeIfDue(signal, warnedEmpty);
       if (this.gate.done && !this.status.ready) {
         this.status.ready = true;
@@ -168,7 +185,7 @@ export class Syncer {
     const skipRate = this.opts.onlyOnce && this.gate.done;
     const fullReaders = this.fullReadersPresent();
     if (!this.scheduler.due(this.clock.now(), this.progress.unstored(lastTxnId), { skipRate, fullReaders })) return warnedEmpty;
-    const held = this.gate.holdsStores();
+    const held = this.gate.holdsStores() ?? this.guard.holdsStores();
     if (held) {
       log.debug(held);
     } else if (lastTxnId > 0) {

@@ -24,15 +24,31 @@ export function retentionMs(conf: Pick<SweeperConfig, 'retentionDays'>): number 
  * so the cutoff is *later* than the sweeper's own (now - retention) by the buffer: a marker that would
  * be swept within `buffer` is not loaded either.
  */
+/** The load-cutoff buffer (see sweeperLoadCutoffNano): also the return guard's safety margin. */
+export function retentionBufferMs(conf: Pick<SweeperConfig, 'retentionDays' | 'retentionLoadCutoffDuration'>): number {
+  const retention = retentionMs(conf);
+  return conf.retentionLoadCutoffDuration > 0 ? Math.min(conf.retentionLoadCutoffDuration, (retention * 3) / 4) : retention / 100;
+}
+
+/**
+ * The return guard's settings from the sweeper's (README "Coming back after a long absence"); markers per
+ * cleanup txn: 1000, or LS_RETURN_GUARD_CHUNK (a test knob to make the cleanup span many txns).
+ */
+export function returnGuardConfig(conf: SweeperConfig, env: NodeJS.ProcessEnv = process.env): {
+  enabled: boolean; retentionMs: number; marginMs: number; releaseMs: number; chunkEntries: number;
+} {
+  const chunk = Number(env.LS_RETURN_GUARD_CHUNK);
+  return {
+    enabled: conf.enabled && conf.returnGuard, retentionMs: retentionMs(conf), marginMs: retentionBufferMs(conf),
+    releaseMs: conf.releaseDuration, chunkEntries: Number.isInteger(chunk) && chunk > 0 ? chunk : 1000,
+  };
+}
+
 export function sweeperLoadCutoffNano(
   conf: Pick<SweeperConfig, 'enabled' | 'retentionDays' | 'retentionLoadCutoffDuration'>, nowMs: number,
 ): bigint | undefined {
   if (!conf.enabled) return undefined;
-  const retention = retentionMs(conf);
-  const buffer = conf.retentionLoadCutoffDuration > 0
-    ? Math.min(conf.retentionLoadCutoffDuration, (retention * 3) / 4)
-    : retention / 100;
-  return msToNano(nowMs - (retention - buffer));
+  return msToNano(nowMs - (retentionMs(conf) - retentionBufferMs(conf)));
 }
 
 export function msToNano(ms: number): bigint {

@@ -56,6 +56,7 @@ sweeper:
   lock_duration: 20ms
   release_duration: 30ms
   retention_load_cutoff_duration: 24h
+  return_guard: false
 storage:
   type: s3
   options:
@@ -114,7 +115,7 @@ test('a full config with every key', () => {
   });
   assert.deepEqual(c.sweeper, {
     enabled: true, retentionDays: 3650, interval: 3_600_000, firstInterval: 60_000, lockDuration: 20,
-    releaseDuration: 30, retentionLoadCutoffDuration: 86_400_000,
+    releaseDuration: 30, retentionLoadCutoffDuration: 86_400_000, returnGuard: false,
   });
   assert.equal(c.storage.type, 's3');
   assert.deepEqual(c.storage.options, {
@@ -154,7 +155,7 @@ test('defaults match the Go implementation', () => {
   });
   assert.deepEqual(c.sweeper, {
     enabled: false, retentionDays: 370, interval: 6 * 3_600_000, firstInterval: 600_000, lockDuration: 50,
-    releaseDuration: 50, retentionLoadCutoffDuration: 0,
+    releaseDuration: 50, retentionLoadCutoffDuration: 0, returnGuard: true,
   });
   assert.deepEqual(c.storage, {
     type: '', options: {}, rootPath: '',

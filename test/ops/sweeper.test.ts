@@ -20,7 +20,7 @@ after(() => tmp.remove());
 function sweeperConfig(over: Partial<SweeperConfig> = {}): SweeperConfig {
   return {
     enabled: true, retentionDays: 1, interval: 60_000, firstInterval: 0, lockDuration: 1000, releaseDuration: 0,
-    retentionLoadCutoffDuration: 0, ...over,
+    retentionLoadCutoffDuration: 0, returnGuard: true, ...over,
   };
 }
 

@@ -14,6 +14,7 @@ import type { LmdbSyncContext } from '../../src/sync/context.js';
 import { NativeMode } from '../../src/sync/native-mode.js';
 import { Semaphore } from '../../src/sync/semaphore.js';
 import { ONE_SHOT_RETRY_DEADLINE_MS } from '../../src/sync/runner.js';
+import { returnGuardConfig, sweeperLoadCutoffNano } from '../../src/sync/tombstones.js';
 import { Syncer, type SyncerOptions } from '../../src/sync/syncer.js';
 import type { VirtualClock } from './virtual-clock.js';
 
@@ -115,6 +116,8 @@ class TrackedSemaphore extends Semaphore {
 
 export interface InstanceOptions {
   slots?: number;
+  /** The tomb sweeper's retention (virtual ms): the load cutoff and the return guard follow it; forced snapshots every forceMs. */
+  sweeper?: { retentionMs: number; guard: boolean; forceMs: number };
   receiveOnly?: boolean;
   onlyOnce?: boolean;
   log?: Logger;
@@ -128,6 +131,8 @@ export class Instance {
   private abort: AbortController | undefined;
   private running: Promise<void> | undefined;
   syncer: Syncer | undefined;
+  /** The running syncer's context (its write lock serializes the test's own writers, e.g. a sweeper). */
+  ctx: LmdbSyncContext | undefined;
   /** The error the last run ended with (aborts excluded). */
   failure: Error | undefined;
   /** The last run returned or failed (--only-once ends by itself). */
@@ -141,19 +146,26 @@ export class Instance {
   start(opts: InstanceOptions = {}): void {
     const slots = opts.slots ?? 2;
     const log = opts.log ?? createLogger({ level: process.env.LS_TEST_DEBUG ? 'debug' : 'error' }).with({ instance: this.name });
+    const sweeper = opts.sweeper && {
+      enabled: true, retentionDays: opts.sweeper.retentionMs / 86_400_000, retentionLoadCutoffDuration: 0, releaseDuration: 0,
+      returnGuard: opts.sweeper.guard, interval: 0, firstInterval: 0, lockDuration: 50,
+    };
+    const clock = this.clock;
     const ctx: LmdbSyncContext = {
       dbName: 'main', env: this.env, instance: this.name, generation: 'GX', hostname: 'test', storage: this.storage, log,
       retry: opts.onlyOnce
         ? { intervalMs: 500, count: 100, forever: false, clock: this.clock, deadlineMs: ONE_SHOT_RETRY_DEADLINE_MS, logEachAttempt: true }
         : { intervalMs: 500, count: 100, forever: true, clock: this.clock },
       writeLock: new AsyncMutex(),
-      mode: new NativeMode(this.env, { dbName: 'main', lmdb: { headerExtraPaddingBlock: false, dbiOptions: {} }, log, tombstoneCutoffNano: () => undefined }),
+      mode: new NativeMode(this.env, { dbName: 'main', lmdb: { headerExtraPaddingBlock: false, dbiOptions: {} }, log,
+        tombstoneCutoffNano: () => (sweeper ? sweeperLoadCutoffNano(sweeper, clock.now()) : undefined) }),
       clock: this.clock,
     };
+    this.ctx = ctx;
     const syncerOpts: SyncerOptions = {
       receiveOnly: opts.receiveOnly ?? false, onlyOnce: opts.onlyOnce ?? false, lmdbPollMs: 1000, storagePollMs: 1000,
-      forceSnapshotMs: 0, downloads: new Semaphore(slots), decompressions: new TrackedSemaphore(slots, this.clock),
-      growMap: opts.growMap,
+      forceSnapshotMs: opts.sweeper?.forceMs ?? 0, downloads: new Semaphore(slots), decompressions: new TrackedSemaphore(slots, this.clock),
+      growMap: opts.growMap, ...(sweeper && { returnGuard: returnGuardConfig(sweeper, {}) }),
     };
     this.syncer = new Syncer(ctx, syncerOpts);
     this.abort = new AbortController();

@@ -265,6 +265,16 @@
       h('tbody', null, rows)));
   }
 
+  function returnGuard(db) {
+    var g = db.returnGuard;
+    if (!g || g.phase === 'off') return null;
+    var holding = g.phase === 'armed' || g.phase === 'cleaning';
+    return h('p', { class: 'muted' }, h('span', { class: 'chip ' + (holding ? 'warning' : 'ok') }, 'return guard: ' + g.phase), ' ',
+      g.note + (g.removed > 0 ? ' (' + num(g.removed) + ' entries)' : '') +
+      (g.judges.length > 0 ? '; judged by ' + g.judges.join(', ') : '') +
+      (g.lastMergedAllAt ? '; last merged every instance ' + fmtTime(g.lastMergedAllAt) : ''));
+  }
+
   function lmdbCard(db, data) {
     return h('section', { class: 'card', 'data-lmdb': db.name },
       h('div', { class: 'card-head' }, h('h2', null, db.name), h('span', { class: 'tag' }, db.mode + ' mode'),
@@ -273,7 +283,7 @@
       h('div', { class: 'kpis' }, envKpis(db)),
       h('h3', null, 'DBIs'), dbisTable(db),
       h('h3', null, 'This instance\u2019s snapshots'), ours(db),
-      h('h3', null, 'Instances in the storage'), instancesTable(db, data.thresholds), fullOnly(db),
+      h('h3', null, 'Instances in the storage'), instancesTable(db, data.thresholds), fullOnly(db), returnGuard(db),
       h('h3', null, 'Content'), content(db),
       h('h3', null, 'Sync lag'), lagChart(db, Date.parse(data.now)),
       h('h3', null, 'Health'), checks(db),

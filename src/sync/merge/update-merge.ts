@@ -8,6 +8,7 @@ import type { MergeOutcome, ReadyUpdate, UpdatePart } from '../receive/receiver.
 import type { Semaphore } from '../semaphore.js';
 import type { StartupGate } from '../startup-gate.js';
 import type { SyncStatus } from '../status.js';
+import type { ReturnGuard } from '../guard/return-guard.js';
 
 export interface UpdateMergeDeps {
   ctx: LmdbSyncContext;
@@ -23,6 +24,8 @@ export interface UpdateMergeDeps {
   onMapFull: (err: LmdbError) => boolean;
   /** The LMDB's hash is known without a scan (a merge left it identical to a snapshot). */
   knownHash: (hash: ContentHash, txnId: number) => void;
+  /** Reads an armed return guard's peers' merged parts again for the keys they hold. */
+  guard?: ReturnGuard;
 }
 
 /** The merge of an update: for the receiver (settle), and for the start-up gate whether the instance is done. */
@@ -63,6 +66,7 @@ export async function mergeUpdate(deps: UpdateMergeDeps, update: ReadyUpdate, si
     deps.gate.merged(role, result.baseTxnId, result.txnId);
     recordMerged(deps, part, result);
     merged++;
+    await deps.guard?.observe(update.snapshot, part, signal);
   }
   return { outcome: { merged }, startup: 'loaded' };
 }
