@@ -1,7 +1,7 @@
 // The fault proxy of the chaos suite does what it claims, one fault type at a time, against a local
 // HTTP server that records what reached it.
 import assert from 'node:assert/strict';
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FaultProxy, type FaultRates, type FaultType } from './fault-proxy.js';
@@ -17,14 +17,20 @@ function call(url: string, method: string, path: string, body?: string): Promise
   const started = Date.now();
   return new Promise((resolve) => {
     const u = new URL(url);
+    // A body cut short is reported on the response (Node 20-22) or on the request (Node 24): either way the
+    // reply keeps the status, headers and bytes received before the error.
+    let response: IncomingMessage | undefined;
+    const chunks: Buffer[] = [];
+    const received = (): Pick<Reply, 'status' | 'headers' | 'body'> =>
+      (response ? { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks).toString() } : {});
     const req = request({ host: u.hostname, port: u.port, method, path, headers: { host: 'bucket.example:7480', 'x-amz-date': 'd' }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
+      response = res;
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => { resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString(), ms: Date.now() - started }); });
-      res.on('error', (e) => { resolve({ status: res.statusCode, headers: res.headers, error: e.message, body: Buffer.concat(chunks).toString(), ms: Date.now() - started }); });
-      res.on('aborted', () => { resolve({ status: res.statusCode, headers: res.headers, error: 'aborted', body: Buffer.concat(chunks).toString(), ms: Date.now() - started }); });
+      res.on('end', () => { resolve({ ...received(), ms: Date.now() - started }); });
+      res.on('error', (e) => { resolve({ ...received(), error: e.message, ms: Date.now() - started }); });
+      res.on('aborted', () => { resolve({ ...received(), error: 'aborted', ms: Date.now() - started }); });
     });
-    req.on('error', (e) => { resolve({ error: e.message, ms: Date.now() - started }); });
+    req.on('error', (e) => { resolve({ ...received(), error: e.message, ms: Date.now() - started }); });
     req.end(body);
   });
 }
