@@ -21,6 +21,7 @@ import { Cluster } from '../src/demo/cluster.js';
 import { parseSnapshotName } from '../src/snapshot/name.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GO_LATENCY_MS, TARGET_P50_MS, WriteClock, summarize } from '../src/demo/measure.js';
+import { prng } from './harness.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -52,17 +53,6 @@ const CHECK_EVERY = num('check-every', 1);
 const SEED = args.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Math.floor(num('seed', 0));
 const VISIBLE_TIMEOUT_MS = 30_000;
 
-/** mulberry32: a small seeded PRNG, so a run's gaps can be replayed with --seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
 const ms = (v: number): string => `${Math.round(v)}`.padStart(5);

@@ -31,7 +31,7 @@ import { WriteClock } from '../src/demo/measure.js';
 import { Env, buildValue, type Dbi } from '../src/lmdb/index.js';
 import { errorMessage } from '../src/util/errors.js';
 import { procRss } from '../src/util/memory.js';
-import { BIN, DATA_DBI, fillLmdb, keyText, median, writeConfig } from './harness.js';
+import { BIN, DATA_DBI, fillLmdb, keyText, median, prng, writeConfig } from './harness.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -134,17 +134,6 @@ interface Sample {
   file: number;
 }
 
-/** A small seeded PRNG (mulberry32): the same keys for the same --seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 // ------------------------------------------------------------------------------------------------
 // Figures
