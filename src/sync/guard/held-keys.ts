@@ -13,6 +13,10 @@ export class HeldKeys {
     return this.hashes.has(keyHash(dbiName, buf, off, len));
   }
 
+  addAll(other: HeldKeys): void {
+    for (const hash of other.hashes) this.hashes.add(hash);
+  }
+
   get size(): number {
     return this.hashes.size;
   }

@@ -26,14 +26,13 @@
 import type { Dbi, Txn } from '../../lmdb/index.js';
 import { HEADER_FLAG_DELETED, HEADER_SIZE, MDB_DUPSORT, HEADER_VERSION, headerTsHi, headerTsLo } from '../../lmdb/index.js';
 import type { Logger } from '../../log/logger.js';
-import { decodeSnapshot } from '../../snapshot/decode.js';
+import type { EntryBatch } from '../../snapshot/batch.js';
 import { sleepOn, type Clock } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import type { LmdbSyncContext } from '../context.js';
 import { PutBuffer } from '../merge/put-buffer.js';
 import type { SyncProgress } from '../progress.js';
 import type { RemoteSnapshot } from '../receive/chain-plan.js';
-import type { UpdatePart } from '../receive/fetch.js';
 import { applyToApp } from '../shadow/apply.js';
 import { msToNano, NS_PER_MS } from '../tombstones.js';
 import { readGuardRecord, writeGuardRecord, type GuardRecord } from './guard-record.js';
@@ -96,12 +95,10 @@ export class ReturnGuard {
   /** Reference time R (ns): entries older than it are candidates, peers newer than it may judge. */
   private refNano = 0n;
   private awayMs: number | undefined;
-  /** Per peer: the keys its merged parts hold, the newest state merged, and a failure to read one again. */
-  private readonly peers = new Map<string, { held: HeldKeys; newestNano: bigint; unreadable?: string }>();
+  /** Per peer: the keys its merged parts hold, and the newest state merged. */
+  private readonly peers = new Map<string, { held: HeldKeys; newestNano: bigint }>();
   private readonly judges = new Set<string>();
   private readonly notJudges = new Map<string, string>();
-  /** A judge's keys could not all be read: the cleanup is skipped (keeping everything is the safe side). */
-  private unsure: string | undefined;
   private removed = 0;
   /** When the record was last written (ms), for the throttle. */
   private lastWriteMs = 0;
@@ -172,29 +169,28 @@ export class ReturnGuard {
   }
 
   /**
-   * A part of `update`'s chain (the peer's newest state) was merged: it is read again for the keys it holds
-   * (its bytes are still there: downloaded, or a local file). Whether the peer may judge is decided at the
+   * For a part of `update`'s chain (the peer's newest state) about to be merged, while armed: `add` collects the
+   * keys it holds as the merge plans it (every remote entry passes through the plan, so nothing is read twice),
+   * `merged` counts them for the peer once the part was merged. Whether the peer may judge is decided at the
    * cleanup, from its newest merged state, so every part of its chain counts.
    */
-  async observe(update: RemoteSnapshot, part: UpdatePart, signal: AbortSignal): Promise<void> {
-    if (this.phase !== 'armed' || update.instance === this.deps.ctx.instance) return;
-    let peer = this.peers.get(update.instance);
-    if (!peer) {
-      peer = { held: new HeldKeys(), newestNano: 0n };
-      this.peers.set(update.instance, peer);
-    }
-    if (update.timestampNano > peer.newestNano) peer.newestNano = update.timestampNano;
-    try {
-      const snap = part.snapshot;
-      for await (const ev of decodeSnapshot(await part.open(), { name: snap.name, signal })) {
-        if (ev.type !== 'entries') continue;
-        const b = ev.batch;
-        for (let i = 0; i < b.count; i++) peer.held.add(ev.dbi, b.buf, b.keyOff[i]!, b.keyLen[i]!);
-      }
-    } catch (err) {
-      if (signal.aborted) throw err;
-      peer.unreadable = `reading ${part.snapshot.name} again failed: ${errorMessage(err)}`;
-    }
+  peerKeys(update: RemoteSnapshot): { add: (dbiName: string, batch: EntryBatch) => void; merged: () => void } | undefined {
+    if (this.phase !== 'armed' || update.instance === this.deps.ctx.instance) return undefined;
+    const part = new HeldKeys();
+    return {
+      add: (dbiName, b) => {
+        for (let i = 0; i < b.count; i++) part.add(dbiName, b.buf, b.keyOff[i]!, b.keyLen[i]!);
+      },
+      merged: () => {
+        let peer = this.peers.get(update.instance);
+        if (!peer) {
+          peer = { held: new HeldKeys(), newestNano: 0n };
+          this.peers.set(update.instance, peer);
+        }
+        if (update.timestampNano > peer.newestNano) peer.newestNano = update.timestampNano;
+        peer.held.addAll(part);
+      },
+    };
   }
 
   /** Why a peer's newest state cannot judge (not newer than our reference, or older than the retention allows). */
@@ -205,7 +201,7 @@ export class ReturnGuard {
     return undefined;
   }
 
-  /** Sorts the observed peers into judges and the others; a judge whose parts could not all be read makes the guard unsure. */
+  /** Sorts the observed peers into judges and the others. */
   private pickJudges(): HeldKeys[] {
     const sets: HeldKeys[] = [];
     for (const [instance, peer] of this.peers) {
@@ -216,7 +212,6 @@ export class ReturnGuard {
         continue;
       }
       this.judges.add(instance);
-      if (peer.unreadable) this.unsure = peer.unreadable;
       sets.push(peer.held);
     }
     return sets;
@@ -231,10 +226,7 @@ export class ReturnGuard {
     this.phase = 'cleaning';
     const started = Date.now();
     const held = this.pickJudges();
-    if (this.unsure) {
-      this.log.warn('return guard: not every judging peer could be read: nothing removed', { reason: this.unsure });
-      this.note = 'cleanup skipped: ' + this.unsure;
-    } else if (this.judges.size === 0) {
+    if (this.judges.size === 0) {
       this.note = 'no peer recent enough to judge by: nothing removed';
       this.log.warn('return guard: no other instance has a state newer than this one\'s last synced state and within the retention: ' +
         'nothing newer tells what was deleted, every local entry is kept', { not_judges: [...this.notJudges.keys()].join(',') });

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { LmdbError, MDB_MAP_FULL, type Txn } from '../../lmdb/index.js';
 import { ContentHasher, hashingEvents, type ContentHash } from '../../snapshot/content-hash.js';
+import type { EntryBatch } from '../../snapshot/batch.js';
 import { decodeSnapshot } from '../../snapshot/decode.js';
 import { SnapshotFormatError } from '../../snapshot/errors.js';
 import { LMDB_MAX_KEY_SIZE } from '../../lmdb/flags.js';
@@ -46,6 +47,8 @@ export interface LoadOptions {
   onMapFull?: (err: LmdbError) => boolean;
   /** Hash the entries (full snapshots: their content is an instance's whole state). */
   hashContent?: boolean;
+  /** Sees every batch of the snapshot's synced DBIs while the merge is planned (the keys a peer's state holds). */
+  onRemoteBatch?: (dbiName: string, batch: EntryBatch) => void;
 }
 
 /**
@@ -74,7 +77,7 @@ export async function loadSnapshot(
     if (ctx.log.isEnabled('debug')) {
       ctx.log.debug('snapshot decoded, merging', { snapshot: snapshotName, entries: spool.entries, spool_bytes: spool.bytes, on_disk: spool.onDisk });
     }
-    const plan = await planLoad(ctx, snapshotName, spool, opts.coverage, () => (winnerSpool ??= new SnapshotSpool(opts.spool)), signal);
+    const plan = await planLoad(ctx, snapshotName, spool, opts, () => (winnerSpool ??= new SnapshotSpool(opts.spool)), signal);
     for (;;) {
       signal.throwIfAborted();
       try {
@@ -116,10 +119,11 @@ const PLAN_BATCHES_PER_TURN = 32;
 const tenths = (ms: number): number => Math.round(ms * 10) / 10;
 
 async function planLoad(
-  ctx: LmdbSyncContext, snapshotName: string, spool: SnapshotSpool, coverage: LoadOptions['coverage'],
+  ctx: LmdbSyncContext, snapshotName: string, spool: SnapshotSpool, opts: Pick<LoadOptions, 'coverage' | 'onRemoteBatch'>,
   winnerSpool: () => SnapshotSpool, signal: AbortSignal,
 ): Promise<LoadPlan> {
   const started = Date.now();
+  const { coverage, onRemoteBatch } = opts;
   const { mode } = ctx;
   const targets: Array<{ spooled: SpooledDbi; target: PlanTarget }> = [];
   const seenDbis = new Set<string>();
@@ -147,6 +151,7 @@ async function planLoad(
       let batches = 0;
       for (const batch of spool.batches(spooled)) {
         planner.add(batch);
+        onRemoteBatch?.(spooled.name, batch);
         if (++batches % PLAN_BATCHES_PER_TURN === 0) {
           await new Promise((resolve) => setImmediate(resolve));
           signal.throwIfAborted();

@@ -2,7 +2,7 @@ import type { LmdbError } from '../../lmdb/index.js';
 import type { ContentHash } from '../../snapshot/content-hash.js';
 import type { LmdbSyncContext } from '../context.js';
 import type { LoadErrorPolicy } from './load-errors.js';
-import { loadSnapshot, type LoadResult } from './loader.js';
+import { loadSnapshot, type LoadOptions, type LoadResult } from './loader.js';
 import type { SyncProgress } from '../progress.js';
 import type { MergeOutcome, ReadyUpdate, UpdatePart } from '../receive/receiver.js';
 import type { Semaphore } from '../semaphore.js';
@@ -24,7 +24,7 @@ export interface UpdateMergeDeps {
   onMapFull: (err: LmdbError) => boolean;
   /** The LMDB's hash is known without a scan (a merge left it identical to a snapshot). */
   knownHash: (hash: ContentHash, txnId: number) => void;
-  /** Reads an armed return guard's peers' merged parts again for the keys they hold. */
+  /** An armed return guard collects the keys its peers' merged parts hold. */
   guard?: ReturnGuard;
 }
 
@@ -46,9 +46,10 @@ export async function mergeUpdate(deps: UpdateMergeDeps, update: ReadyUpdate, si
   for (const part of update.parts) {
     const first = merged === 0;
     const role = deps.gate.roleOf(part.snapshot.instance, first, part.snapshot.kind);
+    const peerKeys = deps.guard?.peerKeys(update.snapshot);
     let result: LoadResult;
     try {
-      result = await mergePart(deps, part, role.coverage, signal);
+      result = await mergePart(deps, part, role.coverage, signal, peerKeys?.add);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const snap = part.snapshot;
@@ -66,19 +67,20 @@ export async function mergeUpdate(deps: UpdateMergeDeps, update: ReadyUpdate, si
     deps.gate.merged(role, result.baseTxnId, result.txnId);
     recordMerged(deps, part, result);
     merged++;
-    await deps.guard?.observe(update.snapshot, part, signal);
+    peerKeys?.merged();
   }
   return { outcome: { merged }, startup: 'loaded' };
 }
 
 async function mergePart(
   deps: UpdateMergeDeps, part: UpdatePart, coverage: ReturnType<StartupGate['roleOf']>['coverage'], signal: AbortSignal,
+  onRemoteBatch?: LoadOptions['onRemoteBatch'],
 ): Promise<LoadResult> {
   const snap = part.snapshot;
   const release = await deps.decompressions.acquire(signal);
   try {
     return await loadSnapshot(deps.ctx, snap.name, () => part.open(), signal, {
-      coverage, onMapFull: deps.onMapFull, hashContent: snap.kind !== 'delta' && deps.hashing,
+      coverage, onMapFull: deps.onMapFull, hashContent: snap.kind !== 'delta' && deps.hashing, ...(onRemoteBatch && { onRemoteBatch }),
     });
   } finally {
     release();
