@@ -292,16 +292,27 @@ export class ReturnGuard {
       const targets = new Map<string, { headers: Dbi; app: Dbi | null }>();
       for (const { name, headers } of mode.syncedDbis(txn)) targets.set(name, { headers, app: mode.kind === 'shadow' ? txn.openDbi(name) : null });
       const out = new PutBuffer();
+      let pending: { name: string; headers: Dbi; app: Dbi | null } | undefined;
+      // The markers of one DBI go to LMDB in one batch (the chunk comes in DBI order, as findDoomed read it).
+      const flush = (): void => {
+        if (!pending || out.count === 0) return;
+        txn.putBatch(pending.headers, out.batch);
+        const { name, headers, app } = pending;
+        if (app) applyToApp(txn, { name, app, shadow: headers, dupsort: (app.flags & MDB_DUPSORT) !== 0 }, out.batch);
+        out.reset();
+      };
       for (const d of chunk) {
         const t = targets.get(d.dbi);
         if (!t || !stillSame(txn, t.headers, d)) continue; // changed since it was read: no longer a candidate
+        if (pending?.name !== d.dbi || out.full) {
+          flush();
+          pending = { name: d.dbi, ...t };
+        }
         const [hi, lo] = d.tsLo === 0xffffffff ? [d.tsHi + 1, 0] : [d.tsHi, d.tsLo + 1];
         out.addWithHeader(d.key, 0, d.key.length, d.key, 0, 0, hi, lo, txnId, HEADER_FLAG_DELETED, 0);
-        txn.putBatch(t.headers, out.batch);
-        if (t.app) applyToApp(txn, { name: d.dbi, app: t.app, shadow: t.headers, dupsort: (t.app.flags & MDB_DUPSORT) !== 0 }, out.batch);
-        out.reset();
         marked++;
       }
+      flush();
       txn.commit();
       mode.loadCommitted(marked + prepared > 0 ? txnId : txnId - 1);
       return marked;
