@@ -103,6 +103,8 @@ export interface ConfigOptions {
   bucket: string;
   mapSize: string;
   level?: string;
+  /** `storage.cleanup.enabled: true` (with the default intervals), as an operator of a long-running fleet sets it. */
+  cleanup?: boolean;
 }
 
 /** Writes <dir>/<instance>.yaml: one native-mode LMDB `main`, fs storage, JSON logs; the same YAML for Go. */
@@ -111,7 +113,7 @@ export function writeConfig(dir: string, o: ConfigOptions): string {
   writeFileSync(path, [
     `instance: ${o.instance}`, 'lmdbs:', '  main:', `    path: ${o.lmdb}`, '    schema_tracks_changes: true',
     `    options: { create: true, map_size: ${o.mapSize} }`,
-    `storage: { type: fs, options: { root_path: ${o.bucket} } }`, `log: { level: ${o.level ?? 'info'}, format: json }`,
+    `storage: { type: fs, options: { root_path: ${o.bucket} }${o.cleanup ? ', cleanup: { enabled: true }' : ''} }`, `log: { level: ${o.level ?? 'info'}, format: json }`,
   ].join('\n') + '\n');
   return path;
 }
@@ -119,6 +121,8 @@ export function writeConfig(dir: string, o: ConfigOptions): string {
 /** One measured process. */
 export interface Measured {
   seconds: number;
+  /** CPU seconds, user + system, of the process and its waited-for children (/usr/bin/time %U + %S); NaN without it. */
+  cpuSeconds: number;
   /** Peak resident set (VmHWM / getrusage maxrss), MiB. */
   rssMiB: number;
   /** Peak RssAnon and RssFile (sampled every 50 ms from /proc/<pid>/status; undefined when never sampled), MiB. */
@@ -167,7 +171,7 @@ function childOf(pid: number): number | undefined {
 export async function measure(command: string, argv: string[]): Promise<Measured> {
   const timed = existsSync(TIME);
   const started = performance.now();
-  const child = timed ? spawn(TIME, ['-f', `${MARK} %e %M`, command, ...argv]) : spawn(command, argv);
+  const child = timed ? spawn(TIME, ['-f', `${MARK} %e %M %U %S`, command, ...argv]) : spawn(command, argv);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -191,7 +195,7 @@ export async function measure(command: string, argv: string[]): Promise<Measured
     child.on('close', res);
   }).finally(() => clearInterval(timer));
   const wall = (performance.now() - started) / 1000;
-  const m = new RegExp(`^${MARK} ([\\d.]+) (\\d+)$`, 'm').exec(stderr);
+  const m = new RegExp(`^${MARK} ([\\d.]+) (\\d+) ([\\d.]+) ([\\d.]+)$`, 'm').exec(stderr);
   if (code !== 0 || (timed && !m)) throw new Error(`${command} ${argv.join(' ')} failed (${code}):\n${stderr.slice(-4000)}`);
   let lockMs: number | undefined;
   let loadMs: number | undefined;
@@ -215,7 +219,7 @@ export async function measure(command: string, argv: string[]): Promise<Measured
   }
   const mib = (kib: number | undefined) => (kib === undefined ? undefined : Math.round(kib / 1024));
   return {
-    seconds: m ? Number(m[1]) : wall, rssMiB: mib(m ? Number(m[2]) : hwm)!, anonMiB: mib(anon), fileMiB: mib(file),
+    seconds: m ? Number(m[1]) : wall, cpuSeconds: m ? Number(m[3]) + Number(m[4]) : NaN, rssMiB: mib(m ? Number(m[2]) : hwm)!, anonMiB: mib(anon), fileMiB: mib(file),
     lockMs, loadMs, loads, changed, stderr,
   };
 }

@@ -168,7 +168,7 @@ function fill(path: string, entries: number, kind: ValueKind): number {
 }
 
 function runLine(m: Measured): string {
-  return `${sec(m.seconds)} s, peak RSS ${m.rssMiB} MiB (anon ${int(m.anonMiB)}, file ${int(m.fileMiB)})`;
+  return `${sec(m.seconds)} s (CPU ${sec(m.cpuSeconds)} s), peak RSS ${m.rssMiB} MiB (anon ${int(m.anonMiB)}, file ${int(m.fileMiB)})`;
 }
 
 async function scalePoint(kind: { label: string; kind: ValueKind }, size: Size): Promise<Row[]> {
@@ -279,18 +279,20 @@ const ratio = (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) || b
 
 say('');
 say(`medians of ${RUNS} runs; RSS in MiB: peak (VmHWM) / peak RssAnon / peak RssFile (mapped files: the LMDB's pages, and ~40 MiB of node itself)`);
-say('| values | entries | raw DBI MB | snapshot MB | impl | store s | store RSS | receive s | receive RSS | longest write lock ms |');
-say('|---|---|---|---|---|---|---|---|---|---|');
+say('| values | entries | raw DBI MB | snapshot MB | impl | store s | store CPU s | store RSS | receive s | receive CPU s | receive RSS | longest write lock ms |');
+say('|---|---|---|---|---|---|---|---|---|---|---|---|');
 const rss = (ms: Measured[]) => `${int(med(ms, (m) => m.rssMiB))} / ${int(med(ms, (m) => m.anonMiB))} / ${int(med(ms, (m) => m.fileMiB))}`;
 for (const row of rows) {
   say(`| ${row.values} | ${count(row.entries)} | ${mb(row.entries * RAW_PER_ENTRY)} | ${mb(median(row.snapshotBytes))} | ${row.impl} | ` +
-    `${sec(med(row.store, (m) => m.seconds))} | ${rss(row.store)} | ${sec(med(row.receive, (m) => m.seconds))} | ${rss(row.receive)} | ` +
+    `${sec(med(row.store, (m) => m.seconds))} | ${sec(med(row.store, (m) => m.cpuSeconds))} | ${rss(row.store)} | ` +
+    `${sec(med(row.receive, (m) => m.seconds))} | ${sec(med(row.receive, (m) => m.cpuSeconds))} | ${rss(row.receive)} | ` +
     `${int(med(row.receive, (m) => m.lockMs))} |`);
   const go = rows.find((g) => g.impl === 'go' && g.values === row.values && g.entries === row.entries);
   if (row.impl === 'ours' && go) {
     const r = (f: (row: Row) => Measured[], g: (m: Measured) => number | undefined) => ratio(med(f(row), g), med(f(go), g));
     say(`| | | | ${ratio(median(row.snapshotBytes), median(go.snapshotBytes))} | ours/go | ${r((x) => x.store, (m) => m.seconds)} | ` +
-      `${r((x) => x.store, (m) => m.rssMiB)} | ${r((x) => x.receive, (m) => m.seconds)} | ${r((x) => x.receive, (m) => m.rssMiB)} | |`);
+      `${r((x) => x.store, (m) => m.cpuSeconds)} | ${r((x) => x.store, (m) => m.rssMiB)} | ${r((x) => x.receive, (m) => m.seconds)} | ` +
+      `${r((x) => x.receive, (m) => m.cpuSeconds)} | ${r((x) => x.receive, (m) => m.rssMiB)} | |`);
   }
 }
 
@@ -315,15 +317,16 @@ for (const kind of VALUES) {
 if (merges.length > 0) {
   say('');
   say(`merge: receive of ${count(MERGE_ENTRIES)} remote entries into an LMDB that holds them, 1% changed (medians of ${RUNS} runs)`);
-  say('| values | impl | receive s | RSS peak / anon / file MiB | longest write lock ms | again: receive s | again: write lock ms |');
-  say('|---|---|---|---|---|---|---|');
+  say('| values | impl | receive s | receive CPU s | RSS peak / anon / file MiB | longest write lock ms | again: receive s | again: write lock ms |');
+  say('|---|---|---|---|---|---|---|---|');
   for (const m of merges) {
-    say(`| ${m.values} | ${m.impl} | ${sec(med(m.receive, (x) => x.seconds))} | ${rss(m.receive)} | ${int(med(m.receive, (x) => x.lockMs))} | ` +
+    say(`| ${m.values} | ${m.impl} | ${sec(med(m.receive, (x) => x.seconds))} | ${sec(med(m.receive, (x) => x.cpuSeconds))} | ${rss(m.receive)} | ${int(med(m.receive, (x) => x.lockMs))} | ` +
       `${sec(med(m.again, (x) => x.seconds))} | ${dec(med(m.again, (x) => x.lockMs))} |`);
     const go = merges.find((g) => g.impl === 'go' && g.values === m.values);
     if (m.impl === 'ours' && go) {
       say(`| | ours/go | ${ratio(med(m.receive, (x) => x.seconds), med(go.receive, (x) => x.seconds))} | ` +
-        `${ratio(med(m.receive, (x) => x.rssMiB), med(go.receive, (x) => x.rssMiB))} | |`);
+        `${ratio(med(m.receive, (x) => x.cpuSeconds), med(go.receive, (x) => x.cpuSeconds))} | ` +
+        `${ratio(med(m.receive, (x) => x.rssMiB), med(go.receive, (x) => x.rssMiB))} | | | |`);
     }
   }
 }

@@ -4,6 +4,7 @@
  *
  *   node dist/bench/soak.js [--duration 60m] [--warmup 5m] [--rate 20] [--keys 12000] [--instances 3]
  *                           [--sample 10s] [--print-every 1m] [--impls ours,go] [--seed N] [--keep]
+ *                           [--cleanup]   (storage.cleanup enabled, default intervals: the bucket stops growing)
  *
  * Per implementation (`ours`; `go` = the binary named by LS_REFERENCE_BIN, skipped when unset; `ours+K=V+...`
  * = ours with these environment variables added, for experiments such as `ours+MALLOC_ARENA_MAX=2`; `ours@--flag`:
@@ -45,6 +46,7 @@ const { values: args } = parseArgs({
     impls: { type: 'string', default: 'ours,go' },
     seed: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    cleanup: { type: 'boolean', default: false },
   },
 });
 
@@ -225,7 +227,7 @@ async function main(): Promise<number> {
         const lmdbPath = join(implDir, name);
         mkdirSync(lmdbPath, { recursive: true });
         copyFileSync(join(template, 'data.mdb'), join(lmdbPath, 'data.mdb'));
-        const config = writeConfig(implDir, { instance: name, lmdb: lmdbPath, bucket, mapSize: MAP_SIZE });
+        const config = writeConfig(implDir, { instance: name, lmdb: lmdbPath, bucket, mapSize: MAP_SIZE, cleanup: args.cleanup });
         const env = Env.open(lmdbPath, { mapSize: MAP_BYTES, noSync: true, maxDbs: 64 });
         const dbi = env.openDbi(DATA_DBI);
         if (!dbi) throw new Error(`${lmdbPath}: no ${DATA_DBI} DBI`);

@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 typedef struct CurH CurH;
 typedef struct TxnH TxnH;
@@ -401,6 +404,45 @@ static napi_value EnvInfo(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "maxReaders", make_num(env, ei.me_maxreaders));
   napi_set_named_property(env, o, "numReaders", make_num(env, ei.me_numreaders));
   return o;
+}
+
+/*
+ * envReleaseMap(env) -> bytes: drops this process's page-table entries for the mappings of the env's
+ * data file (madvise MADV_DONTNEED), so a scan of a large LMDB does not leave the whole file counted in
+ * our RSS (and in the OOM killer's view of us). Only read-only shared mappings of exactly that file
+ * (same device and inode in /proc/self/maps) are touched: they hold no private data, the pages stay in
+ * the page cache that the application shares, and the next access maps them again. Returns the bytes of
+ * the mappings released; 0 when there are none (or the env maps its file writable, MDB_WRITEMAP).
+ */
+static napi_value EnvReleaseMap(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  EnvH *e = arg_env(env, argv[0]);
+  if (!e) return NULL;
+  unsigned int flags;
+  mdb_filehandle_t fd;
+  struct stat st;
+  if (mdb_env_get_flags(e->env, &flags) || (flags & MDB_WRITEMAP) || mdb_env_get_fd(e->env, &fd) || fstat(fd, &st))
+    return make_num(env, 0);
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (!maps) return make_num(env, 0);
+  char line[512];
+  int at_line_start = 1;
+  double released = 0;
+  while (fgets(line, sizeof line, maps)) {
+    int starts_line = at_line_start;
+    at_line_start = strchr(line, '\n') != NULL; /* a longer line arrives in pieces: parse only its start */
+    unsigned long lo, hi, offset, inode;
+    unsigned int dev_major, dev_minor;
+    char perms[8];
+    if (!starts_line ||
+        sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &offset, &dev_major, &dev_minor, &inode) != 7)
+      continue;
+    if (inode != (unsigned long)st.st_ino || dev_major != major(st.st_dev) || dev_minor != minor(st.st_dev)) continue;
+    if (strlen(perms) != 4 || perms[1] != '-' || perms[3] != 's' || hi <= lo) continue;
+    if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0) released += (double)(hi - lo);
+  }
+  fclose(maps);
+  return make_num(env, released);
 }
 
 static napi_value EnvStat(napi_env env, napi_callback_info info) {
@@ -941,7 +983,7 @@ static napi_value Version(napi_env env, napi_callback_info info) {
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       FN("envOpen", EnvOpen),       FN("envClose", EnvClose),
-      FN("envInfo", EnvInfo),       FN("envStat", EnvStat),
+      FN("envInfo", EnvInfo),       FN("envReleaseMap", EnvReleaseMap),       FN("envStat", EnvStat),
       FN("envSetMapSize", EnvSetMapSize), FN("envSync", EnvSync),
       FN("envReaderCheck", EnvReaderCheck), FN("envMaxKeySize", EnvMaxKeySize),
       FN("txnBegin", TxnBegin),     FN("txnCommit", TxnCommit),

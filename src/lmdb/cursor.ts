@@ -137,6 +137,12 @@ export interface ScanOptions {
   valuePrefix?: number;
 }
 
+/**
+ * A scan hands the pages it has read back to the page cache every this many bytes of keys and values
+ * (Env.releaseMappedPages), so the RSS of a process that scans a 2 GB LMDB stays bounded.
+ */
+const RELEASE_MAPPED_EVERY = 16 << 20;
+
 const MIN_RECORD = 12; // u32 + u32 + a key of at least one byte padded to 4
 
 function allocScanBuffer(bytes: number): { buf: Buffer; u32: Uint32Array } {
@@ -172,6 +178,7 @@ export function* scanBatches(txn: Txn, dbi: Dbi, opts: ScanOptions = {}): Genera
   const prefix = opts.valuePrefix;
   const copiedMax = prefix ?? Infinity;
   let mode: 0 | 1 | 2 = opts.start ? 2 : 1;
+  let scannedSinceRelease = 0;
   try {
     for (;;) {
       const n = cur._scan(buf, mode, mode === 2 ? opts.start! : null, prefix);
@@ -196,6 +203,11 @@ export function* scanBatches(txn: Txn, dbi: Dbi, opts: ScanOptions = {}): Genera
         valLen[i] = vl;
         const copied = vl < copiedMax ? vl : copiedMax;
         w = (vo + ((copied + 3) & ~3)) >>> 2;
+        scannedSinceRelease += kl + vl;
+      }
+      if (scannedSinceRelease >= RELEASE_MAPPED_EVERY) {
+        scannedSinceRelease = 0;
+        txn.env.releaseMappedPages();
       }
       batch.count = n;
       yield batch;

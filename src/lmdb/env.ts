@@ -131,6 +131,15 @@ export class Env {
     return native.envInfo(this.h);
   }
 
+  /**
+   * Unmaps the data file's pages from this process (they stay in the page cache, shared with the application;
+   * the next read maps them again), so a long scan does not leave our RSS the size of the file.
+   */
+  releaseMappedPages(): void {
+    this.check('release mapped pages');
+    native.envReleaseMap(this.h);
+  }
+
   /** mdb_env_stat: statistics of the main (unnamed) DB. */
   stat(): Stat {
     this.check('mdb_env_stat');

@@ -37,6 +37,8 @@ export interface NativeAddon {
   envOpen(path: string, flags: number, mode: number, mapSize: number, maxDbs: number, maxReaders: number): EnvHandle;
   envClose(env: EnvHandle): void;
   envInfo(env: EnvHandle): RawEnvInfo;
+  /** madvise(MADV_DONTNEED) of this process's read-only mappings of the data file; returns the bytes of them. */
+  envReleaseMap(env: EnvHandle): number;
   envStat(env: EnvHandle): RawStat;
   /** size 0 adopts the size written by the process that grew the map; refused while a txn is open. */
   envSetMapSize(env: EnvHandle, size: number): void;
