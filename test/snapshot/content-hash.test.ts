@@ -81,6 +81,25 @@ test('the hash follows the README definition, whatever the batching and DBI orde
   }
 });
 
+test('large content (many stage flushes inside one batch, entries over the stage size) follows the README definition too', () => {
+  for (let round = 0; round < 3; round++) {
+    const r = rng(seed + 1000 + round);
+    // Three DBIs of ~4-6 MiB each: values of random length up to 120 kB (several per 256 KiB stage) and some
+    // over the stage size, in batches of a few entries.
+    const dbis = ['a', 'b', 'c'].map((name) => {
+      const d = randomDbi(r, name, 40 + Math.floor(r() * 40));
+      for (const e of d.entries) {
+        e.flags = r() < 0.1 ? 1 : 0;
+        e.value = e.flags === 1 ? Buffer.alloc(0) : Buffer.alloc(Math.floor(r() * (r() < 0.1 ? 400_000 : 120_000)), Math.floor(r() * 256));
+      }
+      return d;
+    });
+    const want = referenceHash(dbis);
+    assert.equal(hashOf(dbis, 1 + Math.floor(r() * 8)), want, withSeed(`large round ${round}`));
+    assert.equal(hashOf([...dbis].reverse(), 3), want, withSeed(`large round ${round}, DBIs reversed`));
+  }
+});
+
 test('any single change to a key, timestamp, deleted flag or value changes the hash', () => {
   const r = rng(seed);
   const dbis = randomFleetData(r);
