@@ -17,7 +17,8 @@ COPY package.json package-lock.json binding.gyp tsconfig.json ./
 COPY native/ native/
 COPY src/ src/
 COPY bin/ bin/
-# npm ci runs the install script (node-gyp: the addons) and prepare (tsc: src/ only here). Behind a TLS-inspecting
+COPY scripts/bundle.mjs scripts/
+# npm ci runs the install script (node-gyp: the addons) and prepare (tsc: src/ only here, then the bundle). Behind a TLS-inspecting
 # proxy, pass its CA bundle: --secret id=ca-certificates,src=/etc/ssl/certs/ca-certificates.crt (not kept in the image).
 RUN --mount=type=secret,id=ca-certificates,target=/run/secrets/ca-certificates \
     if [ -s /run/secrets/ca-certificates ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-certificates; fi \
@@ -37,6 +38,7 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules/ node_modules/
 COPY --from=build /src/bin/ bin/
 COPY --from=build /src/dist/src/ dist/src/
+COPY --from=build /src/dist/bundle/ dist/bundle/
 COPY --from=build /src/build/Release/ build/Release/
 COPY src/snapshot/snapshot.proto src/snapshot/
 COPY src/status/assets/ src/status/assets/

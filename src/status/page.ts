@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { formatBytes } from '../util/format.js';
+import { packageRoot } from '../util/package-root.js';
 import { formatDuration } from '../config/units.js';
 import type { StorageListing } from './view.js';
 
@@ -45,7 +46,7 @@ export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0
  * dollar-brace sequence.
  */
 /** The page's stylesheet and script: real files beside the sources (the linter checks the script). */
-const ASSETS = new URL('../../../src/status/assets/', import.meta.url);
+const ASSETS = new URL('src/status/assets/', packageRoot(import.meta.url));
 export const PAGE_CSS = readFileSync(new URL('status.css', ASSETS), 'utf8');
 export const PAGE_JS = readFileSync(new URL('status.js', ASSETS), 'utf8');
 

@@ -31,7 +31,7 @@ describe('npm package (npm pack, npm install -g)', { skip: npmMissing, timeout: 
     tarball = join(dir, packed.stdout.trim().split('\n').pop()!);
     assert.match(tarball, /lightningstream-\d+\.\d+\.\d+\.tgz$/);
     const files = (await run('tar', ['-tzf', tarball])).stdout.split('\n').filter(Boolean);
-    for (const f of ['package/bin/lightningstream.js', 'package/dist/src/cli/main.js', 'package/binding.gyp', 'package/native/lmdb_addon.c',
+    for (const f of ['package/bin/lightningstream.js', 'package/dist/src/cli/main.js', 'package/dist/bundle/main.js', 'package/binding.gyp', 'package/native/lmdb_addon.c',
       'package/native/deflate_addon.c', 'package/src/snapshot/snapshot.proto']) assert.ok(files.includes(f), `${f} is not in the package`);
     assert.deepEqual(files.filter((f) => /^package\/(test|dist\/test|node_modules|build)\//.test(f)), []);
   });
