@@ -137,8 +137,10 @@ suite('merge-join', () => {
         const remote = [...lastWriterWins(remoteOps)].map(([id, desc]) => ({ key: Buffer.from(id.split('/')[1]!, 'hex'), desc }));
         const cmp = comparatorForFlags(flags);
         remote.sort((a, b) => cmp(a.key, 0, a.key.length, b.key, 0, b.key.length));
-        const spool = new SnapshotSpool();
-        const copies = new SnapshotSpool();
+        // Half the rounds spool to temporary files, in blocks of a few entries (as a snapshot over 32 MiB does).
+        const spoolOptions = r() < 0.5 ? { memoryLimit: 1024, blockEntries: 1 + Math.floor(r() * 16) } : {};
+        const spool = new SnapshotSpool(spoolOptions);
+        const copies = new SnapshotSpool(spoolOptions);
         try {
           spool.beginDbi(name);
           spool.addEntries(toBatch(remote));

@@ -34,6 +34,8 @@ export interface SpoolOptions {
   memoryLimit?: number;
   /** Where the temporary file is created. Default os.tmpdir(). */
   dir?: string;
+  /** Entries per block at most. Default 4096 (tests use a few, to get many blocks from little data). */
+  blockEntries?: number;
 }
 
 const BLOCK_ENTRIES = 4096;
@@ -57,18 +59,25 @@ export class SnapshotSpool {
   private fileSize = 0;
   private readonly memoryLimit: number;
   private readonly dir: string;
+  private readonly blockEntries: number;
   /** The block being filled. */
-  private readonly staging = {
-    count: 0, used: 0, data: Buffer.allocUnsafeSlow(BLOCK_DATA_BYTES),
-    keyLen: new Uint32Array(BLOCK_ENTRIES), valLen: new Uint32Array(BLOCK_ENTRIES),
-    tsHi: new Uint32Array(BLOCK_ENTRIES), tsLo: new Uint32Array(BLOCK_ENTRIES), flags: new Uint8Array(BLOCK_ENTRIES),
+  private readonly staging: {
+    count: number; used: number; data: Buffer;
+    keyLen: Uint32Array; valLen: Uint32Array; tsHi: Uint32Array; tsLo: Uint32Array; flags: Uint8Array;
   };
   private closed = false;
   private current: SpooledDbi | undefined;
+  /** File mode: the one buffer every block is assembled in before it is written (no garbage per block). */
+  private fileBlock: Buffer | undefined;
 
   constructor(opts: SpoolOptions = {}) {
     this.memoryLimit = opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
     this.dir = opts.dir ?? tmpdir();
+    const n = (this.blockEntries = Math.max(1, opts.blockEntries ?? BLOCK_ENTRIES));
+    this.staging = {
+      count: 0, used: 0, data: Buffer.allocUnsafeSlow(BLOCK_DATA_BYTES),
+      keyLen: new Uint32Array(n), valLen: new Uint32Array(n), tsHi: new Uint32Array(n), tsLo: new Uint32Array(n), flags: new Uint8Array(n),
+    };
   }
 
   /** Whether the blocks went to a temporary file. */
@@ -137,6 +146,7 @@ export class SnapshotSpool {
     if (this.closed) return;
     this.closed = true;
     this.memBlocks.length = 0;
+    this.fileBlock = undefined;
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
@@ -155,7 +165,7 @@ export class SnapshotSpool {
     const st = this.staging;
     const kLen = batch.keyLen[i]!;
     const vLen = batch.valLen[i]!;
-    if (st.count >= BLOCK_ENTRIES || (st.count > 0 && st.used + kLen + vLen > BLOCK_DATA_BYTES)) this.flushBlock();
+    if (st.count >= this.blockEntries || (st.count > 0 && st.used + kLen + vLen > BLOCK_DATA_BYTES)) this.flushBlock();
     if (st.used + kLen + vLen > st.data.length) {
       const grown = Buffer.allocUnsafeSlow(st.used + kLen + vLen);
       st.data.copy(grown, 0, 0, st.used);
@@ -178,7 +188,7 @@ export class SnapshotSpool {
     const n = st.count;
     if (n === 0) return;
     const header = blockHeaderBytes(n);
-    const block = Buffer.allocUnsafeSlow(header + st.used);
+    const block = this.fd === undefined ? Buffer.allocUnsafeSlow(header + st.used) : this.fileBlockOf(header + st.used);
     block.writeUInt32LE(n, 0);
     block.writeUInt32LE(st.used, 4);
     let at = 8;
@@ -194,6 +204,13 @@ export class SnapshotSpool {
     this.entries += n;
     this.bytes += block.length;
     this.store(block);
+  }
+
+  private fileBlockOf(length: number): Buffer {
+    if (!this.fileBlock || this.fileBlock.length < length) {
+      this.fileBlock = Buffer.allocUnsafeSlow(Math.max(length, blockHeaderBytes(this.blockEntries) + BLOCK_DATA_BYTES));
+    }
+    return this.fileBlock.subarray(0, length);
   }
 
   private store(block: Buffer): void {
