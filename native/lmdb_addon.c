@@ -412,7 +412,9 @@ static napi_value EnvInfo(napi_env env, napi_callback_info info) {
  * our RSS (and in the OOM killer's view of us). Only read-only shared mappings of exactly that file
  * (same device and inode in /proc/self/maps) are touched: they hold no private data, the pages stay in
  * the page cache that the application shares, and the next access maps them again. Returns the bytes of
- * the mappings released; 0 when there are none (or the env maps its file writable, MDB_WRITEMAP).
+ * the mappings released; 0 when there are none (or the env maps its file writable, MDB_WRITEMAP). Where the
+ * kernel names a mapping by another device or inode than fstat reports (overlayfs), nothing matches and nothing
+ * is released: the only cost is the RSS this would have saved.
  */
 static napi_value EnvReleaseMap(napi_env env, napi_callback_info info) {
   ARGS(1);
