@@ -13,9 +13,9 @@
  *   that snapshot (or a newer one of that instance) and then stored a snapshot of its own that
  *   includes the load. Our own instance's snapshots are never removed this way.
  *
- * - deltas (README, "Delta snapshots") older than their instance's newest long-visible full snapshot:
- *   nobody needs them any more (a receiver that merged only part of that chain falls back to the full
- *   one). The newest full snapshot and the deltas after it are kept. A stale instance's deltas go with
+ * - deltas (README, "Delta snapshots") older than their instance's newest long-visible full snapshot
+ *   (whether that one is kept or goes for a newer one): nobody needs them any more (a receiver that merged
+ *   only part of that chain falls back to a full one). The newest full snapshot and the deltas after it are kept. A stale instance's deltas go with
  *   its newest full snapshot, each once merging it is proven.
  *
  * - never a snapshot kept by a retention tier (`keep_hourly`, `keep_daily`, see retention-tiers.ts): the
@@ -200,7 +200,12 @@ export class SnapshotCleaner {
       for (const name of tierKeptNames(list, nowMs, this.conf)) tierKept.add(name);
       // True once a newer snapshot of this instance that was already visible before this run is kept.
       let newerKept = false;
+      // The newest long-visible full snapshot kept as the instance's newest (a stale instance's goes with it).
       let anchor: Candidate | undefined;
+      // The newest long-visible full snapshot, kept or not: the deltas before it lead nowhere a receiver needs.
+      // (Not only the kept one: an instance that stores full snapshots more often than must_keep_interval always
+      // has a recent one, so its long-visible ones all go, and its journal would never be cleaned.)
+      let journalAnchor: Candidate | undefined;
       for (const c of list) {
         const seen = this.firstSeen.get(c.name);
         if (seen === undefined) {
@@ -211,6 +216,7 @@ export class SnapshotCleaner {
           newerKept = true; // recent: kept, older ones may go
           continue;
         }
+        journalAnchor ??= c;
         if (newerKept) {
           older.push(c);
           continue;
@@ -222,7 +228,7 @@ export class SnapshotCleaner {
       const journalAfter: Candidate[] = [];
       for (const d of all) {
         if (d.kind === 'full') continue;
-        if (anchor && d.timestamp < anchor.timestamp) older.push(d);
+        if (journalAnchor && d.timestamp < journalAnchor.timestamp) older.push(d);
         else journalAfter.push(d);
       }
       // A stale instance (nothing new for remove_old_instances_interval): its newest full snapshot and what follows it.

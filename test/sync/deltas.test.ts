@@ -140,6 +140,25 @@ describe('cleaner with delta chains', () => {
     assert.deepEqual((await storage.list('')).map((o) => o.name).sort(), [full('a', 10), ref(10), delta('a', 11, 10), delta('a', 12, 11)].sort());
   });
 
+  it('an instance that stores full snapshots more often than must_keep_interval still gets its old deltas cleaned', async () => {
+    const storage = new MemoryStorage();
+    const cleaner = new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status: { lastStored: undefined, lastLoadedByInstance: new Map() } },
+      { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 7 * 86_400_000, keepHourly: 0, keepDaily: 0 }, testLogger());
+    const t0 = Number(sec(100) / 1_000_000n);
+    const put = async (...names: string[]) => { for (const n of names) await storage.store(n, Buffer.from('x')); };
+    const left = async () => (await storage.list('')).map((o) => o.name).sort();
+    await put(full('a', 1), delta('a', 2, 1), full('a', 10), delta('a', 11, 10));
+    await cleaner.runOnce(t0);
+    await put(full('a', 20), delta('a', 21, 20));
+    await cleaner.runOnce(t0 + 700_000); // full 10 long-visible and still the newest kept: what is before it goes
+    assert.deepEqual(await left(), [full('a', 10), delta('a', 11, 10), full('a', 20), delta('a', 21, 20)].sort());
+    await put(full('a', 30), delta('a', 31, 30));
+    await cleaner.runOnce(t0 + 760_000); // full 20 is recent, so the long-visible full 10 goes
+    await cleaner.runOnce(t0 + 1_360_000); // full 30 recent again, full 20 long-visible: it goes, and so does delta 11
+    assert.deepEqual(await left(), [full('a', 30), delta('a', 21, 20), delta('a', 31, 30)].sort(),
+      'the deltas before the newest long-visible full snapshot went although a newer full snapshot was always recent');
+  });
+
   it('a reference whose snapshot is gone is removed after must_keep_interval and does not keep a stale instance alive', async () => {
     const storage = new MemoryStorage();
     const conf = { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 86_400_000, keepHourly: 0, keepDaily: 0 };
