@@ -15,8 +15,8 @@
  *
  * - deltas (README, "Delta snapshots") older than their instance's newest long-visible full snapshot
  *   (whether that one is kept or goes for a newer one): nobody needs them any more (a receiver that merged
- *   only part of that chain falls back to a full one). The newest full snapshot and the deltas after it are kept. A stale instance's deltas go with
- *   its newest full snapshot, each once merging it is proven.
+ *   only part of that chain falls back to a full one). The newest full snapshot and the deltas after it are
+ *   kept. A stale instance's deltas go with its newest full snapshot, each once merging it is proven.
  *
  * - never a snapshot kept by a retention tier (`keep_hourly`, `keep_daily`, see retention-tiers.ts): the
  *   newest full snapshot of an hour or day within the tier's window, whatever the rules above say.

@@ -126,13 +126,16 @@ describe('receiver chain plan', () => {
 });
 
 describe('cleaner with delta chains', () => {
+  const WEEK_CLEANUP = { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 7 * 86_400_000, keepHourly: 0, keepDaily: 0 };
+  const cleanerOf = (storage: MemoryStorage) =>
+    new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status: { lastStored: undefined, lastLoadedByInstance: new Map() } }, WEEK_CLEANUP, testLogger());
+
   it('keeps the newest full snapshot and the deltas after it; older deltas and fulls go after must_keep_interval', async () => {
     const storage = new MemoryStorage();
     const ref = (s: number) => buildJournalRefName(full('a', s), 1, sec(s) + 1000n);
     const objects = [full('a', 1), ref(1), delta('a', 2, 1), delta('a', 3, 2), full('a', 10), ref(10), delta('a', 11, 10), delta('a', 12, 11)];
     for (const o of objects) await storage.store(o, Buffer.from('x'));
-    const cleaner = new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status: { lastStored: undefined, lastLoadedByInstance: new Map() } },
-      { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 7 * 86_400_000, keepHourly: 0, keepDaily: 0 }, testLogger());
+    const cleaner = cleanerOf(storage);
     const nowMs = Number(sec(100) / 1_000_000n);
     await cleaner.runOnce(nowMs);
     assert.equal((await storage.list('')).length, objects.length, 'nothing goes at the first sight');
@@ -142,8 +145,7 @@ describe('cleaner with delta chains', () => {
 
   it('an instance that stores full snapshots more often than must_keep_interval still gets its old deltas cleaned', async () => {
     const storage = new MemoryStorage();
-    const cleaner = new SnapshotCleaner({ db: 'main', ownInstance: 'me', storage, status: { lastStored: undefined, lastLoadedByInstance: new Map() } },
-      { enabled: true, interval: 60_000, mustKeepInterval: 600_000, removeOldInstancesInterval: 7 * 86_400_000, keepHourly: 0, keepDaily: 0 }, testLogger());
+    const cleaner = cleanerOf(storage);
     const t0 = Number(sec(100) / 1_000_000n);
     const put = async (...names: string[]) => { for (const n of names) await storage.store(n, Buffer.from('x')); };
     const left = async () => (await storage.list('')).map((o) => o.name).sort();
